@@ -1,0 +1,183 @@
+package shared
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on polls. They bound memory at the edge and the size of the wire format.
+const (
+	MinOptions     = 2
+	MaxOptions     = 64
+	MaxPollIDLen   = 64
+	MaxTitleLen    = 200
+	MaxLabelLen    = 100
+	MaxEdgeIDLen   = 64
+	MaxChoicesCap  = MaxOptions
+	maxReasonLen   = 32
+	maxStateStrLen = 16
+)
+
+// Kind says how many options a voter may choose.
+type Kind string
+
+// Poll kinds.
+const (
+	KindSingle Kind = "single" // exactly one option
+	KindMulti  Kind = "multi"  // one to MaxChoices distinct options
+)
+
+// State is a poll's life-cycle state.
+type State string
+
+// Poll states. Votes are accepted only while open (and inside OpensAt/ClosesAt).
+const (
+	StateDraft  State = "draft"
+	StateOpen   State = "open"
+	StateClosed State = "closed"
+)
+
+// Visibility says when results are public.
+type Visibility string
+
+// Results visibilities.
+const (
+	VisibilityLive       Visibility = "live"
+	VisibilityAfterClose Visibility = "after_close"
+)
+
+// Option is one answer a voter can choose; its index in Poll.Options is its id.
+type Option struct {
+	Label string `json:"label"`
+}
+
+// Poll is a question with options, its voting window and its life-cycle state.
+type Poll struct {
+	ID         string     `json:"id"`
+	Title      string     `json:"title"`
+	Options    []Option   `json:"options"`
+	Kind       Kind       `json:"kind"`
+	MaxChoices int        `json:"max_choices,omitempty"` // multi only: at most this many choices
+	State      State      `json:"state"`
+	OpensAt    time.Time  `json:"opens_at,omitzero"`  // optional: votes before it are refused
+	ClosesAt   time.Time  `json:"closes_at,omitzero"` // optional: votes at or after it are refused
+	Visibility Visibility `json:"visibility"`
+	Version    uint64     `json:"version"` // bumped on every change of config or state
+}
+
+// ValidPollID reports whether id is a valid poll id: 1–64 of [A-Za-z0-9_-].
+// The restricted alphabet keeps ids safe inside Redis hash tags and URLs.
+func ValidPollID(id string) bool {
+	if len(id) == 0 || len(id) > MaxPollIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validText(s string, max int) bool {
+	return s != "" && len(s) <= max && utf8.ValidString(s)
+}
+
+// Validate returns an EINVALID error describing the first problem with p.
+func (p *Poll) Validate() error {
+	if !ValidPollID(p.ID) {
+		return Errorf(EINVALID, "poll id must be 1-%d characters of A-Z a-z 0-9 - _", MaxPollIDLen)
+	}
+	if !validText(p.Title, MaxTitleLen) {
+		return Errorf(EINVALID, "title must be 1-%d bytes of UTF-8", MaxTitleLen)
+	}
+	if len(p.Options) < MinOptions || len(p.Options) > MaxOptions {
+		return Errorf(EINVALID, "a poll needs %d-%d options, got %d", MinOptions, MaxOptions, len(p.Options))
+	}
+	for i, o := range p.Options {
+		if !validText(o.Label, MaxLabelLen) {
+			return Errorf(EINVALID, "option %d: label must be 1-%d bytes of UTF-8", i, MaxLabelLen)
+		}
+	}
+	switch p.Kind {
+	case KindSingle:
+		if p.MaxChoices != 0 && p.MaxChoices != 1 {
+			return Errorf(EINVALID, "max_choices must be 1 or unset for a single-choice poll")
+		}
+	case KindMulti:
+		if p.MaxChoices < 1 || p.MaxChoices > len(p.Options) {
+			return Errorf(EINVALID, "max_choices must be 1-%d for a multi-choice poll", len(p.Options))
+		}
+	default:
+		return Errorf(EINVALID, "kind must be %q or %q", KindSingle, KindMulti)
+	}
+	switch p.State {
+	case StateDraft, StateOpen, StateClosed:
+	default:
+		return Errorf(EINVALID, "state must be %q, %q or %q", StateDraft, StateOpen, StateClosed)
+	}
+	switch p.Visibility {
+	case VisibilityLive, VisibilityAfterClose:
+	default:
+		return Errorf(EINVALID, "visibility must be %q or %q", VisibilityLive, VisibilityAfterClose)
+	}
+	if !p.OpensAt.IsZero() && !p.ClosesAt.IsZero() && !p.ClosesAt.After(p.OpensAt) {
+		return Errorf(EINVALID, "closes_at must be after opens_at")
+	}
+	return nil
+}
+
+// Limit returns the number of choices a ballot may carry.
+func (p *Poll) Limit() int {
+	if p.Kind == KindMulti {
+		return p.MaxChoices
+	}
+	return 1
+}
+
+// AcceptsAt returns nil if p takes votes received at t, or an EFORBIDDEN error
+// whose message is RejectNotOpen or RejectClosed.
+func (p *Poll) AcceptsAt(t time.Time) error {
+	switch {
+	case p.State == StateClosed:
+		return Errorf(EFORBIDDEN, "%s", RejectClosed)
+	case p.State != StateOpen:
+		return Errorf(EFORBIDDEN, "%s", RejectNotOpen)
+	case !p.OpensAt.IsZero() && t.Before(p.OpensAt):
+		return Errorf(EFORBIDDEN, "%s", RejectNotOpen)
+	case !p.ClosesAt.IsZero() && !t.Before(p.ClosesAt):
+		return Errorf(EFORBIDDEN, "%s", RejectClosed)
+	}
+	return nil
+}
+
+// ResultsVisible reports whether p's results may be shown to the public at t.
+func (p *Poll) ResultsVisible(t time.Time) bool {
+	if p.Visibility != VisibilityAfterClose {
+		return true
+	}
+	return p.State == StateClosed || (!p.ClosesAt.IsZero() && !t.Before(p.ClosesAt))
+}
+
+// ValidateChoices returns an EINVALID error unless choices is a valid ballot
+// for p: 1..Limit() distinct option indexes, each less than len(p.Options).
+func (p *Poll) ValidateChoices(choices []uint8) error {
+	if len(choices) == 0 {
+		return Errorf(EINVALID, "a vote needs a choice")
+	}
+	if len(choices) > p.Limit() {
+		return Errorf(EINVALID, "at most %d choices allowed", p.Limit())
+	}
+	var seen [MaxOptions / 64]uint64
+	for _, c := range choices {
+		if int(c) >= len(p.Options) {
+			return Errorf(EINVALID, "choice %d out of range 0-%d", c, len(p.Options)-1)
+		}
+		if seen[c/64]&(1<<(c%64)) != 0 {
+			return Errorf(EINVALID, "choice %d given twice", c)
+		}
+		seen[c/64] |= 1 << (c % 64)
+	}
+	return nil
+}
