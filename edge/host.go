@@ -1,0 +1,48 @@
+// Package edge is edgepoll's edge: one http.Handler holding every edge HTTP
+// rule (validation, rate limits, dedupe, CORS, errors, result caching
+// semantics), written against Host so the same code runs natively, in a
+// Cloudflare Worker (edge/worker) and as a wazero guest (wasm/).
+package edge
+
+import (
+	"context"
+	"time"
+
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+// Cached is an origin response held by the host's cache, with the validators
+// the handler needs to answer conditional requests.
+type Cached struct {
+	Status       int    // origin status (200, or an error status to pass through)
+	ContentType  string // e.g. application/json or application/msgpack
+	ETag         string // strong ETag as sent by the origin, quotes included
+	CacheControl string // as sent by the origin
+	Body         []byte
+}
+
+// Host is what the handler needs from the platform it runs on. Methods get
+// the request's context; implementations must not keep I/O across requests
+// (a Worker ties I/O objects to the request that made them).
+type Host interface {
+	// Now returns the current time.
+	Now() time.Time
+	// Poll returns a poll's config, from a cache that honours the origin's
+	// Cache-Control. Returns ENOTFOUND for an unknown poll and EUNAVAILABLE
+	// when the origin cannot be reached and nothing is cached.
+	Poll(ctx context.Context, id string) (*shared.Poll, error)
+	// Results returns the cached results response for a poll in JSON, or
+	// MessagePack when msgpack is true, refreshing it from the origin on a
+	// miss or expiry (at most one origin request per poll per cache period).
+	// Returns EUNAVAILABLE when the origin cannot be reached and nothing is cached.
+	Results(ctx context.Context, id string, msgpack bool) (*Cached, error)
+	// Submit hands off an admitted vote and returns once the batch holding it
+	// has been durably accepted (queue send succeeded). Returns EUNAVAILABLE
+	// if it could not be handed off; the vote must then not be counted.
+	Submit(ctx context.Context, v *shared.Vote) error
+	// Allow consults a platform rate limiter (e.g. the Workers Rate Limiting
+	// binding) for key; hosts without one return true.
+	Allow(ctx context.Context, key string) bool
+	// Log records a structured event (level: debug, info, warn, error).
+	Log(level, msg string, attrs ...any)
+}
