@@ -1,0 +1,79 @@
+# edgepoll — two commands: `make dev` runs the platform, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+export GOFLAGS ?= -mod=mod
+
+.PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
+        bench bench-origin bench-edge bench-wasm clean
+
+all: check
+
+## deps: install what the tests need (redis-server, redis-tools, wrk from Debian; wrangler from npm; Go modules)
+deps:
+	@bash scripts/deps.sh
+
+## dev: run Redis, the origin and the wazero edge harness locally with a demo poll
+dev: deps
+	@bash scripts/dev.sh
+
+## test: lint, then every test (unit, fuzz seeds, real Redis + Cluster, wazero, workerd)
+test: deps lint
+	$(GO) test -count=1 -timeout 12m ./...
+
+## test-short: the fast unit tests only
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## lint: gofmt, go vet, staticcheck (pinned), go mod tidy check
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^node_modules/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./shared/... ./edge/...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./shared/...
+	$(GO) run $(STATICCHECK) ./...
+
+check: lint test
+
+## fuzz: run each decoder fuzz target for FUZZTIME (default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalReceipt$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalSnapshot$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalPoll$$' -fuzztime $(FUZZTIME)
+
+origin:
+	$(GO) build -o bin/origin ./origin/cmd/origin
+
+pollctl:
+	$(GO) build -o bin/pollctl ./origin/cmd/pollctl
+
+## edge: build the Cloudflare Worker bundle with standard Go and print its gzipped size
+edge:
+	@bash scripts/build-edge.sh go
+
+## edge-tinygo: build the Worker with TinyGo (needs tinygo on PATH)
+edge-tinygo:
+	@bash scripts/build-edge.sh tinygo
+
+## wasm: build the wasip1 guest module for the wazero harness
+wasm:
+	@bash scripts/build-wasm.sh
+
+bench: bench-origin bench-edge bench-wasm
+
+## bench-origin: votes/s into Redis vs the redis-benchmark ceiling and a naive baseline
+bench-origin: deps
+	@bash scripts/bench-origin.sh
+
+## bench-edge: wrk against wrangler dev (vote, results) vs a plain JS worker and per-request glue
+bench-edge: deps
+	@bash scripts/bench-edge.sh
+
+## bench-wasm: per-vote edge pipeline cost natively vs inside wazero
+bench-wasm:
+	@bash scripts/bench-wasm.sh
+
+clean:
+	rm -rf bin build .dev .wrangler
