@@ -12,7 +12,7 @@ import (
 
 // CreateOptions tunes how a poll is stored.
 type CreateOptions struct {
-	// ExpectedVoters sizes the dedupe buckets (≈64 voters per bucket keeps
+	// ExpectedVoters sizes the dedupe buckets (≈32 voters per bucket keeps
 	// them listpack-encoded). Zero means 1,000,000.
 	ExpectedVoters int
 }
@@ -27,11 +27,11 @@ type LedgerEntry struct {
 
 // Stats are store-wide figures for the admin API.
 type Stats struct {
-	Polls       int    `json:"polls"`
-	UsedMemory  int64  `json:"used_memory_bytes"`
-	Votes       uint64 `json:"votes"`
-	Voters      uint64 `json:"voters"`
-	RedisNodes  int    `json:"redis_nodes"`
+	Polls        int    `json:"polls"`
+	UsedMemory   int64  `json:"used_memory_bytes"`
+	Votes        uint64 `json:"votes"`
+	Voters       uint64 `json:"voters"`
+	RedisNodes   int    `json:"redis_nodes"`
 	RedisVersion string `json:"redis_version"`
 }
 

@@ -1,0 +1,273 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/redis/go-redis/v9"
+)
+
+// part is one poll's share of a batch, with its script arguments. The
+// per-vote arguments are substrings of one string and are passed to go-redis
+// as *string, so building them costs a handful of allocations per batch,
+// not several per vote.
+type part struct {
+	poll    string
+	votes   []int32 // indexes into the batch
+	buckets int     // bucket count the arguments were built for
+
+	arena []byte
+	offs  []int32
+	strs  []string
+	keys  [3]string
+	args  []any
+}
+
+var partPool = sync.Pool{New: func() any { return new(part) }}
+
+// Apply counts a batch atomically per poll (one Lua script per poll, the
+// scripts of a multi-poll batch pipelined): each voter at most once per
+// poll, whatever other batches or processes do. A batch seen within window
+// gets its original receipt with Replayed set (set only when every poll's
+// part was seen before) and changes nothing. Votes whose shape is invalid
+// (bad poll id, zero voter, no time: invalid_vote; no or too many choices:
+// invalid_choice) are rejected without touching Redis. Returns EUNAVAILABLE
+// when Redis fails; the batch may then have been applied in part, and
+// applying it again is safe.
+func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration) (*shared.Receipt, error) {
+	rec := &shared.Receipt{Batch: b.ID}
+	if window <= 0 {
+		window = time.Minute
+	}
+	var parts []*part
+	var index map[string]*part // only for batches spanning many polls
+	defer func() {
+		for _, p := range parts {
+			p.release()
+		}
+	}()
+	for i := range b.Votes {
+		v := &b.Votes[i]
+		switch {
+		case !shared.ValidPollID(v.Poll) || v.Voter.IsZero() || v.At <= 0:
+			rec.Rejected[shared.ReasonIndex(shared.RejectInvalidVote)]++
+			continue
+		case len(v.Choices) == 0 || len(v.Choices) > shared.MaxChoicesCap:
+			rec.Rejected[shared.ReasonIndex(shared.RejectInvalidChoice)]++
+			continue
+		}
+		p := index[v.Poll]
+		if p == nil && index == nil {
+			for _, q := range parts {
+				if q.poll == v.Poll {
+					p = q
+					break
+				}
+			}
+		}
+		if p == nil {
+			p = partPool.Get().(*part)
+			p.poll = v.Poll
+			parts = append(parts, p)
+			switch {
+			case index != nil:
+				index[p.poll] = p
+			case len(parts) == 8: // many polls in one batch: index them
+				index = make(map[string]*part)
+				for _, q := range parts {
+					index[q.poll] = q
+				}
+			}
+		}
+		p.votes = append(p.votes, int32(i))
+	}
+	if len(parts) == 0 {
+		return rec, nil
+	}
+
+	now := s.Now().UnixMilli()
+	ttl := (2 * window).Milliseconds()
+	for _, p := range parts {
+		p.build(b, s.cachedBuckets(p.poll), now, ttl)
+	}
+
+	replayed := 0
+	pending := parts
+	if len(parts) > 1 {
+		// One round trip for all polls; parts that need a retry (script
+		// not loaded yet, stale bucket count) go through the loop below.
+		cmds := make([]*redis.Cmd, len(parts))
+		_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i, p := range parts {
+				cmds[i] = applyScript.EvalSha(ctx, pipe, p.keys[:], p.args...)
+			}
+			return nil
+		})
+		pending = pending[:0:0]
+		for i, p := range parts {
+			done, rep, err := s.result(p, cmds[i], rec)
+			switch {
+			case err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT"):
+				return nil, redisErr(err, "apply batch %s to poll %s", b.ID, p.poll)
+			case done:
+				if rep {
+					replayed++
+				}
+			default:
+				pending = append(pending, p)
+			}
+		}
+	}
+	for _, p := range pending {
+		for attempt := 0; ; attempt++ {
+			if attempt == 5 {
+				return nil, shared.Errorf(shared.EUNAVAILABLE, "apply batch %s to poll %s: bucket count keeps changing", b.ID, p.poll)
+			}
+			cmd := applyScript.Run(ctx, s.rdb, p.keys[:], p.args...)
+			done, rep, err := s.result(p, cmd, rec)
+			if err != nil {
+				return nil, redisErr(err, "apply batch %s to poll %s", b.ID, p.poll)
+			}
+			if done {
+				if rep {
+					replayed++
+				}
+				break
+			}
+			p.build(b, p.buckets, now, ttl) // result updated p.buckets
+		}
+	}
+	rec.Replayed = replayed == len(parts)
+	return rec, nil
+}
+
+// result reads one script reply into rec. done is false when the part must
+// be sent again: the script was not loaded, or the bucket count was stale
+// (then p.buckets holds the right one).
+func (s *Store) result(p *part, cmd *redis.Cmd, rec *shared.Receipt) (done, replayed bool, err error) {
+	v, err := cmd.Result()
+	if err != nil {
+		return false, false, err
+	}
+	var n [2 + shared.NumReasons]int64
+	switch v := v.(type) {
+	case string: // stored receipt of a replayed batch
+		f := strings.Split(v, ",")
+		if len(f) != len(n) {
+			return false, false, fmt.Errorf("bad stored receipt %q", v)
+		}
+		for i := range f {
+			if n[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+				return false, false, fmt.Errorf("bad stored receipt %q", v)
+			}
+		}
+		replayed = true
+	case []any:
+		if len(v) == 2 {
+			if c, _ := v[0].(int64); c == -1 {
+				b, _ := v[1].(int64)
+				if b <= 0 {
+					return false, false, fmt.Errorf("poll %s has no bucket count", p.poll)
+				}
+				p.buckets = int(b)
+				s.setCachedBuckets(p.poll, int(b))
+				return false, false, nil
+			}
+		}
+		if len(v) != len(n) {
+			return false, false, fmt.Errorf("unexpected script reply %v", v)
+		}
+		for i := range v {
+			n[i], _ = v[i].(int64)
+		}
+	default:
+		return false, false, fmt.Errorf("unexpected script reply %T", v)
+	}
+	rec.Accepted += uint32(n[0])
+	rec.Duplicate += uint32(n[1])
+	for i := range shared.NumReasons {
+		rec.Rejected[i] += uint32(n[2+i])
+	}
+	return true, replayed, nil
+}
+
+// build lays out p's script keys and arguments for a bucket count.
+func (p *part) build(b *shared.Batch, buckets int, now, ttl int64) {
+	p.buckets = buckets
+	mask := uint32(0)
+	if buckets > 0 {
+		mask = uint32(buckets - 1)
+	}
+	a := p.arena[:0]
+	a = append(a, "ep:{"...)
+	a = append(a, p.poll...)
+	a = append(a, "}:poll"...)
+	k0 := len(a)
+	a = append(a, "ep:{"...)
+	a = append(a, p.poll...)
+	a = append(a, "}:counts"...)
+	k1 := len(a)
+	a = appendReplayKey(a, p.poll, b.ID)
+	k2 := len(a)
+	// Per-vote: bucket key, field, choices.
+	offs := p.offs[:0] // end offset of each per-vote argument
+	minAt, maxAt := int64(1<<62), int64(0)
+	for _, i := range p.votes {
+		v := &b.Votes[i]
+		a = appendBucketKey(a, p.poll, binary.BigEndian.Uint32(v.Voter[8:12])&mask)
+		offs = append(offs, int32(len(a)))
+		a = append(a, v.Voter[:8]...)
+		offs = append(offs, int32(len(a)))
+		a = append(a, v.Choices...)
+		offs = append(offs, int32(len(a)))
+		minAt, maxAt = min(minAt, v.At), max(maxAt, v.At)
+	}
+	atStart := len(a)
+	for _, i := range p.votes {
+		a = appendFixed20(a, b.Votes[i].At)
+	}
+	p.arena, p.offs = a, offs
+	str := string(a) // the one copy; everything below is a substring of it
+
+	p.keys = [3]string{str[:k0], str[k0:k1], str[k1:k2]}
+	p.strs = p.strs[:0]
+	start := int32(k2)
+	for _, end := range offs {
+		p.strs = append(p.strs, str[start:end])
+		start = end
+	}
+	p.args = append(p.args[:0], now, ttl, strconv.Itoa(buckets), minAt, maxAt, str[atStart:])
+	for i := range p.strs {
+		p.args = append(p.args, &p.strs[i])
+	}
+}
+
+// appendFixed20 appends n (≥ 0) as exactly 20 decimal digits.
+func appendFixed20(dst []byte, n int64) []byte {
+	var buf [20]byte
+	for i := 19; i >= 0; i-- {
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(dst, buf[:]...)
+}
+
+func (p *part) release() {
+	if cap(p.arena) > 1<<20 {
+		return // do not keep huge buffers around
+	}
+	p.poll = ""
+	p.votes = p.votes[:0]
+	clear(p.strs)
+	p.strs = p.strs[:0]
+	clear(p.args)
+	p.args = p.args[:0]
+	p.keys = [3]string{}
+	partPool.Put(p)
+}

@@ -1,0 +1,221 @@
+// Package redisstore is the Redis implementation of origin.Store, and the
+// only package of edgepoll that imports go-redis. It runs on a single Redis
+// node or on Redis Cluster: every key of a poll carries the hash tag
+// {<poll id>}, so a poll lives in one slot and each Lua script touches one node.
+//
+// Data model, for poll P:
+//
+//	ep:{P}:poll       hash: config fields, buckets, opened_at/closed_at (ms), version
+//	ep:{P}:counts     hash: option index → count, _total, _voters, _n (options), _v (results version)
+//	ep:{P}:v:<b>      hash per dedupe bucket b (hex): 8 bytes of voter id → choices (raw bytes)
+//	ep:{P}:b:<batch>  string: the receipt of a batch's part for P, kept for the replay window
+//	ep:polls          set of poll ids (admin operations only)
+//
+// A voter's bucket comes from bytes 8..11 of its id and its field is bytes
+// 0..7, so a (bucket, field) pair keeps 64+log2(buckets) bits of identity.
+// The bucket count is fixed when a poll is created, about 64 voters per
+// bucket for the expected audience, so buckets stay listpack-encoded
+// (hash-max-listpack-entries defaults to 128, hash-max-listpack-value 64
+// fits the longest ballot): about 16-18 bytes of Redis memory per voter.
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgepoll/edgepoll/origin"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+var _ origin.Store = (*Store)(nil)
+
+// Bucket sizing.
+const (
+	defaultExpectedVoters = 1_000_000
+	votersPerBucket       = 32
+	minBuckets            = 16
+	maxBuckets            = 65536
+)
+
+// pollsKey is the set of poll ids. It is not hash-tagged: only admin
+// operations touch it, never in the same command as a poll's keys.
+const pollsKey = "ep:polls"
+
+// Store is an origin.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	rdb     redis.UniversalClient
+	cluster *redis.ClusterClient // nil on a single node
+
+	// Now is the store's clock (votes more than a minute ahead of it are
+	// refused; open and close default to it). Tests may replace it before use.
+	Now func() time.Time
+
+	mu      sync.RWMutex
+	buckets map[string]int // poll id → bucket count, verified by the apply script
+}
+
+// Open connects to Redis. url is redis://[user:pass@]host:port[/db] or
+// rediss://… for a single node, or a comma-separated list of host:port
+// seeds for Redis Cluster. It returns EINVALID for a malformed url and
+// EUNAVAILABLE when Redis does not answer PING.
+func Open(ctx context.Context, url string) (*Store, error) {
+	url = strings.TrimSpace(url)
+	if url == "" {
+		return nil, shared.Errorf(shared.EINVALID, "redis url is empty")
+	}
+	setLoggerOnce.Do(func() { redis.SetLogger(slogLogger{}) })
+	poolSize := max(32, 8*runtime.GOMAXPROCS(0))
+	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	s := &Store{Now: time.Now, buckets: make(map[string]int)}
+	if strings.HasPrefix(url, "redis://") || strings.HasPrefix(url, "rediss://") {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, shared.Wrap(shared.EINVALID, err, "invalid redis url")
+		}
+		opt.PoolSize = poolSize
+		opt.MinIdleConns = 2
+		opt.MaintNotificationsConfig = noMaint
+		s.rdb = redis.NewClient(opt)
+	} else {
+		addrs := strings.Split(url, ",")
+		for i, a := range addrs {
+			a = strings.TrimSpace(a)
+			_, port, err := net.SplitHostPort(a)
+			if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 || n > 65535 || strings.Contains(a, "/") {
+				return nil, shared.Errorf(shared.EINVALID, "redis url: %q is neither redis://, rediss:// nor a host:port list of cluster nodes", url)
+			}
+			addrs[i] = a
+		}
+		s.cluster = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                    addrs,
+			PoolSize:                 poolSize,
+			MinIdleConns:             2,
+			MaintNotificationsConfig: noMaint,
+		})
+		s.rdb = s.cluster
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.rdb.Close()
+		return nil, err
+	}
+	s.checkListpackConfig(ctx)
+	return s, nil
+}
+
+// checkListpackConfig warns when the server's hash listpack limits would
+// make dedupe buckets use hashtable encoding (several times the memory).
+func (s *Store) checkListpackConfig(ctx context.Context) {
+	for _, c := range []struct {
+		name string
+		want int
+	}{
+		{"hash-max-listpack-entries", 2 * votersPerBucket},
+		{"hash-max-listpack-value", shared.MaxChoicesCap},
+	} {
+		res, err := s.rdb.ConfigGet(ctx, c.name).Result()
+		if err != nil {
+			return // CONFIG may be disabled on managed Redis
+		}
+		if n, err := strconv.Atoi(res[c.name]); err == nil && n < c.want {
+			slog.Warn("redis listpack limit is low: dedupe buckets will use more memory",
+				"setting", c.name, "value", n, "want_at_least", c.want)
+		}
+	}
+}
+
+// Ping returns nil when Redis answers, EUNAVAILABLE otherwise.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err, "redis ping")
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+func unavailable(err error, what string) error {
+	return shared.Wrap(shared.EUNAVAILABLE, err, what+": redis unavailable")
+}
+
+// Key names. All keys of a poll share the hash tag {id}.
+func pollKey(id string) string      { return "ep:{" + id + "}:poll" }
+func countsKey(id string) string    { return "ep:{" + id + "}:counts" }
+func bucketPrefix(id string) string { return "ep:{" + id + "}:v:" }
+
+func appendBucketKey(dst []byte, id string, b uint32) []byte {
+	dst = append(dst, "ep:{"...)
+	dst = append(dst, id...)
+	dst = append(dst, "}:v:"...)
+	return strconv.AppendUint(dst, uint64(b), 16)
+}
+
+func appendReplayKey(dst []byte, id string, batch shared.BatchID) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, "ep:{"...)
+	dst = append(dst, id...)
+	dst = append(dst, "}:b:"...)
+	for _, c := range batch {
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
+	}
+	return dst
+}
+
+// bucketCount returns the number of dedupe buckets for an audience of
+// expected voters: a power of two near expected/votersPerBucket, within [16, 65536].
+func bucketCount(expected int) int {
+	if expected <= 0 {
+		expected = defaultExpectedVoters
+	}
+	want := (expected + votersPerBucket - 1) / votersPerBucket
+	n := minBuckets
+	for n < want && n < maxBuckets {
+		n *= 2
+	}
+	return n
+}
+
+// cachedBuckets returns the bucket count last seen for a poll, or 0.
+func (s *Store) cachedBuckets(id string) int {
+	s.mu.RLock()
+	n := s.buckets[id]
+	s.mu.RUnlock()
+	return n
+}
+
+func (s *Store) setCachedBuckets(id string, n int) {
+	s.mu.Lock()
+	if len(s.buckets) >= 100_000 {
+		clear(s.buckets) // bound memory; entries are re-learnt on demand
+	}
+	if n > 0 {
+		s.buckets[id] = n
+	} else {
+		delete(s.buckets, id)
+	}
+	s.mu.Unlock()
+}
+
+// redisErr wraps a Redis failure as EUNAVAILABLE with what was being done.
+func redisErr(err error, format string, args ...any) error {
+	return unavailable(err, fmt.Sprintf(format, args...))
+}
+
+// slogLogger routes go-redis's internal messages (dial failures and the
+// like) to log/slog at warning level instead of its own stderr logger.
+type slogLogger struct{}
+
+func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+var setLoggerOnce sync.Once
