@@ -1,0 +1,244 @@
+// Command benchorigin is the load generator behind `make bench-origin`
+// (scripts/bench-origin.sh). Subcommands:
+//
+//	benchorigin ingest -origin URL -token T -key kid=secret [-voters 1000000] [-batch 500] [-conns 4]
+//	    creates and opens a poll, sends signed batches of distinct voters, and
+//	    prints "votes=N seconds=S votes_per_s=V p50_batch_ms=A p99_batch_ms=B".
+//	benchorigin naive-server -listen ADDR -redis URL
+//	    runs the naive baseline server (origin/naive).
+//	benchorigin naive -url URL [-votes 50000] [-conns 64]
+//	    sends one JSON request per vote and prints "votes=N seconds=S votes_per_s=V".
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepoll/edgepoll/origin/adminclient"
+	"github.com/edgepoll/edgepoll/origin/naive"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/sign"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchorigin ingest|naive-server|naive [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "ingest":
+		err = ingest(os.Args[2:])
+	case "naive-server":
+		err = naiveServer(os.Args[2:])
+	case "naive":
+		err = naiveLoad(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchorigin:", err)
+		os.Exit(1)
+	}
+}
+
+func transport(conns int) *http.Transport {
+	return &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}
+}
+
+func ingest(args []string) error {
+	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
+	originURL := fs.String("origin", "http://127.0.0.1:8080", "origin URL")
+	token := fs.String("token", "", "admin token")
+	keySpec := fs.String("key", "", "signing key kid=secret")
+	voters := fs.Int("voters", 1_000_000, "distinct voters")
+	batchSize := fs.Int("batch", 500, "votes per batch")
+	conns := fs.Int("conns", 4, "concurrent connections")
+	pollID := fs.String("poll", "bench", "poll id")
+	options := fs.Int("options", 4, "poll options")
+	_ = fs.Parse(args)
+	keys, err := sign.ParseKeys(*keySpec)
+	if err != nil {
+		return err
+	}
+	key := keys[0]
+	ctx := context.Background()
+	ac := adminclient.New(*originURL, *token)
+	req := &adminclient.CreateRequest{Poll: shared.Poll{ID: *pollID, Title: "Benchmark", Kind: shared.KindSingle,
+		State: shared.StateDraft, Visibility: shared.VisibilityLive}, ExpectedVoters: *voters}
+	for i := 0; i < *options; i++ {
+		req.Options = append(req.Options, shared.Option{Label: "option " + strconv.Itoa(i)})
+	}
+	if _, err := ac.CreatePoll(ctx, req); err != nil {
+		return fmt.Errorf("create poll: %w", err)
+	}
+	if _, err := ac.Open(ctx, *pollID); err != nil {
+		return fmt.Errorf("open poll: %w", err)
+	}
+
+	// Encode every batch up front: the edge does that work, not the origin.
+	n := (*voters + *batchSize - 1) / *batchSize
+	bodies := make([][]byte, n)
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	at := time.Now().UnixMilli()
+	for i := 0; i < n; i++ {
+		b := &shared.Batch{Edge: "bench"}
+		_, _ = rand.Read(b.ID[:])
+		for j := 0; j < *batchSize && i**batchSize+j < *voters; j++ {
+			var v shared.VoterID
+			// Random-looking, distinct voter ids: a counter mixed with a seed.
+			x := uint64(i**batchSize+j) + 1
+			binary.LittleEndian.PutUint64(v[:8], x*0x9E3779B97F4A7C15^binary.LittleEndian.Uint64(seed[:]))
+			binary.LittleEndian.PutUint64(v[8:], (x^0xD6E8FEB86659FD93)*0xBF58476D1CE4E5B9)
+			b.Votes = append(b.Votes, shared.Vote{Poll: *pollID, Voter: v, Choices: []uint8{uint8(x % uint64(*options))}, At: at})
+		}
+		if bodies[i], err = shared.MarshalBatch(b); err != nil {
+			return err
+		}
+	}
+	client := &http.Client{Transport: transport(*conns), Timeout: 60 * time.Second}
+	var next atomic.Int64
+	var accepted atomic.Uint64
+	lat := make([][]time.Duration, *conns)
+	errc := make(chan error, *conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < *conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				sig := sign.Sign(key, t0, bodies[i])
+				r, _ := http.NewRequest("POST", *originURL+"/v1/ingest", bytes.NewReader(bodies[i]))
+				r.Header.Set("Content-Type", shared.ContentTypeMsgpack)
+				r.Header.Set(sign.HeaderKeyID, sig.KeyID)
+				r.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
+				r.Header.Set(sign.HeaderSignature, sig.MAC)
+				resp, err := client.Do(r)
+				if err != nil {
+					errc <- err
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errc <- fmt.Errorf("batch %d: %d %s", i, resp.StatusCode, body)
+					return
+				}
+				var rc shared.Receipt
+				if err := shared.UnmarshalReceipt(body, &rc); err != nil {
+					errc <- err
+					return
+				}
+				accepted.Add(uint64(rc.Accepted))
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	if accepted.Load() != uint64(*voters) {
+		return fmt.Errorf("accepted %d votes, want %d", accepted.Load(), *voters)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	fmt.Printf("votes=%d seconds=%.3f votes_per_s=%.0f p50_batch_ms=%.2f p99_batch_ms=%.2f\n",
+		accepted.Load(), elapsed.Seconds(), float64(accepted.Load())/elapsed.Seconds(), pct(0.50), pct(0.99))
+	return nil
+}
+
+func naiveServer(args []string) error {
+	fs := flag.NewFlagSet("naive-server", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:8090", "listen address")
+	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "redis URL")
+	_ = fs.Parse(args)
+	opt, err := redis.ParseURL(*redisURL)
+	if err != nil {
+		return err
+	}
+	opt.PoolSize = 128
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	fmt.Fprintln(os.Stderr, "naive server listening on", *listen)
+	return http.ListenAndServe(*listen, naive.New(rdb))
+}
+
+func naiveLoad(args []string) error {
+	fs := flag.NewFlagSet("naive", flag.ExitOnError)
+	url := fs.String("url", "http://127.0.0.1:8090", "naive server URL")
+	votes := fs.Int("votes", 50_000, "votes to send")
+	conns := fs.Int("conns", 64, "concurrent clients")
+	_ = fs.Parse(args)
+	client := &http.Client{Transport: transport(*conns), Timeout: 30 * time.Second}
+	var next, counted atomic.Int64
+	errc := make(chan error, *conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < *conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var id [16]byte
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(*votes) {
+					return
+				}
+				_, _ = rand.Read(id[:])
+				body := `{"poll":"naive","voter":"` + hex.EncodeToString(id[:]) + `","choice":` + strconv.FormatInt(i%4, 10) + `}`
+				resp, err := client.Post(*url+"/vote", "application/json", bytes.NewReader([]byte(body)))
+				if err != nil {
+					errc <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					errc <- fmt.Errorf("vote %d: status %d", i, resp.StatusCode)
+					return
+				}
+				counted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	fmt.Printf("votes=%d seconds=%.3f votes_per_s=%.0f\n", counted.Load(), elapsed.Seconds(), float64(counted.Load())/elapsed.Seconds())
+	return nil
+}

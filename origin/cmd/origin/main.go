@@ -1,0 +1,238 @@
+// Command origin runs the edgepoll aggregator: signed batch ingest, cached
+// public reads, the admin API and the operations endpoints, over Redis.
+//
+// Configuration comes from flags, which override the environment:
+//
+//	-listen       LISTEN_ADDR   address to listen on (default 127.0.0.1:8080)
+//	-redis        REDIS_URL     redis://host:port/db, rediss://…, or host:port,host:port (Cluster)
+//	-ingest-keys  INGEST_KEYS   batch signing keys "kid=secret,kid2=secret2" (secrets ≥ 32 bytes)
+//	-admin-token  ADMIN_TOKEN   bearer token of the admin API (≥ 16 bytes)
+//	-log-format   LOG_FORMAT    json or text (default json)
+//	-log-level    LOG_LEVEL     debug, info, warn or error (default info)
+//
+// Prefer the environment for secrets: flags are visible in the process list.
+// A bad configuration exits with status 2 and a message saying what is wrong.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgepoll/edgepoll/origin/redisstore"
+	"github.com/edgepoll/edgepoll/origin/server"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/sign"
+)
+
+// config is the validated configuration.
+type config struct {
+	listen          string
+	redisURL        string
+	keys            []sign.Key
+	adminToken      string
+	logger          *slog.Logger
+	shutdownTimeout time.Duration
+	signWindow      time.Duration
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// usageError is a configuration problem: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// parseConfig reads flags over environment and validates everything.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("origin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", envOr(getenv, "LISTEN_ADDR", "127.0.0.1:8080"), "listen address `host:port` (env LISTEN_ADDR)")
+	redisURL := fs.String("redis", envOr(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis `url`: redis://host:port/db, rediss://…, or host:port,host:port for Cluster (env REDIS_URL)")
+	keys := fs.String("ingest-keys", "", "batch signing `keys` kid=secret,kid2=secret2, secrets >= 32 bytes (env INGEST_KEYS; prefer the env)")
+	token := fs.String("admin-token", "", "admin API bearer `token`, >= 16 bytes (env ADMIN_TOKEN; prefer the env)")
+	logFormat := fs.String("log-format", envOr(getenv, "LOG_FORMAT", "json"), "log format: json or text (env LOG_FORMAT)")
+	logLevel := fs.String("log-level", envOr(getenv, "LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGTERM")
+	window := fs.Duration("sign-window", sign.DefaultWindow, "accepted batch timestamp skew; replayed batch ids are remembered this long")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: origin [flags]\n\nRuns the edgepoll origin aggregator. Flags override the environment.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	// Secrets fall back to the environment after parsing, so usage output
+	// never prints them as defaults.
+	if *keys == "" {
+		*keys = getenv("INGEST_KEYS")
+	}
+	if *token == "" {
+		*token = getenv("ADMIN_TOKEN")
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	c := &config{listen: *listen, redisURL: strings.TrimSpace(*redisURL), adminToken: *token, shutdownTimeout: *shutdown, signWindow: *window}
+
+	if _, port, err := net.SplitHostPort(c.listen); err != nil || port == "" {
+		return nil, usagef("listen address %q: want host:port", c.listen)
+	}
+	if err := validateRedisURL(c.redisURL); err != nil {
+		return nil, err
+	}
+	if *keys == "" {
+		return nil, usagef("no ingest keys: set INGEST_KEYS or -ingest-keys to kid=secret (secret >= %d bytes)", sign.MinKeyLen)
+	}
+	k, err := sign.ParseKeys(*keys)
+	if err != nil {
+		return nil, usagef("ingest keys: %s", shared.ErrorMessage(err))
+	}
+	c.keys = k
+	if len(c.adminToken) < server.MinAdminTokenLen {
+		return nil, usagef("admin token: set ADMIN_TOKEN or -admin-token to at least %d bytes", server.MinAdminTokenLen)
+	}
+	if c.shutdownTimeout <= 0 || c.signWindow <= 0 {
+		return nil, usagef("durations must be positive")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, usagef("log level %q: want debug, info, warn or error", *logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch *logFormat {
+	case "json":
+		c.logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	case "text":
+		c.logger = slog.New(slog.NewTextHandler(stderr, opts))
+	default:
+		return nil, usagef("log format %q: want json or text", *logFormat)
+	}
+	return c, nil
+}
+
+// validateRedisURL checks the shape of REDIS_URL before any connection.
+func validateRedisURL(s string) error {
+	if s == "" {
+		return usagef("redis url is empty: set REDIS_URL or -redis")
+	}
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return usagef("redis url: cannot parse it (want redis://host:port/db)")
+		}
+		if u.Scheme != "redis" && u.Scheme != "rediss" {
+			return usagef("redis url: scheme %q not supported; want redis://, rediss:// or a host:port list", u.Scheme)
+		}
+		if u.Host == "" {
+			return usagef("redis url: no host (want redis://host:port/db)")
+		}
+		return nil
+	}
+	for _, a := range strings.Split(s, ",") {
+		if _, port, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil || port == "" {
+			return usagef("redis url: %q is not host:port (want redis://host:port/db or host:port,host:port for Cluster)", strings.TrimSpace(a))
+		}
+	}
+	return nil
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "origin: %v\n", err)
+		return 2
+	}
+	log := cfg.logger
+	slog.SetDefault(log)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	store, err := redisstore.Open(ctx, cfg.redisURL)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "origin: %v\n", err)
+		if shared.ErrorCode(err) == shared.EINVALID {
+			return 2
+		}
+		return 1
+	}
+	srv, err := server.New(server.Config{
+		Store:      store,
+		Verifier:   sign.NewVerifier(cfg.keys, cfg.signWindow, nil),
+		AdminToken: cfg.adminToken,
+		Logger:     log,
+	})
+	if err != nil {
+		store.Close()
+		fmt.Fprintf(stderr, "origin: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		store.Close()
+		fmt.Fprintf(stderr, "origin: listen: %v\n", err)
+		return 1
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "redis", redactURL(cfg.redisURL), "ingest_keys", len(cfg.keys))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	code := 0
+	select {
+	case err := <-errc:
+		log.Error("server stopped", "err", err)
+		code = 1
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Error("shutdown incomplete", "err", err)
+			code = 1
+		}
+		cancel()
+		<-errc
+	}
+	if err := store.Close(); err != nil {
+		log.Warn("closing store", "err", err)
+	}
+	log.Info("stopped")
+	return code
+}
+
+// redactURL hides a password in a redis URL for logging.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}

@@ -1,0 +1,660 @@
+// Command pollctl administers edgepoll polls through the origin's admin API.
+// It never talks to Redis. Run `pollctl --help` for commands, examples and
+// exit codes.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/edgepoll/edgepoll/origin/adminclient"
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+// Exit codes scripts can rely on.
+const (
+	exitOK           = 0
+	exitError        = 1 // server or network error
+	exitUsage        = 2 // bad command line or invalid input
+	exitNotFound     = 3
+	exitConflict     = 4
+	exitUnauthorized = 5
+)
+
+const usageText = `pollctl administers edgepoll polls through the origin's admin API.
+
+Usage:
+  pollctl [global flags] <command> [flags] [args]
+
+Commands:
+  create     create a poll (from flags or a JSON file)
+  list       list polls
+  show       show one poll
+  open       open a poll for votes
+  close      close a poll
+  reset      remove all votes of a poll
+  delete     delete a poll and its votes
+  results    show live results (--watch redraws a bar chart)
+  export     export results or the per-voter ledger as CSV or JSON
+  stats      store-wide figures
+  completion print a shell completion script (bash or zsh)
+
+Global flags (also accepted after the command):
+  --origin URL     origin base URL (env EDGEPOLL_ORIGIN, default http://127.0.0.1:8080)
+  --token TOKEN    admin bearer token (env EDGEPOLL_ADMIN_TOKEN; prefer the env)
+  -o table|json    output format (default table)
+
+Examples:
+  export EDGEPOLL_ORIGIN=http://127.0.0.1:8080 EDGEPOLL_ADMIN_TOKEN=...
+  pollctl create --id show42 --title "Who wins?" --option Ann --option Bob --expected-voters 2000000 --open
+  pollctl create -f poll.json
+  pollctl list -o json
+  pollctl results show42 --watch --interval 1s
+  pollctl close show42
+  pollctl export show42 ledger --format csv -f ledger.csv
+  source <(pollctl completion bash)
+
+Exit codes:
+  0 ok   1 server or network error   2 usage error or invalid input
+  3 not found   4 conflict (e.g. poll exists, or has votes)   5 unauthorized
+`
+
+var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "stats", "completion", "help"}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	origin string
+	token  string
+	output string
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.origin, "origin", g.origin, "origin base `URL` (env EDGEPOLL_ORIGIN)")
+	fs.StringVar(&g.token, "token", g.token, "admin bearer `token` (env EDGEPOLL_ADMIN_TOKEN)")
+	fs.StringVar(&g.output, "o", g.output, "output format: table or json")
+}
+
+type usageErr struct{ msg string }
+
+func (e usageErr) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageErr{fmt.Sprintf(format, args...)} }
+
+// parse parses flags interleaved with positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+type cli struct {
+	g      globals
+	stdout io.Writer
+	stderr io.Writer
+	client *adminclient.Client
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	c.g.origin = getenv("EDGEPOLL_ORIGIN")
+	if c.g.origin == "" {
+		c.g.origin = "http://127.0.0.1:8080"
+	}
+	c.g.token = getenv("EDGEPOLL_ADMIN_TOKEN")
+	c.g.output = "table"
+
+	top := flag.NewFlagSet("pollctl", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	c.g.register(top)
+	top.Usage = func() {}
+	if err := top.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+		return c.usage(err)
+	}
+	if top.NArg() == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	cmd, rest := top.Arg(0), top.Args()[1:]
+	err := c.dispatch(ctx, cmd, rest)
+	return c.exit(err)
+}
+
+func (c *cli) usage(err error) int {
+	fmt.Fprintf(c.stderr, "pollctl: %v\nRun 'pollctl --help' for usage.\n", err)
+	return exitUsage
+}
+
+func (c *cli) exit(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var ue usageErr
+	if errors.As(err, &ue) {
+		return c.usage(err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitOK
+	}
+	fmt.Fprintf(c.stderr, "pollctl: %s\n", describe(err))
+	switch shared.ErrorCode(err) {
+	case shared.ENOTFOUND:
+		return exitNotFound
+	case shared.ECONFLICT:
+		return exitConflict
+	case shared.EUNAUTHORIZED:
+		return exitUnauthorized
+	case shared.EINVALID, shared.ETOOLARGE:
+		return exitUsage
+	}
+	return exitError
+}
+
+func describe(err error) string {
+	var e *shared.Error
+	if errors.As(err, &e) {
+		if e.Err != nil {
+			return e.Message + ": " + e.Err.Error()
+		}
+		return e.Message
+	}
+	return err.Error()
+}
+
+// newFlags returns a command's flag set with the global flags registered.
+func (c *cli) newFlags(name, args, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	c.g.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(c.stdout, "Usage: pollctl %s %s\n\n%s\n\nFlags:\n", name, args, help)
+		fs.SetOutput(c.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(c.stderr)
+	}
+	return fs
+}
+
+func (c *cli) connect() error {
+	if c.g.output != "table" && c.g.output != "json" {
+		return usagef("-o must be table or json, not %q", c.g.output)
+	}
+	if c.g.token == "" {
+		return usagef("no admin token: set EDGEPOLL_ADMIN_TOKEN or --token")
+	}
+	if !strings.HasPrefix(c.g.origin, "http://") && !strings.HasPrefix(c.g.origin, "https://") {
+		return usagef("--origin must be an http:// or https:// URL, not %q", c.g.origin)
+	}
+	c.client = adminclient.New(c.g.origin, c.g.token)
+	return nil
+}
+
+// idArg parses a command that takes exactly one poll id.
+func (c *cli) idArg(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usagef("%s needs exactly one poll id", fs.Name())
+	}
+	if !shared.ValidPollID(pos[0]) {
+		return "", usagef("poll id %q: 1-%d characters of A-Z a-z 0-9 - _", pos[0], shared.MaxPollIDLen)
+	}
+	return pos[0], c.connect()
+}
+
+func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
+	switch cmd {
+	case "help":
+		fmt.Fprint(c.stdout, usageText)
+		return nil
+	case "create":
+		return c.create(ctx, args)
+	case "list":
+		fs := c.newFlags("list", "", "List all polls.")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 0 {
+			return usagef("list takes no arguments")
+		}
+		if err := c.connect(); err != nil {
+			return err
+		}
+		ps, err := c.client.Polls(ctx)
+		if err != nil {
+			return err
+		}
+		return c.printPolls(ps)
+	case "show", "open", "close", "reset", "delete":
+		help := map[string]string{
+			"show":   "Show one poll's configuration.",
+			"open":   "Open a poll: votes received from now on count.",
+			"close":  "Close a poll: votes received from now on are refused.",
+			"reset":  "Remove every vote of a poll (its configuration stays).",
+			"delete": "Delete a poll and all its votes.",
+		}[cmd]
+		fs := c.newFlags(cmd, "<poll-id>", help)
+		id, err := c.idArg(fs, args)
+		if err != nil {
+			return err
+		}
+		var p *shared.Poll
+		switch cmd {
+		case "show":
+			p, err = c.client.Poll(ctx, id)
+		case "open":
+			p, err = c.client.Open(ctx, id)
+		case "close":
+			p, err = c.client.Close(ctx, id)
+		case "reset":
+			p, err = c.client.Reset(ctx, id)
+		case "delete":
+			if err = c.client.Delete(ctx, id); err == nil {
+				if c.g.output == "json" {
+					return c.printJSON(map[string]string{"deleted": id})
+				}
+				fmt.Fprintf(c.stdout, "deleted %s\n", id)
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return c.printPoll(p)
+	case "results":
+		return c.results(ctx, args)
+	case "export":
+		return c.export(ctx, args)
+	case "stats":
+		fs := c.newFlags("stats", "", "Show store-wide figures.")
+		if _, err := parse(fs, args); err != nil {
+			return err
+		}
+		if err := c.connect(); err != nil {
+			return err
+		}
+		st, err := c.client.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			return c.printJSON(st)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "polls\t%d\nvotes\t%d\nvoters\t%d\nused memory\t%d bytes\nredis nodes\t%d\nredis version\t%s\n",
+			st.Polls, st.Votes, st.Voters, st.UsedMemory, st.RedisNodes, st.RedisVersion)
+		return tw.Flush()
+	case "completion":
+		return c.completion(args)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+func (c *cli) create(ctx context.Context, args []string) error {
+	fs := c.newFlags("create", "[flags]", `Create a poll from flags, or from a JSON file with -f (a poll object as in
+GET /v1/admin/polls/{id}, plus an optional "expected_voters").
+
+Example:
+  pollctl create --id show42 --title "Who wins?" --option Ann --option Bob --open`)
+	var (
+		req      adminclient.CreateRequest
+		options  stringsFlag
+		file     string
+		open     bool
+		opensAt  string
+		closesAt string
+	)
+	fs.StringVar(&file, "f", "", "read the poll from a JSON `file` (- for stdin)")
+	fs.StringVar(&req.ID, "id", "", "poll id: 1-64 of A-Z a-z 0-9 - _")
+	fs.StringVar(&req.Title, "title", "", "the question")
+	fs.Var(&options, "option", "an option `label` (repeat, 2-64 times)")
+	fs.StringVar((*string)(&req.Kind), "kind", "single", "single or multi")
+	fs.IntVar(&req.MaxChoices, "max-choices", 0, "multi polls: at most this many choices")
+	fs.StringVar((*string)(&req.Visibility), "visibility", "live", "live or after_close")
+	fs.StringVar(&opensAt, "opens-at", "", "refuse votes before this RFC 3339 `time`")
+	fs.StringVar(&closesAt, "closes-at", "", "refuse votes from this RFC 3339 `time`")
+	fs.IntVar(&req.ExpectedVoters, "expected-voters", 0, "audience size; sizes the dedupe buckets (default 1,000,000)")
+	fs.BoolVar(&open, "open", false, "open the poll right away")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("create takes flags only, not %q", pos[0])
+	}
+	if file != "" {
+		var data []byte
+		if file == "-" {
+			data, err = io.ReadAll(os.Stdin)
+		} else {
+			data, err = os.ReadFile(file)
+		}
+		if err != nil {
+			return usagef("read %s: %v", file, err)
+		}
+		req = adminclient.CreateRequest{}
+		d := json.NewDecoder(strings.NewReader(string(data)))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&req); err != nil {
+			return usagef("%s: bad poll JSON: %v", file, err)
+		}
+	} else {
+		for _, o := range options {
+			req.Options = append(req.Options, shared.Option{Label: o})
+		}
+		for _, t := range []struct {
+			s   string
+			dst *time.Time
+		}{{opensAt, &req.OpensAt}, {closesAt, &req.ClosesAt}} {
+			if t.s == "" {
+				continue
+			}
+			v, err := time.Parse(time.RFC3339, t.s)
+			if err != nil {
+				return usagef("bad time %q: want RFC 3339, e.g. 2026-05-01T20:00:00Z", t.s)
+			}
+			*t.dst = v
+		}
+	}
+	if req.State == "" {
+		req.State = shared.StateDraft
+	}
+	if req.Kind == "" {
+		req.Kind = shared.KindSingle
+	}
+	if req.Visibility == "" {
+		req.Visibility = shared.VisibilityLive
+	}
+	if err := req.Poll.Validate(); err != nil {
+		return usagef("%s", shared.ErrorMessage(err))
+	}
+	if err := c.connect(); err != nil {
+		return err
+	}
+	p, err := c.client.CreatePoll(ctx, &req)
+	if err != nil {
+		return err
+	}
+	if open {
+		if p, err = c.client.Open(ctx, p.ID); err != nil {
+			return err
+		}
+	}
+	return c.printPoll(p)
+}
+
+func (c *cli) results(ctx context.Context, args []string) error {
+	fs := c.newFlags("results", "<poll-id> [--watch]", `Show a poll's results, fresh from the origin. With --watch, redraw a bar
+chart every --interval until interrupted (or --count redraws).`)
+	watch := fs.Bool("watch", false, "redraw live counts as a bar chart")
+	interval := fs.Duration("interval", time.Second, "redraw interval with --watch")
+	count := fs.Int("count", 0, "with --watch: stop after this many redraws (0 = until Ctrl-C)")
+	id, err := c.idArg(fs, args)
+	if err != nil {
+		return err
+	}
+	if *interval < 50*time.Millisecond {
+		return usagef("--interval must be at least 50ms")
+	}
+	if !*watch {
+		r, err := c.client.Results(ctx, id)
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			return c.printJSON(r)
+		}
+		return c.printResults(r, false)
+	}
+	t := time.NewTicker(*interval)
+	defer t.Stop()
+	for i := 0; *count == 0 || i < *count; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+		r, err := c.client.Results(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if c.g.output == "json" {
+			if err := c.printJSON(r); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprint(c.stdout, "\x1b[H\x1b[2J") // home, clear screen
+		if err := c.printResults(r, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// barWidth is the width of the longest bar in the results chart.
+const barWidth = 40
+
+func (c *cli) printResults(r *adminclient.Results, chart bool) error {
+	fmt.Fprintf(c.stdout, "%s — %s [%s]  voters %d  votes %d  version %d\n", r.Poll, r.Title, r.State, r.Voters, r.Total, r.Version)
+	var maxCount uint64
+	for _, n := range r.Counts {
+		maxCount = max(maxCount, n)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	for i, label := range r.Options {
+		var n uint64
+		if i < len(r.Counts) {
+			n = r.Counts[i]
+		}
+		pct := 0.0
+		if r.Total > 0 {
+			pct = 100 * float64(n) / float64(r.Total)
+		}
+		w := 0
+		if maxCount > 0 {
+			w = int(n * barWidth / maxCount)
+		}
+		bar := strings.Repeat("█", w)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%5.1f%%\t%s\n", i, label, n, pct, bar)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if chart {
+		fmt.Fprintf(c.stdout, "updated %s (Ctrl-C to stop)\n", r.GeneratedAt.Local().Format(time.TimeOnly))
+	}
+	return nil
+}
+
+func (c *cli) export(ctx context.Context, args []string) error {
+	fs := c.newFlags("export", "<poll-id> results|ledger [--format csv|json] [-f file]",
+		"Export a poll's results or its per-voter ledger, streamed to stdout or a file.")
+	format := fs.String("format", "csv", "csv or json")
+	file := fs.String("f", "", "write to this `file` instead of stdout")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("export needs a poll id and results or ledger")
+	}
+	id, data := pos[0], pos[1]
+	if !shared.ValidPollID(id) {
+		return usagef("poll id %q: 1-%d characters of A-Z a-z 0-9 - _", id, shared.MaxPollIDLen)
+	}
+	if data != "results" && data != "ledger" {
+		return usagef("export what? results or ledger, not %q", data)
+	}
+	if *format != "csv" && *format != "json" {
+		return usagef("--format must be csv or json")
+	}
+	if err := c.connect(); err != nil {
+		return err
+	}
+	var w io.Writer = c.stdout
+	if *file != "" {
+		tmp := *file + ".tmp"
+		f, err := os.Create(tmp)
+		if err != nil {
+			return usagef("create %s: %v", *file, err)
+		}
+		if err := c.client.Export(ctx, id, data, *format, f); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
+		if err := f.Close(); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return os.Rename(tmp, *file)
+	}
+	return c.client.Export(ctx, id, data, *format, w)
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (c *cli) printPoll(p *shared.Poll) error {
+	if c.g.output == "json" {
+		return c.printJSON(p)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id\t%s\ntitle\t%s\nstate\t%s\nkind\t%s\n", p.ID, p.Title, p.State, p.Kind)
+	if p.Kind == shared.KindMulti {
+		fmt.Fprintf(tw, "max choices\t%d\n", p.MaxChoices)
+	}
+	fmt.Fprintf(tw, "visibility\t%s\nopens at\t%s\ncloses at\t%s\nversion\t%d\noptions\t\n",
+		p.Visibility, fmtTime(p.OpensAt), fmtTime(p.ClosesAt), p.Version)
+	for i, o := range p.Options {
+		fmt.Fprintf(tw, "  %d\t%s\n", i, o.Label)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) printPolls(ps []*shared.Poll) error {
+	if c.g.output == "json" {
+		if ps == nil {
+			ps = []*shared.Poll{}
+		}
+		return c.printJSON(ps)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tKIND\tOPTIONS\tVERSION\tTITLE")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", p.ID, p.State, p.Kind, len(p.Options), p.Version, p.Title)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) completion(args []string) error {
+	if len(args) != 1 {
+		return usagef("completion needs a shell: bash or zsh")
+	}
+	cmds := strings.Join(commands, " ")
+	switch args[0] {
+	case "bash":
+		fmt.Fprintf(c.stdout, `# bash completion for pollctl; load with: source <(pollctl completion bash)
+_pollctl() {
+  local cur prev cmd
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  prev="${COMP_WORDS[COMP_CWORD-1]}"
+  cmd="${COMP_WORDS[1]}"
+  case "$prev" in
+    -o) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "csv json" -- "$cur")); return ;;
+    --kind) COMPREPLY=($(compgen -W "single multi" -- "$cur")); return ;;
+    --visibility) COMPREPLY=($(compgen -W "live after_close" -- "$cur")); return ;;
+    -f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+  esac
+  if [[ $COMP_CWORD -eq 1 ]]; then
+    COMPREPLY=($(compgen -W "%s" -- "$cur")); return
+  fi
+  case "$cmd" in
+    completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
+    export) if [[ $COMP_CWORD -eq 3 ]]; then COMPREPLY=($(compgen -W "results ledger" -- "$cur")); else COMPREPLY=($(compgen -W "--format -f" -- "$cur")); fi ;;
+    results) COMPREPLY=($(compgen -W "--watch --interval --count -o" -- "$cur")) ;;
+    create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --opens-at --closes-at --expected-voters --open -f" -- "$cur")) ;;
+  esac
+}
+complete -F _pollctl pollctl
+`, cmds)
+	case "zsh":
+		fmt.Fprintf(c.stdout, `#compdef pollctl
+# zsh completion for pollctl; load with: source <(pollctl completion zsh)
+_pollctl() {
+  local -a cmds
+  cmds=(%s)
+  if (( CURRENT == 2 )); then
+    _describe 'command' cmds
+    return
+  fi
+  case "$words[2]" in
+    completion) _values 'shell' bash zsh ;;
+    export) if (( CURRENT == 4 )); then _values 'data' results ledger; else _arguments '--format[format]:format:(csv json)' '-f[file]:file:_files'; fi ;;
+    results) _arguments '--watch[redraw a bar chart]' '--interval[redraw interval]:duration:' '--count[redraws]:n:' '-o[output]:format:(table json)' ;;
+    *) _arguments '-o[output]:format:(table json)' '--origin[origin URL]:url:' '--token[admin token]:token:' ;;
+  esac
+}
+compdef _pollctl pollctl
+`, cmds)
+	default:
+		return usagef("completion: unknown shell %q (bash or zsh)", args[0])
+	}
+	return nil
+}

@@ -1,0 +1,418 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgepoll/edgepoll/origin"
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+// CreateRequest is the body of POST /v1/admin/polls: a poll plus storage
+// hints. Empty kind, state and visibility default to single, draft and live.
+type CreateRequest struct {
+	shared.Poll
+	// ExpectedVoters sizes the dedupe buckets; zero means 1,000,000.
+	ExpectedVoters int `json:"expected_voters,omitempty"`
+}
+
+// UpdateRequest is the body of PATCH /v1/admin/polls/{id}: only the fields
+// present change. State changes go through /open and /close.
+type UpdateRequest struct {
+	Title      *string            `json:"title,omitempty"`
+	Options    *[]shared.Option   `json:"options,omitempty"`
+	Kind       *shared.Kind       `json:"kind,omitempty"`
+	MaxChoices *int               `json:"max_choices,omitempty"`
+	OpensAt    *time.Time         `json:"opens_at,omitempty"`
+	ClosesAt   *time.Time         `json:"closes_at,omitempty"`
+	Visibility *shared.Visibility `json:"visibility,omitempty"`
+}
+
+// Apply copies the present fields onto p.
+func (u *UpdateRequest) Apply(p *shared.Poll) {
+	if u.Title != nil {
+		p.Title = *u.Title
+	}
+	if u.Options != nil {
+		p.Options = *u.Options
+	}
+	if u.Kind != nil {
+		p.Kind = *u.Kind
+	}
+	if u.MaxChoices != nil {
+		p.MaxChoices = *u.MaxChoices
+	}
+	if u.OpensAt != nil {
+		p.OpensAt = *u.OpensAt
+	}
+	if u.ClosesAt != nil {
+		p.ClosesAt = *u.ClosesAt
+	}
+	if u.Visibility != nil {
+		p.Visibility = *u.Visibility
+	}
+}
+
+// MaxExpectedVoters bounds CreateRequest.ExpectedVoters.
+const MaxExpectedVoters = 1 << 30
+
+// DecodeCreate strictly decodes and validates a create request body.
+// Errors are EINVALID with a message that says what is wrong.
+func DecodeCreate(body []byte) (*CreateRequest, error) {
+	var r CreateRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return nil, err
+	}
+	if r.Kind == "" {
+		r.Kind = shared.KindSingle
+	}
+	if r.State == "" {
+		r.State = shared.StateDraft
+	}
+	if r.Visibility == "" {
+		r.Visibility = shared.VisibilityLive
+	}
+	if r.ExpectedVoters < 0 || r.ExpectedVoters > MaxExpectedVoters {
+		return nil, shared.Errorf(shared.EINVALID, "expected_voters must be 0-%d", MaxExpectedVoters)
+	}
+	r.Version = 0
+	if err := r.Poll.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeUpdate strictly decodes an update request body.
+func DecodeUpdate(body []byte) (*UpdateRequest, error) {
+	var u UpdateRequest
+	if err := decodeStrict(body, &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data, with errors that name the problem.
+func decodeStrict(body []byte, v any) error {
+	if len(body) > maxAdminBody {
+		return shared.Errorf(shared.ETOOLARGE, "body larger than %d bytes", maxAdminBody)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return shared.Errorf(shared.EINVALID, "empty body: a JSON object is required")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return shared.Errorf(shared.EINVALID, "bad JSON: %s", jsonErrorMessage(err))
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return shared.Errorf(shared.EINVALID, "bad JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+func jsonErrorMessage(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
+		}
+		return fmt.Sprintf("expected %s", te.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "json: ")
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// admin routes /v1/admin/{rest} for an authorized caller and returns the
+// route label.
+func (s *Server) admin(ctx *fasthttp.RequestCtx, rest string) string {
+	if rest == "stats" {
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.adminStats(ctx)
+		}
+		return "admin_stats"
+	}
+	if rest == "polls" {
+		switch string(ctx.Method()) {
+		case fasthttp.MethodGet:
+			s.adminList(ctx)
+		case fasthttp.MethodPost:
+			s.adminCreate(ctx)
+		default:
+			s.allow(ctx, fasthttp.MethodGet, fasthttp.MethodPost)
+		}
+		return "admin_polls"
+	}
+	tail, ok := strings.CutPrefix(rest, "polls/")
+	if !ok {
+		s.fail(ctx, shared.Errorf(shared.ENOTFOUND, "no admin route %q", truncate(rest, 100)))
+		return "not_found"
+	}
+	id, action, _ := strings.Cut(tail, "/")
+	if !shared.ValidPollID(id) {
+		s.fail(ctx, shared.Errorf(shared.EINVALID, "poll id must be 1-%d characters of A-Z a-z 0-9 - _", shared.MaxPollIDLen))
+		return "admin_poll"
+	}
+	switch action {
+	case "":
+		switch string(ctx.Method()) {
+		case fasthttp.MethodGet:
+			s.adminShow(ctx, id)
+		case fasthttp.MethodPatch:
+			s.adminUpdate(ctx, id)
+		case fasthttp.MethodDelete:
+			s.adminDelete(ctx, id)
+		default:
+			s.allow(ctx, fasthttp.MethodGet, fasthttp.MethodPatch, fasthttp.MethodDelete)
+		}
+		return "admin_poll"
+	case "open", "close":
+		if s.allow(ctx, fasthttp.MethodPost) {
+			state := shared.StateOpen
+			if action == "close" {
+				state = shared.StateClosed
+			}
+			s.adminSetState(ctx, id, state)
+		}
+		return "admin_" + action
+	case "reset":
+		if s.allow(ctx, fasthttp.MethodPost) {
+			s.adminReset(ctx, id)
+		}
+		return "admin_reset"
+	case "results":
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.adminResults(ctx, id)
+		}
+		return "admin_results"
+	case "export":
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.adminExport(ctx, id)
+		}
+		return "admin_export"
+	}
+	s.fail(ctx, shared.Errorf(shared.ENOTFOUND, "no admin route %q", truncate(rest, 100)))
+	return "not_found"
+}
+
+func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.fail(ctx, shared.Wrap(shared.EINTERNAL, err, "encode response"))
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.Response.SetBodyRaw(append(b, '\n'))
+}
+
+// invalidate drops this process's cached reads of a poll after a change.
+func (s *Server) invalidate(id string) {
+	s.polls.invalidate(id)
+	s.results.invalidate(id)
+}
+
+// PollList is the body of GET /v1/admin/polls.
+type PollList struct {
+	Polls []*shared.Poll `json:"polls"`
+}
+
+func (s *Server) adminList(ctx *fasthttp.RequestCtx) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	ps, err := s.store.Polls(c)
+	if err != nil {
+		s.fail(ctx, s.storeErr("polls", err))
+		return
+	}
+	if ps == nil {
+		ps = []*shared.Poll{}
+	}
+	s.writeJSON(ctx, fasthttp.StatusOK, PollList{Polls: ps})
+}
+
+func (s *Server) adminCreate(ctx *fasthttp.RequestCtx) {
+	if !isJSON(ctx.Request.Header.ContentType()) {
+		s.fail(ctx, shared.Errorf(shared.EUNSUPPORTED, "Content-Type must be application/json"))
+		return
+	}
+	r, err := DecodeCreate(ctx.Request.Body())
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	c, cancel := s.readCtx()
+	defer cancel()
+	p, err := s.store.CreatePoll(c, &r.Poll, origin.CreateOptions{ExpectedVoters: r.ExpectedVoters})
+	if err != nil {
+		s.fail(ctx, s.storeErr("create", err))
+		return
+	}
+	s.invalidate(p.ID)
+	s.log.Info("poll created", "poll", p.ID)
+	ctx.Response.Header.Set(fasthttp.HeaderLocation, "/v1/admin/polls/"+p.ID)
+	s.writeJSON(ctx, fasthttp.StatusCreated, p)
+}
+
+func (s *Server) adminShow(ctx *fasthttp.RequestCtx, id string) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	p, err := s.store.Poll(c, id)
+	if err != nil {
+		s.fail(ctx, s.storeErr("poll", err))
+		return
+	}
+	s.writeJSON(ctx, fasthttp.StatusOK, p)
+}
+
+func (s *Server) adminUpdate(ctx *fasthttp.RequestCtx, id string) {
+	if !isJSON(ctx.Request.Header.ContentType()) {
+		s.fail(ctx, shared.Errorf(shared.EUNSUPPORTED, "Content-Type must be application/json"))
+		return
+	}
+	u, err := DecodeUpdate(ctx.Request.Body())
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	c, cancel := s.readCtx()
+	defer cancel()
+	p, err := s.store.UpdatePoll(c, id, func(p *shared.Poll) error {
+		u.Apply(p)
+		return p.Validate()
+	})
+	if err != nil {
+		s.fail(ctx, s.storeErr("update", err))
+		return
+	}
+	s.invalidate(id)
+	s.log.Info("poll updated", "poll", id, "version", p.Version)
+	s.writeJSON(ctx, fasthttp.StatusOK, p)
+}
+
+func (s *Server) adminDelete(ctx *fasthttp.RequestCtx, id string) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	if err := s.store.DeletePoll(c, id); err != nil {
+		s.fail(ctx, s.storeErr("delete", err))
+		return
+	}
+	s.invalidate(id)
+	s.log.Info("poll deleted", "poll", id)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) adminSetState(ctx *fasthttp.RequestCtx, id string, state shared.State) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	p, err := s.store.SetState(c, id, state, s.now())
+	if err != nil {
+		s.fail(ctx, s.storeErr("set_state", err))
+		return
+	}
+	s.invalidate(id)
+	s.log.Info("poll state set", "poll", id, "state", string(state))
+	s.writeJSON(ctx, fasthttp.StatusOK, p)
+}
+
+func (s *Server) adminReset(ctx *fasthttp.RequestCtx, id string) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	p, err := s.store.ResetPoll(c, id)
+	if err != nil {
+		s.fail(ctx, s.storeErr("reset", err))
+		return
+	}
+	s.invalidate(id)
+	s.log.Info("poll reset", "poll", id)
+	s.writeJSON(ctx, fasthttp.StatusOK, p)
+}
+
+// Results is the body of GET /v1/admin/polls/{id}/results: a fresh snapshot
+// with the option labels, whatever the poll's visibility.
+type Results struct {
+	Poll        string    `json:"poll"`
+	Title       string    `json:"title"`
+	State       string    `json:"state"`
+	Version     uint64    `json:"version"`
+	Options     []string  `json:"options"`
+	Counts      []uint64  `json:"counts"`
+	Total       uint64    `json:"total"`
+	Voters      uint64    `json:"voters"`
+	GeneratedAt time.Time `json:"generated_at"`
+}
+
+func (s *Server) freshResults(id string) (*Results, error) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	p, err := s.store.Poll(c, id)
+	if err != nil {
+		return nil, s.storeErr("poll", err)
+	}
+	snap, err := s.store.Snapshot(c, id)
+	if err != nil {
+		return nil, s.storeErr("snapshot", err)
+	}
+	r := &Results{
+		Poll: id, Title: p.Title, State: string(p.State), Version: snap.Version,
+		Counts: snap.Counts, Total: snap.Total, Voters: snap.Voters,
+		GeneratedAt: time.UnixMilli(snap.GeneratedAt).UTC(),
+	}
+	for _, o := range p.Options {
+		r.Options = append(r.Options, o.Label)
+	}
+	for len(r.Counts) < len(r.Options) {
+		r.Counts = append(r.Counts, 0)
+	}
+	return r, nil
+}
+
+func (s *Server) adminResults(ctx *fasthttp.RequestCtx, id string) {
+	r, err := s.freshResults(id)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.writeJSON(ctx, fasthttp.StatusOK, r)
+}
+
+func (s *Server) adminStats(ctx *fasthttp.RequestCtx) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	st, err := s.store.Stats(c)
+	if err != nil {
+		s.fail(ctx, s.storeErr("stats", err))
+		return
+	}
+	s.writeJSON(ctx, fasthttp.StatusOK, st)
+}
+
+// isJSON reports whether a request Content-Type is JSON; an absent one is
+// taken as JSON too.
+func isJSON(ct []byte) bool {
+	if len(ct) == 0 {
+		return true
+	}
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/json"))
+}

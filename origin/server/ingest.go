@@ -1,0 +1,79 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/sign"
+)
+
+var batchPool = sync.Pool{New: func() any { return new(shared.Batch) }}
+
+// ingest handles POST /v1/ingest: size limit, media type, signature (before
+// anything is decoded or stored), decode, apply, receipt.
+func (s *Server) ingest(ctx *fasthttp.RequestCtx) {
+	body := ctx.Request.Body()
+	if len(body) > shared.MaxBatchBytes {
+		s.metrics.batch("too_large")
+		s.fail(ctx, shared.Errorf(shared.ETOOLARGE, "batch larger than %d bytes", shared.MaxBatchBytes))
+		return
+	}
+	if !isMsgpack(ctx.Request.Header.ContentType()) {
+		s.metrics.batch("bad_media_type")
+		s.fail(ctx, shared.Errorf(shared.EUNSUPPORTED, "Content-Type must be %s", shared.ContentTypeMsgpack))
+		return
+	}
+	h := &ctx.Request.Header
+	if err := s.verifier.Verify(
+		string(h.Peek(sign.HeaderKeyID)),
+		string(h.Peek(sign.HeaderTimestamp)),
+		string(h.Peek(sign.HeaderSignature)),
+		body,
+	); err != nil {
+		s.metrics.batch("unauthorized")
+		s.fail(ctx, err)
+		return
+	}
+	b := batchPool.Get().(*shared.Batch)
+	defer batchPool.Put(b)
+	if err := shared.UnmarshalBatch(body, b); err != nil {
+		s.metrics.batch("malformed")
+		s.fail(ctx, err)
+		return
+	}
+	// The apply runs on a context detached from the connection: a client
+	// that goes away mid-request cannot leave a batch half applied; the
+	// store call finishes (or times out) on its own.
+	c, cancel := context.WithTimeout(context.Background(), s.applyTimeout)
+	r, err := s.store.Apply(c, b, s.verifier.Window())
+	cancel()
+	if err != nil {
+		s.metrics.batch("error")
+		s.fail(ctx, s.storeErr("apply", err))
+		return
+	}
+	out, err := shared.MarshalReceipt(r)
+	if err != nil {
+		s.metrics.batch("error")
+		s.fail(ctx, shared.Wrap(shared.EINTERNAL, err, "encode receipt"))
+		return
+	}
+	s.metrics.receipt(r)
+	ctx.SetContentType(shared.ContentTypeMsgpack)
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.Response.SetBodyRaw(out)
+}
+
+// isMsgpack reports whether a Content-Type names MessagePack, ignoring
+// parameters and case.
+func isMsgpack(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.TrimSpace(ct)
+	return bytes.EqualFold(ct, []byte(shared.ContentTypeMsgpack)) || bytes.EqualFold(ct, []byte("application/x-msgpack"))
+}

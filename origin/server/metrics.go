@@ -1,0 +1,108 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+type metrics struct {
+	votesAccepted prometheus.Counter
+	duplicates    prometheus.Counter
+	rejects       [shared.NumReasons]prometheus.Counter
+	batches       *prometheus.CounterVec
+	replays       prometheus.Counter
+	latency       *prometheus.HistogramVec
+	requests      *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+	cache         *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		votesAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgepoll_origin_votes_accepted_total", Help: "Votes counted (first vote of a voter in a poll).",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgepoll_origin_votes_duplicate_total", Help: "Votes refused because the voter had already voted.",
+		}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgepoll_origin_batches_total", Help: "Ingest requests by result.",
+		}, []string{"result"}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgepoll_origin_batch_replays_total", Help: "Batches delivered again and answered with their original receipt.",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgepoll_origin_request_duration_seconds",
+			Help:    "Request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgepoll_origin_requests_total", Help: "Requests by route and status.",
+		}, []string{"route", "status"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgepoll_origin_redis_errors_total", Help: "Store (Redis) errors by operation.",
+		}, []string{"op"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgepoll_origin_snapshot_cache_total", Help: "Read cache lookups by kind (poll, results) and outcome (hit, revalidated, miss).",
+		}, []string{"kind", "outcome"}),
+	}
+	rejects := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgepoll_origin_votes_rejected_total", Help: "Votes rejected by reason.",
+	}, []string{"reason"})
+	for i, r := range shared.Reasons {
+		m.rejects[i] = rejects.WithLabelValues(r)
+	}
+	for _, r := range []string{"applied", "replayed", "unauthorized", "malformed", "too_large", "bad_media_type", "error"} {
+		m.batches.WithLabelValues(r)
+	}
+	reg.MustRegister(m.votesAccepted, m.duplicates, rejects, m.batches, m.replays, m.latency, m.requests, m.storeErrors, m.cache)
+	// A fresh registry has no runtime metrics; add the usual two, tolerating
+	// a registry that already has them.
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
+				panic(err)
+			}
+		}
+	}
+	return m
+}
+
+func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+func (m *metrics) batch(result string) { m.batches.WithLabelValues(result).Inc() }
+
+func (m *metrics) receipt(r *shared.Receipt) {
+	if r.Replayed {
+		m.replays.Inc()
+		m.batch("replayed")
+		return
+	}
+	m.batch("applied")
+	m.votesAccepted.Add(float64(r.Accepted))
+	m.duplicates.Add(float64(r.Duplicate))
+	for i, n := range r.Rejected {
+		if n > 0 {
+			m.rejects[i].Add(float64(n))
+		}
+	}
+}
+
+func (m *metrics) storeError(op string) { m.storeErrors.WithLabelValues(op).Inc() }
+
+func (m *metrics) cacheLookup(kind, outcome string) { m.cache.WithLabelValues(kind, outcome).Inc() }
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
