@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make bench-wasm: the per-vote cost of the edge pipeline natively and inside
+# wazero (Go benchmarks, same run), then wrk on the harness's vote path
+# against a bare fasthttp handler answering 202 (same run, same machine).
+# Appends a dated section to BENCHMARKS.md; the last line of output is
+#   edge-wazero native_ns=N wasm_ns=W wasm_ratio=R harness_rps=H fasthttp_rps=F harness_ratio=Q
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCHTIME=${BENCHTIME:-20000x}
+COUNT=${COUNT:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-32}
+command -v wrk >/dev/null || { echo "bench-wasm: wrk is missing; run make deps" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then kill -TERM -- "-$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# --- 1. Go benchmarks: native vs guest, same binary, same run ---------------
+echo "bench-wasm: go test -bench VotePipeline -benchtime $BENCHTIME -count $COUNT ./wasm/harness" >&2
+go test -run '^$' -bench '^BenchmarkVotePipeline$' -benchtime "$BENCHTIME" -count "$COUNT" ./wasm/harness | tee "$tmp/bench.txt" >&2
+median() { # median ns/op of sub-benchmark $1
+	awk -v n="^BenchmarkVotePipeline/$1-[0-9]+$" '$1 ~ n { print $3 }' "$tmp/bench.txt" | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print v[int((NR + 1) / 2)] }'
+}
+native_ns=$(median native)
+wasm_ns=$(median wasm)
+nobudget_ns=$(median wasm-nobudget)
+wasm_ratio=$(awk -v a="$wasm_ns" -v b="$native_ns" 'BEGIN { printf "%.2f", a / b }')
+nobudget_ratio=$(awk -v a="$nobudget_ns" -v b="$native_ns" 'BEGIN { printf "%.2f", a / b }')
+
+# --- 2. wrk: harness vote path vs bare fasthttp 202 ------------------------------
+OUT=$tmp/edge.wasm bash scripts/build-wasm.sh go >&2
+go build -o "$tmp/wasmbench" ./wasm/internal/cmd/wasmbench
+setsid "$tmp/wasmbench" -module "$tmp/edge.wasm" -votes-file "$tmp/votes.txt" -votes 600000 >"$tmp/wasmbench.out" 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 1 600); do grep -q '^harness=' "$tmp/wasmbench.out" && break; kill -0 "$pid" || { cat "$tmp/wasmbench.out" >&2; exit 1; }; sleep 0.1; done
+read -r hurl burl < <(sed -n 's/^harness=\(.*\) bare=\(.*\)$/\1 \2/p' "$tmp/wasmbench.out")
+cat >"$tmp/votes.lua" <<LUA
+-- Sends pre-issued vote bodies of distinct voters, one after another.
+function init(args)
+  bodies, i = {}, 0
+  for line in io.lines("$tmp/votes.txt") do table.insert(bodies, line) end
+end
+function request()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/v1/polls/bench/votes", {["Content-Type"] = "application/json"}, bodies[i])
+end
+LUA
+rps() { # rps URL: requests/s, failing if any response was not 2xx
+	wrk -t1 -c"$CONNS" -d"$DURATION" -s "$tmp/votes.lua" "$1" >"$tmp/wrk.txt"
+	cat "$tmp/wrk.txt" >&2
+	if grep -q "Non-2xx" "$tmp/wrk.txt"; then echo "bench-wasm: non-2xx answers from $1" >&2; exit 1; fi
+	awk '/^Requests\/sec/ { printf "%d", $2 }' "$tmp/wrk.txt"
+}
+echo "bench-wasm: wrk -t1 -c$CONNS -d$DURATION bare fasthttp 202" >&2
+fasthttp_rps=$(rps "$burl")
+echo "bench-wasm: wrk -t1 -c$CONNS -d$DURATION harness vote path" >&2
+harness_rps=$(rps "$hurl")
+harness_ratio=$(awk -v a="$harness_rps" -v b="$fasthttp_rps" 'BEGIN { printf "%.2f", a / b }')
+
+# --- 3. BENCHMARKS.md ---------------------------------------------------------------
+{
+	echo
+	echo "## bench-wasm — $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo
+	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "Command: \`make bench-wasm\` (BENCHTIME=$BENCHTIME COUNT=$COUNT DURATION=$DURATION CONNS=$CONNS)."
+	echo
+	echo "| per-vote edge pipeline (distinct voters, no-op hand-off) | ns/vote (median of $COUNT) | × native |"
+	echo "|---|---|---|"
+	echo "| native handler | $native_ns | 1 |"
+	echo "| wazero guest, time budget on (production) | $wasm_ns | $wasm_ratio |"
+	echo "| wazero guest, no time budget (no termination checks) | $nobudget_ns | $nobudget_ratio |"
+	echo
+	echo "| wrk -t1 -c$CONNS -d$DURATION, POST vote | req/s |"
+	echo "|---|---|"
+	echo "| bare fasthttp handler answering 202 | $fasthttp_rps |"
+	echo "| harness (guest instances = GOMAXPROCS) | $harness_rps ($harness_ratio of bare) |"
+	echo
+	echo "Targets: wasm ≤ 2× native; harness ≥ 50% of bare fasthttp."
+	echo
+	echo "    edge-wazero native_ns=$native_ns wasm_ns=$wasm_ns wasm_ratio=$wasm_ratio harness_rps=$harness_rps fasthttp_rps=$fasthttp_rps harness_ratio=$harness_ratio"
+} >>BENCHMARKS.md
+echo "edge-wazero native_ns=$native_ns wasm_ns=$wasm_ns wasm_ratio=$wasm_ratio harness_rps=$harness_rps fasthttp_rps=$fasthttp_rps harness_ratio=$harness_ratio"

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# make dev: runs the whole platform locally with nothing but Go and Redis:
+# redis-server (data in .dev/redis), the origin, and the edge as the wasm
+# guest under the wazero harness, then creates and opens a demo poll.
+# Ctrl-C stops everything; every process runs in its own process group and
+# is stopped with it, so nothing is left behind.
+#
+# Ports (override in the environment): REDIS_PORT=6390 ORIGIN_PORT=8080 EDGE_PORT=8788
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+REDIS_PORT=${REDIS_PORT:-6390}
+ORIGIN_PORT=${ORIGIN_PORT:-8080}
+EDGE_PORT=${EDGE_PORT:-8788}
+POLL=${POLL:-demo}
+dev=$root/.dev
+mkdir -p "$dev/redis" "$dev/bin" "$dev/logs"
+
+say() { printf '\033[1mdev:\033[0m %s\n' "$*" >&2 || true; }
+die() { say "$*"; exit 1; }
+
+# --- tools ---------------------------------------------------------------
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+	say "installing redis-server and redis-tools from Debian's packages"
+	SUDO=""
+	if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+fi
+command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$REDIS_PORT" "$ORIGIN_PORT" "$EDGE_PORT"; do
+	if port_busy "$p"; then
+		die "port $p on 127.0.0.1 is already in use (another make dev?); set REDIS_PORT, ORIGIN_PORT or EDGE_PORT"
+	fi
+done
+
+# --- secrets (generated once, kept in .dev so tokens survive restarts) ----
+secrets=$dev/secrets.env
+if [ ! -s "$secrets" ]; then
+	rnd() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+	umask 077
+	cat >"$secrets" <<SECRETS
+ADMIN_TOKEN=$(rnd 24)
+INGEST_KEY=dev=$(rnd 24)
+TOKEN_SECRET=$(rnd 24)
+SECRETS
+	umask 022
+fi
+# shellcheck disable=SC1090
+source "$secrets"
+
+# --- build -----------------------------------------------------------------
+say "building origin, pollctl, harness and the wasm guest"
+go build -o "$dev/bin/origin" ./origin/cmd/origin
+go build -o "$dev/bin/pollctl" ./origin/cmd/pollctl
+go build -o "$dev/bin/harness" ./wasm/cmd/harness
+OUT=$dev/edge.wasm bash scripts/build-wasm.sh go >&2
+
+# --- process groups ----------------------------------------------------------
+pids=()
+names=()
+stopping=0
+start() { # start NAME LOGFILE CMD...: own process group (setsid), logs teed to the terminal
+	local name=$1 log=$2
+	shift 2
+	# The log filter ignores Ctrl-C so it outlives the service's shutdown
+	# logging (a service writing to a dead pipe would die of SIGPIPE).
+	setsid "$@" > >(trap '' INT TERM; sed -u "s/^/[$name] /" | tee -a "$log" >&2) 2>&1 </dev/null &
+	pids+=($!)
+	names+=("$name")
+}
+stop_all() {
+	((stopping)) && return
+	stopping=1
+	trap '' INT TERM PIPE # a closed terminal or pipe must not cut the clean-up short
+	say "stopping"
+	# Reverse order: the harness first (it drains its vote queue into the
+	# origin), then the origin, then Redis (which saves its data).
+	local i pid
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[i]}
+		kill -0 "$pid" 2>/dev/null || continue
+		kill -TERM -- "-$pid" 2>/dev/null || true
+		for _ in $(seq 1 150); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			say "${names[i]} did not stop in 15s; killing it"
+			kill -KILL -- "-$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	say "stopped"
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap 'stop_all' EXIT
+
+wait_for() { # wait_for NAME PID CHECK...
+	local name=$1 pid=$2
+	shift 2
+	for _ in $(seq 1 200); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		kill -0 "$pid" 2>/dev/null || die "$name exited during start-up; see $dev/logs/$name.log"
+		sleep 0.1
+	done
+	die "$name did not become ready in 20s; see $dev/logs/$name.log"
+}
+
+# --- start -----------------------------------------------------------------
+start redis "$dev/logs/redis.log" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+	--dir "$dev/redis" --save 60 1 --appendonly no --protected-mode yes --loglevel warning
+wait_for redis "${pids[-1]}" redis-cli -p "$REDIS_PORT" ping
+
+export LOG_FORMAT=text
+start origin "$dev/logs/origin.log" env ADMIN_TOKEN="$ADMIN_TOKEN" INGEST_KEYS="$INGEST_KEY" \
+	"$dev/bin/origin" -listen "127.0.0.1:$ORIGIN_PORT" -redis "redis://127.0.0.1:$REDIS_PORT/0"
+origin=http://127.0.0.1:$ORIGIN_PORT
+wait_for origin "${pids[-1]}" curl -fsS "$origin/healthz"
+
+start harness "$dev/logs/harness.log" env ORIGIN_URL="$origin" INGEST_KEY="$INGEST_KEY" \
+	TOKEN_SECRET="$TOKEN_SECRET" ALLOWED_ORIGINS='*' EDGE_ID=dev-harness COOKIE_SECURE=false \
+	"$dev/bin/harness" -listen "127.0.0.1:$EDGE_PORT" -module "$dev/edge.wasm"
+edge=http://127.0.0.1:$EDGE_PORT
+wait_for harness "${pids[-1]}" curl -fsS "$edge/healthz"
+
+# --- demo poll ---------------------------------------------------------------
+admin() { curl -sS -o /dev/null -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" \
+	-H 'Content-Type: application/json' ${3:+--data "$3"} "$origin/v1/admin/$2"; }
+code=$(admin POST polls "{\"id\":\"$POLL\",\"title\":\"Which topping wins?\",\"options\":[{\"label\":\"Mushroom\"},{\"label\":\"Pineapple\"},{\"label\":\"Olive\"}],\"kind\":\"single\",\"visibility\":\"live\"}")
+case $code in
+201) say "created poll $POLL" ;;
+409) say "poll $POLL already exists (kept from an earlier run)" ;;
+*) die "creating poll $POLL: HTTP $code" ;;
+esac
+code=$(admin POST "polls/$POLL/open")
+[ "$code" = 200 ] || die "opening poll $POLL: HTTP $code"
+
+cat >&2 <<INFO
+
+  edgepoll is running (Ctrl-C stops everything)
+    edge (wazero harness)  $edge        metrics: $edge/metrics
+    origin                 $origin        admin token in .dev/secrets.env
+    redis                  127.0.0.1:$REDIS_PORT   data in .dev/redis
+    logs                   .dev/logs/
+
+  vote (gets a voter token, then votes for option 1):
+    TOKEN=\$(curl -s $edge/v1/polls/$POLL | sed -E 's/.*"token":"([^"]+)".*/\1/'); curl -s -X POST -H 'Content-Type: application/json' -d "{\"token\":\"\$TOKEN\",\"choice\":1}" $edge/v1/polls/$POLL/votes; echo
+
+  results:
+    curl -s $edge/v1/polls/$POLL/results; echo
+    EDGEPOLL_ORIGIN=$origin EDGEPOLL_ADMIN_TOKEN=$ADMIN_TOKEN .dev/bin/pollctl results $POLL --watch
+
+INFO
+
+# Run until Ctrl-C or until any service dies.
+set +e
+wait -n "${pids[@]}"
+say "a service exited; see .dev/logs/"
+exit 1

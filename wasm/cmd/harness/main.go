@@ -1,0 +1,195 @@
+// Command harness serves edgepoll's edge handler locally, as the wasm guest
+// (wasm/guest) under wazero, with the origin behind it: no Node, no workerd.
+//
+//	harness -module build/edge.wasm -listen 127.0.0.1:8788
+//
+// Flags override the environment:
+//
+//	-listen     LISTEN_ADDR   address to serve on (default 127.0.0.1:8788)
+//	-module     EDGE_WASM     the guest module (default build/edge.wasm; make wasm builds it)
+//	-instances  INSTANCES     guest instances, each an isolate (default GOMAXPROCS)
+//	-timeout    GUEST_TIMEOUT time budget per request inside the guest (default 2s)
+//	-no-budget                no time budget: 2-4x faster guest code, but a guest
+//	                          that loops forever keeps its instance (trusted guests only)
+//	-origin     ORIGIN_URL    the origin's base URL (required)
+//	            INGEST_KEY    kid=secret signing batches for the origin (required)
+//	            TOKEN_SECRET, ALLOWED_ORIGINS, EDGE_ID, RATE_IP_VOTES, RATE_IP_TOKENS,
+//	            RATE_VOTER, DEDUPE_CAPACITY, MAX_BODY_BYTES, COOKIE_SECURE: the
+//	            edge configuration, passed to the guest (see edge.ConfigFromEnv)
+//
+// It also serves /healthz and /metrics (Prometheus text). SIGINT or SIGTERM
+// stops it gracefully: it stops taking requests, then delivers every queued
+// vote to the origin (up to -drain, default 30s) before exiting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgepoll/edgepoll/shared/sign"
+	"github.com/edgepoll/edgepoll/wasm/harness"
+	"github.com/edgepoll/edgepoll/wasm/originhost"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+	if err := run(log, os.Args[1:]); err != nil {
+		log.Error("harness: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// guestEnv is what the guest's config import may read: the edge
+// configuration, never the ingest key or admin secrets.
+var guestEnv = map[string]bool{
+	"TOKEN_SECRET": true, "ALLOWED_ORIGINS": true, "EDGE_ID": true, "RATE_IP_VOTES": true,
+	"RATE_IP_TOKENS": true, "RATE_VOTER": true, "DEDUPE_CAPACITY": true, "MAX_BODY_BYTES": true,
+	"COOKIE_SECURE": true,
+}
+
+func run(log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
+	listen := fs.String("listen", env("LISTEN_ADDR", "127.0.0.1:8788"), "address to serve on")
+	module := fs.String("module", env("EDGE_WASM", "build/edge.wasm"), "guest wasm module")
+	defInst, _ := strconv.Atoi(env("INSTANCES", strconv.Itoa(runtime.GOMAXPROCS(0))))
+	instances := fs.Int("instances", defInst, "guest instances (isolates)")
+	defTimeout, _ := time.ParseDuration(env("GUEST_TIMEOUT", "2s"))
+	timeout := fs.Duration("timeout", defTimeout, "time budget per request inside the guest")
+	origin := fs.String("origin", env("ORIGIN_URL", ""), "origin base URL")
+	noBudget := fs.Bool("no-budget", false, "run the guest without a time budget (faster; trusted guests only)")
+	drain := fs.Duration("drain", 30*time.Second, "how long shutdown may take to deliver queued votes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	keys, err := sign.ParseKeys(os.Getenv("INGEST_KEY"))
+	if err != nil {
+		return fmt.Errorf("INGEST_KEY: %w", err)
+	}
+	if len(keys) != 1 {
+		return errors.New("INGEST_KEY: give exactly one kid=secret")
+	}
+	wasm, err := os.ReadFile(*module)
+	if err != nil {
+		return fmt.Errorf("read guest module (build it with make wasm): %w", err)
+	}
+	host, err := originhost.New(originhost.Config{
+		OriginURL: *origin,
+		IngestKey: keys[0],
+		EdgeID:    env("EDGE_ID", "harness"),
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	start := time.Now()
+	h, err := harness.New(ctx, wasm, host, harness.Config{
+		Instances: *instances,
+		Timeout:   *timeout,
+		NoBudget:  *noBudget,
+		Logger:    log,
+		Env: func(k string) (string, bool) {
+			if !guestEnv[k] {
+				return "", false
+			}
+			return os.LookupEnv(k)
+		},
+	})
+	if err != nil {
+		host.Close(ctx)
+		return err
+	}
+	log.Info("guest ready", "module", *module, "instances", h.Instances(), "took", time.Since(start).Round(time.Millisecond), "cache", harness.DefaultCacheDir())
+
+	srv := &fasthttp.Server{
+		Handler: func(rc *fasthttp.RequestCtx) {
+			switch string(rc.Path()) {
+			case "/healthz":
+				rc.SetContentType("text/plain")
+				rc.SetBodyString("ok\n")
+			case "/metrics":
+				rc.SetContentType("text/plain; version=0.0.4")
+				rc.SetBody(metrics(h.Stats(), host.Stats()))
+			default:
+				h.ServeFastHTTP(rc)
+			}
+		},
+		Name:               "edgepoll-harness",
+		MaxRequestBodySize: 64 << 10,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		NoDefaultDate:      true,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe(*listen) }()
+	log.Info("listening", "addr", *listen, "origin", *origin)
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		host.Close(ctx)
+		return fmt.Errorf("serve %s: %w", *listen, err)
+	case s := <-sigc:
+		log.Info("shutting down", "signal", s.String())
+	}
+	signal.Stop(sigc)
+	sctx, cancel := context.WithTimeout(ctx, *drain)
+	defer cancel()
+	if err := srv.ShutdownWithContext(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := h.Close(sctx); err != nil {
+		log.Warn("guest shutdown", "err", err)
+	}
+	if err := host.Close(sctx); err != nil {
+		return fmt.Errorf("drain vote queue: %w", err)
+	}
+	st := host.Stats()
+	log.Info("stopped", "votes_delivered", st.Votes, "batches", st.Batches, "poison_batches", st.Poison)
+	return nil
+}
+
+func metrics(h harness.Stats, o originhost.Stats) []byte {
+	var b []byte
+	add := func(name, help, typ string, v uint64) {
+		b = fmt.Appendf(b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
+	}
+	add("edgepoll_harness_requests_total", "Requests answered by a guest.", "counter", h.Requests)
+	add("edgepoll_harness_guest_traps_total", "Guest calls that trapped (instance replaced).", "counter", h.Traps)
+	add("edgepoll_harness_guest_timeouts_total", "Guest calls stopped at their time budget (instance replaced).", "counter", h.Timeouts)
+	add("edgepoll_harness_busy_total", "Requests refused with 503: no free instance.", "counter", h.Busy)
+	add("edgepoll_harness_instances_created_total", "Guest instances created.", "counter", h.Instances)
+	add("edgepoll_harness_queue_votes", "Votes waiting to be sent to the origin.", "gauge", uint64(o.Queued))
+	add("edgepoll_harness_votes_submitted_total", "Votes accepted into the queue.", "counter", o.Submitted)
+	add("edgepoll_harness_queue_full_total", "Votes refused with 503: queue full.", "counter", o.QueueFull)
+	add("edgepoll_harness_batches_total", "Batches applied by the origin.", "counter", o.Batches)
+	add("edgepoll_harness_batch_votes_total", "Votes in batches applied by the origin.", "counter", o.Votes)
+	add("edgepoll_harness_ingest_retries_total", "Failed batch sends that were retried.", "counter", o.Retries)
+	add("edgepoll_harness_poison_batches_total", "Batches refused by the origin with a 4xx (logged, not retried).", "counter", o.Poison)
+	add("edgepoll_harness_poison_votes_total", "Votes in poison batches.", "counter", o.PoisonVotes)
+	add("edgepoll_harness_undelivered_votes_total", "Votes not delivered when shutdown gave up.", "counter", o.Undelivered)
+	add("edgepoll_harness_poll_fetches_total", "Poll config requests to the origin.", "counter", o.PollFetches)
+	add("edgepoll_harness_results_fetches_total", "Results requests to the origin.", "counter", o.ResultFetches)
+	return b
+}

@@ -1,0 +1,39 @@
+//go:build !wasip1
+
+package main
+
+import (
+	"time"
+
+	"github.com/edgepoll/edgepoll/wasm/abi"
+)
+
+// Native twins of the host imports, so the package builds, vets and tests
+// outside wasip1. They behave like a host with no services: the clock works,
+// lookups and hand-offs report EUNAVAILABLE, and the configuration is
+// nativeEnv.
+
+// nativeEnv answers the config import natively.
+var nativeEnv = map[string]string{}
+
+func unavailable(out []byte) uint64 {
+	n := copy(out, "no host: not running under wasip1")
+	return abi.PackResult(abi.StatusUnavailable, uint32(n))
+}
+
+func hostNow() int64                                  { return time.Now().UnixNano() }
+func hostPoll(_ string, out []byte) uint64            { return unavailable(out) }
+func hostResults(_ string, _ bool, out []byte) uint64 { return unavailable(out) }
+func hostSubmit(_, out []byte) uint64                 { return unavailable(out) }
+func hostAllow(string) bool                           { return true }
+func hostLog(uint32, string, []byte)                  {}
+func hostConfig(key string, out []byte) uint64 {
+	v, ok := nativeEnv[key]
+	if !ok {
+		return abi.PackResult(abi.StatusNotFound, 0)
+	}
+	if len(v) <= len(out) {
+		copy(out, v)
+	}
+	return abi.PackResult(abi.StatusOK, uint32(len(v)))
+}

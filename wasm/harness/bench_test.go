@@ -1,0 +1,57 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/wasm/harness"
+	"github.com/edgepoll/edgepoll/wasm/internal/benchfix"
+	"github.com/edgepoll/edgepoll/wasm/internal/wasmtest"
+)
+
+// BenchmarkVotePipeline measures one vote by a distinct voter through the
+// edge pipeline (parse, token check, validate, rate-limit, dedupe, encode,
+// hand-off to a no-op Submit): natively, and through the wazero guest via
+// the harness's net/http adapter. make bench-wasm compares the two.
+func BenchmarkVotePipeline(b *testing.B) {
+	b.Run("native", func(b *testing.B) {
+		benchVotes(b, edge.New(benchfix.Config(), benchfix.NewHost()))
+	})
+	for _, c := range []struct {
+		name     string
+		noBudget bool
+	}{{"wasm", false}, {"wasm-nobudget", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			module := wasmtest.Build(b, wasmtest.EdgeGuest, "")
+			h, err := harness.New(context.Background(), module, benchfix.NewHost(),
+				harness.Config{Instances: 1, Env: benchfix.Lookup, NoBudget: c.noBudget, CacheDir: "off"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			benchVotes(b, h)
+		})
+	}
+}
+
+func benchVotes(b *testing.B, h http.Handler) {
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = benchfix.VoteBody(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/v1/polls/"+benchfix.PollID+"/votes", bytes.NewReader(bodies[i]))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("vote %d: status %d %s", i, rec.Code, rec.Body)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package harness
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/edgepoll/edgepoll/edge"
+)
+
+// EnvFromConfig returns a Config.Env serving cfg in the variables
+// edge.ConfigFromEnv reads, so a guest configures itself like the native
+// handler given cfg. (LimiterKeys has no variable; the guest uses the default.)
+func EnvFromConfig(cfg edge.Config) func(string) (string, bool) {
+	m := map[string]string{
+		"TOKEN_SECRET":    string(cfg.TokenSecret),
+		"ALLOWED_ORIGINS": strings.Join(cfg.AllowedOrigins, ","),
+		"EDGE_ID":         cfg.EdgeID,
+		"COOKIE_SECURE":   strconv.FormatBool(cfg.CookieSecure),
+	}
+	for name, r := range map[string]edge.Rate{"RATE_IP_VOTES": cfg.VoteRate, "RATE_IP_TOKENS": cfg.TokenRate, "RATE_VOTER": cfg.VoterRate} {
+		if r != (edge.Rate{}) {
+			m[name] = r.String()
+		}
+	}
+	if cfg.DedupeCapacity > 0 {
+		m["DEDUPE_CAPACITY"] = strconv.Itoa(cfg.DedupeCapacity)
+	}
+	if cfg.MaxBodyBytes > 0 {
+		m["MAX_BODY_BYTES"] = strconv.Itoa(cfg.MaxBodyBytes)
+	}
+	return func(key string) (string, bool) {
+		v, ok := m[key]
+		return v, ok && v != ""
+	}
+}

@@ -1,0 +1,186 @@
+package harness_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/edge/edgetest"
+	"github.com/edgepoll/edgepoll/wasm/abi"
+	"github.com/edgepoll/edgepoll/wasm/harness"
+	"github.com/edgepoll/edgepoll/wasm/internal/wasmtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	wasmtest.Cleanup()
+	if cacheDir != "" {
+		os.RemoveAll(cacheDir)
+	}
+	os.Exit(code)
+}
+
+// cacheDir is one compilation cache for the whole test binary.
+var cacheDir string
+
+func newHarness(t *testing.T, module []byte, host edge.Host, cfg harness.Config) *harness.Harness {
+	t.Helper()
+	if cacheDir == "" {
+		d, err := os.MkdirTemp("", "edgepoll-wazero-cache-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cacheDir = d // shared by every test, removed by TestMain
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = cacheDir
+	}
+	h, err := harness.New(context.Background(), module, host, cfg)
+	if err != nil {
+		t.Fatalf("harness.New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return h
+}
+
+// TestTable runs the edge behaviour table, unchanged, against the wazero
+// guest: each case gets a one-instance harness whose host imports delegate
+// to the table's FakeHost.
+func TestTable(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
+		return newHarness(t, module, host, harness.Config{Instances: 1, Env: harness.EnvFromConfig(cfg)})
+	})
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}
+
+// TestFaultyGuest: a guest that traps and one that loops forever each cost
+// their own request a 500, and the harness goes on serving with replaced
+// instances.
+func TestFaultyGuest(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.FaultyGuest, "")
+	h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
+		Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
+		Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
+	})
+	if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
+		t.Fatalf("GET /ok = %d %q, want 200 ok", code, body)
+	}
+	for _, path := range []string{"/trap", "/loop", "/trap", "/loop"} {
+		code, body := get(t, h, path)
+		if code != 500 || !strings.Contains(body, `"code":"internal"`) {
+			t.Fatalf("GET %s = %d %s, want 500 internal JSON", path, code, body)
+		}
+		if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
+			t.Fatalf("after %s: GET /ok = %d %q, want 200 ok", path, code, body)
+		}
+	}
+	st := h.Stats()
+	if st.Traps != 2 || st.Timeouts != 2 || st.Instances != 5 {
+		t.Fatalf("stats = %+v, want 2 traps, 2 timeouts, 5 instances created", st)
+	}
+}
+
+// TestABIVersionMismatch: a module of another ABI version is refused with an
+// error naming both versions.
+func TestABIVersionMismatch(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.FaultyGuest, "-X main.abiVersion=99")
+	_, err := harness.New(context.Background(), module, edgetest.NewFakeHost(), harness.Config{Instances: 1, CacheDir: "off"})
+	if err == nil {
+		t.Fatal("harness.New accepted a guest of ABI version 99")
+	}
+	for _, want := range []string{"version 99", "version " + strconv.Itoa(abi.Version)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestNotAGuest: a wasm module without the edgepoll exports is refused clearly.
+func TestNotAGuest(t *testing.T) {
+	empty := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	_, err := harness.New(context.Background(), empty, edgetest.NewFakeHost(), harness.Config{Instances: 1, CacheDir: "off"})
+	if err == nil || !strings.Contains(err.Error(), abi.ExportABIVersion) {
+		t.Fatalf("harness.New(empty module) = %v, want an error naming %s", err, abi.ExportABIVersion)
+	}
+}
+
+// TestBadConfig: a guest whose edge config is invalid is refused at start
+// with the guest's reason.
+func TestBadConfig(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	env := func(k string) (string, bool) {
+		if k == "TOKEN_SECRET" {
+			return "short", true
+		}
+		return "", false
+	}
+	_, err := harness.New(context.Background(), module, edgetest.NewFakeHost(), harness.Config{Instances: 1, Env: env})
+	if err == nil || !strings.Contains(err.Error(), "TOKEN_SECRET") {
+		t.Fatalf("harness.New(short secret) = %v, want an error naming TOKEN_SECRET", err)
+	}
+}
+
+// TestCompilationCache: the compiled module lands in the cache directory.
+func TestCompilationCache(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.FaultyGuest, "")
+	dir := t.TempDir()
+	newHarness(t, module, edgetest.NewFakeHost(), harness.Config{Instances: 1, CacheDir: dir})
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("compilation cache %s is empty (err %v)", dir, err)
+	}
+}
+
+// TestFastHTTPStripsSpoofableHeaders: over the network, a client cannot
+// pick its own rate-limit key with CF-Connecting-IP: the harness drops it.
+func TestFastHTTPStripsSpoofableHeaders(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	host := edgetest.NewFakeHost()
+	edgetest.Seed(host)
+	env := map[string]string{"TOKEN_SECRET": strings.Repeat("k", 40), "RATE_IP_TOKENS": "1/m:1"}
+	h := newHarness(t, module, host, harness.Config{Instances: 1, Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: h.ServeFastHTTP}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	c := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	var codes []int
+	for _, ip := range []string{"203.0.113.1", "203.0.113.2"} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://edge/v1/polls/open1")
+		req.Header.Set("CF-Connecting-IP", ip)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, resp.StatusCode())
+	}
+	if codes[0] != 200 || codes[1] != 429 {
+		t.Fatalf("token requests with forged CF-Connecting-IP: %v, want [200 429] (one limit for the one socket address)", codes)
+	}
+}

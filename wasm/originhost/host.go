@@ -1,0 +1,248 @@
+// Package originhost is the wazero harness's native edge.Host, backed by the
+// origin's HTTP API: poll config and results caches that honour the origin's
+// Cache-Control and ETag, and a vote hand-off that is a bounded in-process
+// queue whose consumer group-commits votes into signed MessagePack batches
+// for the origin's /v1/ingest, retrying with backoff until they are applied.
+package originhost
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/sign"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultQueueVotes = 100_000
+	DefaultBatchVotes = 500
+	DefaultBatchDelay = 5 * time.Millisecond
+	DefaultSenders    = 2
+	DefaultMinBackoff = 50 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+)
+
+// Config configures a Host.
+type Config struct {
+	// OriginURL is the origin's base URL, e.g. http://127.0.0.1:8080. Required.
+	OriginURL string
+	// IngestKey signs batches (sign.ParseKeys of INGEST_KEY). Required.
+	IngestKey sign.Key
+	// EdgeID names this edge in batches and logs.
+	EdgeID string
+	// QueueVotes bounds the votes waiting to be sent (DefaultQueueVotes);
+	// Submit answers EUNAVAILABLE when it is full. Votes already gathered
+	// into batches are held besides, so at most
+	// QueueVotes + BatchVotes*(Senders+1) votes are unsent at any time.
+	QueueVotes int
+	// BatchVotes bounds a batch (DefaultBatchVotes, at most shared.MaxBatchVotes).
+	BatchVotes int
+	// BatchDelay is how long the first vote of a batch waits for company
+	// (DefaultBatchDelay).
+	BatchDelay time.Duration
+	// Senders is the number of batches in flight to the origin at once (DefaultSenders).
+	Senders int
+	// MinBackoff and MaxBackoff bound the exponential retry delay.
+	MinBackoff, MaxBackoff time.Duration
+	// Client is the HTTP client for the origin (default: one with timeouts).
+	Client *http.Client
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives logs, the guest's included (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Host is an edge.Host backed by the origin. Create it with New and stop it
+// with Close, which drains the vote queue.
+type Host struct {
+	cfg     Config
+	log     *slog.Logger
+	base    string
+	polls   *cache
+	results *cache
+	q       *queue
+}
+
+var (
+	_ edge.Host = (*Host)(nil)
+)
+
+// New validates cfg and starts the vote queue's consumer.
+func New(cfg Config) (*Host, error) {
+	u, err := url.Parse(cfg.OriginURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, shared.Errorf(shared.EINVALID, "ORIGIN_URL must be an http(s) URL like http://127.0.0.1:8080, got %q", cfg.OriginURL)
+	}
+	if len(cfg.IngestKey.Secret) < sign.MinKeyLen || cfg.IngestKey.ID == "" {
+		return nil, shared.Errorf(shared.EINVALID, "INGEST_KEY must be kid=secret with a secret of at least %d bytes", sign.MinKeyLen)
+	}
+	if len(cfg.EdgeID) > shared.MaxEdgeIDLen {
+		return nil, shared.Errorf(shared.EINVALID, "EDGE_ID must be at most %d bytes", shared.MaxEdgeIDLen)
+	}
+	if cfg.QueueVotes <= 0 {
+		cfg.QueueVotes = DefaultQueueVotes
+	}
+	if cfg.BatchVotes <= 0 {
+		cfg.BatchVotes = DefaultBatchVotes
+	}
+	cfg.BatchVotes = min(cfg.BatchVotes, shared.MaxBatchVotes)
+	if cfg.BatchDelay <= 0 {
+		cfg.BatchDelay = DefaultBatchDelay
+	}
+	if cfg.Senders <= 0 {
+		cfg.Senders = DefaultSenders
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{
+			Timeout: 10 * time.Second,
+			Transport: &http.Transport{
+				Proxy:               nil,
+				MaxIdleConnsPerHost: 64,
+				IdleConnTimeout:     90 * time.Second,
+			},
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.OriginURL, "/")}
+	h.polls = newCache(cfg.Client, cfg.Now, decodePoll)
+	h.results = newCache(cfg.Client, cfg.Now, nil)
+	h.q = newQueue(cfg, h.base+"/v1/ingest")
+	return h, nil
+}
+
+func decodePoll(status int, body []byte) (any, error) {
+	if status != http.StatusOK {
+		return nil, nil
+	}
+	p := new(shared.Poll)
+	if err := shared.UnmarshalPoll(body, p); err != nil {
+		return nil, shared.Wrap(shared.EUNAVAILABLE, err, "origin sent a bad poll config")
+	}
+	return p, nil
+}
+
+// Now implements edge.Host.
+func (h *Host) Now() time.Time { return h.cfg.Now() }
+
+func (h *Host) pollResponse(ctx context.Context, id string) (*response, error) {
+	if !shared.ValidPollID(id) {
+		return nil, shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	}
+	u := h.base + "/v1/polls/" + id
+	r, err := h.polls.get(ctx, u, u, shared.ContentTypeMsgpack)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r.status == http.StatusOK:
+		return r, nil
+	case r.status == http.StatusNotFound:
+		return nil, shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	default:
+		return nil, shared.Errorf(shared.EUNAVAILABLE, "origin answered %d for poll config", r.status)
+	}
+}
+
+// Poll implements edge.Host. The returned poll is shared: callers must not
+// modify it.
+func (h *Host) Poll(ctx context.Context, id string) (*shared.Poll, error) {
+	r, err := h.pollResponse(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.value.(*shared.Poll), nil
+}
+
+// PollBytes returns the poll config in its wire encoding, straight from the
+// cache (harness.PollEncoder). The bytes must not be modified.
+func (h *Host) PollBytes(ctx context.Context, id string) ([]byte, error) {
+	r, err := h.pollResponse(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.body, nil
+}
+
+// Results implements edge.Host.
+func (h *Host) Results(ctx context.Context, id string, msgpack bool) (*edge.Cached, error) {
+	if !shared.ValidPollID(id) {
+		return nil, shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	}
+	u := h.base + "/v1/polls/" + id + "/results"
+	key, accept := id+" json", "application/json"
+	if msgpack {
+		key, accept = id+" msgpack", shared.ContentTypeMsgpack
+	}
+	r, err := h.results.get(ctx, key, u, accept)
+	if err != nil {
+		return nil, err
+	}
+	return &edge.Cached{Status: r.status, ContentType: r.contentType, ETag: r.etag, CacheControl: r.cacheControl, Body: r.body}, nil
+}
+
+// Submit implements edge.Host: it puts v in the bounded queue and returns
+// once it is there; the queue's consumer delivers it to the origin. Returns
+// EUNAVAILABLE when the queue is full or closed.
+func (h *Host) Submit(_ context.Context, v *shared.Vote) error { return h.q.put(v) }
+
+// Allow implements edge.Host: the harness has no platform rate limiter.
+func (h *Host) Allow(context.Context, string) bool { return true }
+
+// Log implements edge.Host through slog.
+func (h *Host) Log(level, msg string, attrs ...any) {
+	l := slog.LevelInfo
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	}
+	h.log.Log(context.Background(), l, msg, attrs...)
+}
+
+// Stats counts the host's work.
+type Stats struct {
+	Queued        int    // votes waiting in the queue now
+	Submitted     uint64 // votes accepted into the queue
+	QueueFull     uint64 // votes refused because the queue was full
+	Batches       uint64 // batches the origin applied
+	Votes         uint64 // votes in those batches
+	Retries       uint64 // failed batch sends that were retried
+	Poison        uint64 // batches the origin refused with a 4xx (logged, not retried)
+	PoisonVotes   uint64 // votes in poison batches
+	Undelivered   uint64 // votes still unsent when Close gave up
+	PollFetches   uint64 // poll config requests to the origin
+	ResultFetches uint64 // results requests to the origin
+	Receipt       shared.Receipt
+}
+
+// Stats returns the host's counters.
+func (h *Host) Stats() Stats {
+	s := h.q.stats()
+	s.PollFetches = h.polls.stats()
+	s.ResultFetches = h.results.stats()
+	return s
+}
+
+// Close stops accepting votes and delivers every queued one, giving up when
+// ctx ends (the votes still unsent are logged and counted as Undelivered).
+func (h *Host) Close(ctx context.Context) error { return h.q.close(ctx) }
