@@ -1,0 +1,261 @@
+package edge
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultMaxBodyBytes   = 4 << 10
+	DefaultDedupeCapacity = 1 << 17
+	// DefaultLimiterKeys bounds the keys each rate limiter remembers.
+	DefaultLimiterKeys = 1 << 16
+	// MinTokenSecretLen is the shortest TOKEN_SECRET accepted.
+	MinTokenSecretLen = 32
+	// MaxMaxBodyBytes caps MaxBodyBytes: a vote never needs more.
+	MaxMaxBodyBytes = 64 << 10
+)
+
+// Default rate limits. Per-IP limits are generous because many voters can
+// share one address (carrier NAT, an office, a studio audience).
+var (
+	DefaultVoteRate  = Rate{N: 50, Per: time.Second, Burst: 200}
+	DefaultTokenRate = Rate{N: 20, Per: time.Second, Burst: 100}
+	DefaultVoterRate = Rate{N: 1, Per: time.Second, Burst: 5}
+)
+
+// Rate is a GCRA rate limit: N events per Per with bursts of Burst.
+// The zero Rate means "use the default"; a negative N disables the limit.
+type Rate struct {
+	N     int
+	Per   time.Duration
+	Burst int
+}
+
+// Off reports whether the limit is disabled.
+func (r Rate) Off() bool { return r.N < 0 }
+
+// String formats r the way ParseRate reads it, e.g. "50/1s:200" or "off".
+func (r Rate) String() string {
+	if r.Off() {
+		return "off"
+	}
+	return strconv.Itoa(r.N) + "/" + r.Per.String() + ":" + strconv.Itoa(r.Burst)
+}
+
+// ParseRate parses "N/PERIOD[:BURST]" (PERIOD is s, m, h or a Go duration
+// such as 10s; BURST defaults to N) or "off". Errors are EINVALID.
+func ParseRate(s string) (Rate, error) {
+	s = strings.TrimSpace(s)
+	if s == "off" {
+		return Rate{N: -1}, nil
+	}
+	bad := func(why string) (Rate, error) {
+		return Rate{}, shared.Errorf(shared.EINVALID, "rate %q: %s (want N/PERIOD[:BURST], e.g. 50/s:200, or off)", s, why)
+	}
+	n, rest, ok := strings.Cut(s, "/")
+	if !ok {
+		return bad("missing /")
+	}
+	per, burst, hasBurst := strings.Cut(rest, ":")
+	var r Rate
+	var err error
+	if r.N, err = strconv.Atoi(n); err != nil || r.N < 1 {
+		return bad("N must be a positive integer")
+	}
+	switch per {
+	case "s":
+		r.Per = time.Second
+	case "m":
+		r.Per = time.Minute
+	case "h":
+		r.Per = time.Hour
+	default:
+		if r.Per, err = time.ParseDuration(per); err != nil || r.Per <= 0 {
+			return bad("PERIOD must be s, m, h or a positive duration")
+		}
+	}
+	r.Burst = r.N
+	if hasBurst {
+		if r.Burst, err = strconv.Atoi(burst); err != nil || r.Burst < 1 {
+			return bad("BURST must be a positive integer")
+		}
+	}
+	return r, nil
+}
+
+// Config configures the edge handler. Zero fields take the defaults above,
+// except CookieSecure, which is used as given (DefaultConfig and
+// ConfigFromEnv set it to true).
+type Config struct {
+	// TokenSecret keys the voter-token HMAC; at least MinTokenSecretLen bytes.
+	// Every edge serving a poll must share it.
+	TokenSecret []byte
+	// AllowedOrigins lists the origins (scheme://host[:port]) whose pages may
+	// call the API cross-origin; "*" allows any origin.
+	AllowedOrigins []string
+	// EdgeID names this edge (colo, isolate, harness instance) in logs and batches.
+	EdgeID string
+	// VoteRate limits vote requests per client IP.
+	VoteRate Rate
+	// TokenRate limits voter-token issuance per client IP.
+	TokenRate Rate
+	// VoterRate limits vote requests per voter (per poll).
+	VoterRate Rate
+	// LimiterKeys bounds the keys each limiter remembers (DefaultLimiterKeys).
+	LimiterKeys int
+	// DedupeCapacity bounds the (poll, voter) pairs remembered as already voted.
+	DedupeCapacity int
+	// MaxBodyBytes limits a vote request body (DefaultMaxBodyBytes).
+	MaxBodyBytes int
+	// CookieSecure marks the voter-token cookie Secure (and SameSite=None,
+	// which browsers require for embeds). Turn it off only for plain-HTTP
+	// development; the cookie is then SameSite=Lax.
+	CookieSecure bool
+}
+
+// DefaultConfig returns a Config with every default filled in and
+// CookieSecure on; callers set TokenSecret, AllowedOrigins and EdgeID.
+func DefaultConfig() Config {
+	return Config{
+		VoteRate:       DefaultVoteRate,
+		TokenRate:      DefaultTokenRate,
+		VoterRate:      DefaultVoterRate,
+		LimiterKeys:    DefaultLimiterKeys,
+		DedupeCapacity: DefaultDedupeCapacity,
+		MaxBodyBytes:   DefaultMaxBodyBytes,
+		CookieSecure:   true,
+	}
+}
+
+// withDefaults returns c with zero fields replaced by defaults.
+func (c Config) withDefaults() Config {
+	if c.VoteRate == (Rate{}) {
+		c.VoteRate = DefaultVoteRate
+	}
+	if c.TokenRate == (Rate{}) {
+		c.TokenRate = DefaultTokenRate
+	}
+	if c.VoterRate == (Rate{}) {
+		c.VoterRate = DefaultVoterRate
+	}
+	if c.LimiterKeys <= 0 {
+		c.LimiterKeys = DefaultLimiterKeys
+	}
+	if c.DedupeCapacity <= 0 {
+		c.DedupeCapacity = DefaultDedupeCapacity
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return c
+}
+
+// Validate returns an EINVALID error naming the first bad field.
+func (c *Config) Validate() error {
+	if len(c.TokenSecret) < MinTokenSecretLen {
+		return shared.Errorf(shared.EINVALID, "TOKEN_SECRET must be at least %d bytes, got %d", MinTokenSecretLen, len(c.TokenSecret))
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if !validOrigin(o) {
+			return shared.Errorf(shared.EINVALID, "ALLOWED_ORIGINS: %q is not an origin like https://example.com or *", o)
+		}
+	}
+	if len(c.EdgeID) > shared.MaxEdgeIDLen {
+		return shared.Errorf(shared.EINVALID, "EDGE_ID must be at most %d bytes", shared.MaxEdgeIDLen)
+	}
+	if c.MaxBodyBytes > MaxMaxBodyBytes {
+		return shared.Errorf(shared.EINVALID, "MAX_BODY_BYTES (MaxBodyBytes) must be at most %d", MaxMaxBodyBytes)
+	}
+	for _, r := range []struct {
+		name string
+		r    Rate
+	}{{"vote", c.VoteRate}, {"token", c.TokenRate}, {"voter", c.VoterRate}} {
+		if r.r.Off() || r.r == (Rate{}) {
+			continue
+		}
+		if r.r.N < 1 || r.r.Per <= 0 || r.r.Burst < 1 {
+			return shared.Errorf(shared.EINVALID, "%s rate %s: N, Per and Burst must be positive", r.name, r.r)
+		}
+	}
+	return nil
+}
+
+// validOrigin reports whether o looks like a serialized origin:
+// http(s)://host[:port] with no path.
+func validOrigin(o string) bool {
+	rest, ok := strings.CutPrefix(o, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(o, "http://"); !ok {
+			return false
+		}
+	}
+	return rest != "" && !strings.ContainsAny(rest, "/?# \t")
+}
+
+// ConfigFromEnv builds a Config from environment-style variables read
+// through get (os.Getenv, a Worker's env, a test map):
+//
+//	TOKEN_SECRET     required, >= 32 bytes
+//	ALLOWED_ORIGINS  comma list of origins, or *; empty allows no cross-origin callers
+//	EDGE_ID          optional name of this edge
+//	RATE_IP_VOTES    optional per-IP vote rate, N/PERIOD[:BURST] or off (default 50/s:200)
+//	RATE_IP_TOKENS   optional per-IP token issuance rate (default 20/s:100)
+//	RATE_VOTER       optional per-voter vote rate (default 1/s:5)
+//	DEDUPE_CAPACITY  optional number of (poll, voter) pairs remembered
+//	MAX_BODY_BYTES   optional vote body limit (default 4096)
+//	COOKIE_SECURE    optional, "false" for plain-HTTP development (default true)
+//
+// Errors are EINVALID and name the variable.
+func ConfigFromEnv(get func(string) string) (Config, error) {
+	c := DefaultConfig()
+	c.TokenSecret = []byte(get("TOKEN_SECRET"))
+	for _, o := range strings.Split(get("ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
+	}
+	c.EdgeID = strings.TrimSpace(get("EDGE_ID"))
+	for _, r := range []struct {
+		name string
+		dst  *Rate
+	}{{"RATE_IP_VOTES", &c.VoteRate}, {"RATE_IP_TOKENS", &c.TokenRate}, {"RATE_VOTER", &c.VoterRate}} {
+		if s := get(r.name); s != "" {
+			v, err := ParseRate(s)
+			if err != nil {
+				return Config{}, shared.Errorf(shared.EINVALID, "%s: %s", r.name, shared.ErrorMessage(err))
+			}
+			*r.dst = v
+		}
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"DEDUPE_CAPACITY", &c.DedupeCapacity}, {"MAX_BODY_BYTES", &c.MaxBodyBytes}} {
+		if s := get(n.name); s != "" {
+			v, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || v < 1 {
+				return Config{}, shared.Errorf(shared.EINVALID, "%s must be a positive integer, got %q", n.name, s)
+			}
+			*n.dst = v
+		}
+	}
+	if s := strings.TrimSpace(get("COOKIE_SECURE")); s != "" {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return Config{}, shared.Errorf(shared.EINVALID, "COOKIE_SECURE must be true or false, got %q", s)
+		}
+		c.CookieSecure = v
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}

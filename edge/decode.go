@@ -1,0 +1,527 @@
+package edge
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// maxTokenLen bounds the token field; real tokens are token.Len bytes, so
+// anything much longer is refused before it is copied.
+const maxTokenLen = 128
+
+// ballot is a decoded vote request body. It holds no references to the body.
+type ballot struct {
+	Token    string // "" when the body carries none
+	Choices  [shared.MaxChoicesCap]uint8
+	N        int  // number of choices
+	Multiple bool // "choices" (array) rather than "choice" was used
+}
+
+// choices returns the decoded choices.
+func (b *ballot) choices() []uint8 { return b.Choices[:b.N] }
+
+func errBody(format string, args ...any) error {
+	return shared.Errorf(shared.EINVALID, "malformed vote: "+format, args...)
+}
+
+// decodeVoteJSON decodes a vote body {"token":"...","choice":N} or
+// {"token":"...","choices":[N,...]} strictly: one object, only these keys, each
+// at most once, "choice" and "choices" mutually exclusive, integers 0-63,
+// at most shared.MaxChoicesCap choices, no trailing data. The token is
+// optional here (it may come from a header or cookie). Errors are EINVALID.
+// It is hand-written: no reflection, no allocation but the token string.
+func decodeVoteJSON(data []byte, b *ballot) error {
+	*b = ballot{}
+	p := jsonParser{data: data}
+	p.skipSpace()
+	if !p.consume('{') {
+		return errBody("body must be a JSON object")
+	}
+	var seenToken, seenChoice bool
+	p.skipSpace()
+	if p.consume('}') {
+		return finishBallot(&p, b, seenChoice)
+	}
+	for {
+		p.skipSpace()
+		key, err := p.key()
+		if err != nil {
+			return err
+		}
+		p.skipSpace()
+		if !p.consume(':') {
+			return errBody("expected ':' after key at byte %d", p.pos)
+		}
+		p.skipSpace()
+		switch key {
+		case "token":
+			if seenToken {
+				return errBody("duplicate key \"token\"")
+			}
+			seenToken = true
+			tok, err := p.str(maxTokenLen)
+			if err != nil {
+				return err
+			}
+			b.Token = tok
+		case "choice":
+			if seenChoice {
+				return errBody("give either \"choice\" or \"choices\", once")
+			}
+			seenChoice = true
+			c, err := p.choice()
+			if err != nil {
+				return err
+			}
+			b.Choices[0], b.N = c, 1
+		case "choices":
+			if seenChoice {
+				return errBody("give either \"choice\" or \"choices\", once")
+			}
+			seenChoice = true
+			b.Multiple = true
+			if err := p.choiceArray(b); err != nil {
+				return err
+			}
+		default:
+			return errBody("unknown key %s (allowed: token, choice, choices)", strconv.Quote(key))
+		}
+		p.skipSpace()
+		if p.consume(',') {
+			continue
+		}
+		if p.consume('}') {
+			return finishBallot(&p, b, seenChoice)
+		}
+		return errBody("expected ',' or '}' at byte %d", p.pos)
+	}
+}
+
+func finishBallot(p *jsonParser, b *ballot, seenChoice bool) error {
+	p.skipSpace()
+	if p.pos != len(p.data) {
+		return errBody("trailing data after the JSON object")
+	}
+	if !seenChoice {
+		return shared.Errorf(shared.EINVALID, "a vote needs \"choice\" or \"choices\"")
+	}
+	return nil
+}
+
+// jsonParser is a cursor over a JSON text.
+type jsonParser struct {
+	data []byte
+	pos  int
+}
+
+func (p *jsonParser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) consume(c byte) bool {
+	if p.pos < len(p.data) && p.data[p.pos] == c {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+// key reads an object key. Keys we accept are short ASCII, so a key with
+// escapes or longer than 16 bytes is reported as unknown (by its raw text).
+func (p *jsonParser) key() (string, error) {
+	if !p.consume('"') {
+		return "", errBody("expected a string key at byte %d", p.pos)
+	}
+	start := p.pos
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if c == '"' {
+			k := p.data[start:p.pos]
+			p.pos++
+			switch string(k) { // no allocation: compiler-optimised comparison
+			case "token":
+				return "token", nil
+			case "choice":
+				return "choice", nil
+			case "choices":
+				return "choices", nil
+			}
+			if len(k) > 32 {
+				k = k[:32]
+			}
+			return string(k), nil
+		}
+		if c == '\\' {
+			p.pos++
+		} else if c < 0x20 {
+			return "", errBody("control character in string at byte %d", p.pos)
+		}
+		p.pos++
+	}
+	return "", errBody("unterminated string")
+}
+
+// str reads a JSON string of at most max decoded bytes, decoding escapes.
+func (p *jsonParser) str(max int) (string, error) {
+	if !p.consume('"') {
+		return "", errBody("\"token\" must be a string")
+	}
+	start := p.pos
+	// Fast path: no escapes.
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			s := p.data[start:p.pos]
+			p.pos++
+			if len(s) > max {
+				return "", errBody("\"token\" longer than %d bytes", max)
+			}
+			if !utf8.Valid(s) {
+				return "", errBody("string is not valid UTF-8")
+			}
+			return string(s), nil
+		case c == '\\':
+			return p.strSlow(start, max)
+		case c < 0x20:
+			return "", errBody("control character in string at byte %d", p.pos)
+		}
+		p.pos++
+	}
+	return "", errBody("unterminated string")
+}
+
+// strSlow decodes a string with escapes, starting at start (after the quote).
+func (p *jsonParser) strSlow(start, max int) (string, error) {
+	var buf [maxTokenLen + 4]byte
+	out := buf[:0]
+	p.pos = start
+	for p.pos < len(p.data) {
+		if len(out) > max {
+			return "", errBody("\"token\" longer than %d bytes", max)
+		}
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			if !utf8.Valid(out) {
+				return "", errBody("string is not valid UTF-8")
+			}
+			return string(out), nil
+		case c < 0x20:
+			return "", errBody("control character in string at byte %d", p.pos)
+		case c != '\\':
+			out = append(out, c)
+			p.pos++
+			continue
+		}
+		p.pos++
+		if p.pos >= len(p.data) {
+			break
+		}
+		e := p.data[p.pos]
+		p.pos++
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", errBody("bad \\u escape at byte %d", p.pos)
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
+					p.pos += 2
+					if r2, ok = p.hex4(); !ok {
+						return "", errBody("bad \\u escape at byte %d", p.pos)
+					}
+				}
+				r = utf16.DecodeRune(r, r2)
+				if r == utf8.RuneError {
+					return "", errBody("unpaired surrogate in string")
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", errBody("bad escape \\%c in string", e)
+		}
+	}
+	return "", errBody("unterminated string")
+}
+
+func (p *jsonParser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.data[p.pos : p.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// choice reads a non-negative JSON integer below shared.MaxOptions.
+func (p *jsonParser) choice() (uint8, error) {
+	start := p.pos
+	var n int
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+		if n < 1000 {
+			n = n*10 + int(p.data[p.pos]-'0')
+		}
+		p.pos++
+	}
+	digits := p.pos - start
+	if digits == 0 {
+		if p.pos < len(p.data) && p.data[p.pos] == '-' {
+			return 0, shared.Errorf(shared.EINVALID, "a choice must be an option index 0-%d", shared.MaxOptions-1)
+		}
+		return 0, errBody("a choice must be an integer option index")
+	}
+	if digits > 1 && p.data[start] == '0' {
+		return 0, errBody("number with a leading zero")
+	}
+	if p.pos < len(p.data) {
+		if c := p.data[p.pos]; c == '.' || c == 'e' || c == 'E' {
+			return 0, errBody("a choice must be an integer option index")
+		}
+	}
+	if n >= shared.MaxOptions {
+		return 0, shared.Errorf(shared.EINVALID, "a choice must be an option index 0-%d", shared.MaxOptions-1)
+	}
+	return uint8(n), nil
+}
+
+func (p *jsonParser) choiceArray(b *ballot) error {
+	if !p.consume('[') {
+		return errBody("\"choices\" must be an array of option indexes")
+	}
+	p.skipSpace()
+	if p.consume(']') {
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if b.N == len(b.Choices) {
+			return shared.Errorf(shared.EINVALID, "at most %d choices allowed", len(b.Choices))
+		}
+		c, err := p.choice()
+		if err != nil {
+			return err
+		}
+		b.Choices[b.N] = c
+		b.N++
+		p.skipSpace()
+		if p.consume(',') {
+			continue
+		}
+		if p.consume(']') {
+			return nil
+		}
+		return errBody("expected ',' or ']' in \"choices\" at byte %d", p.pos)
+	}
+}
+
+// decodeVoteMsgpack decodes a MessagePack vote body: a map with the keys
+// "token" (str), and "choice" (uint) or "choices" (array of uint, or bin),
+// with the same rules as decodeVoteJSON. No reflection.
+func decodeVoteMsgpack(data []byte, b *ballot) error {
+	*b = ballot{}
+	r := bytes.NewReader(data)
+	d := msgpack.GetDecoder()
+	d.Reset(r)
+	defer msgpack.PutDecoder(d)
+	if c, err := d.PeekCode(); err != nil || !(msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32) {
+		return errBody("body must be a MessagePack map")
+	}
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 1 || n > 2 {
+		return errBody("MessagePack map must have a token and a choice")
+	}
+	var seenToken, seenChoice bool
+	var kbuf [16]byte
+	for i := 0; i < n; i++ {
+		k, err := msgpackRaw(d, true, len(kbuf), kbuf[:0])
+		if err != nil {
+			return errBody("map keys must be short strings")
+		}
+		switch string(k) {
+		case "token":
+			if seenToken {
+				return errBody("duplicate key \"token\"")
+			}
+			seenToken = true
+			var tbuf [maxTokenLen]byte
+			t, err := msgpackRaw(d, true, maxTokenLen, tbuf[:0])
+			if err != nil {
+				return errBody("\"token\" must be a string of at most %d bytes", maxTokenLen)
+			}
+			if !utf8.Valid(t) {
+				return errBody("string is not valid UTF-8")
+			}
+			b.Token = string(t)
+		case "choice":
+			if seenChoice {
+				return errBody("give either \"choice\" or \"choices\", once")
+			}
+			seenChoice = true
+			c, err := msgpackChoice(d)
+			if err != nil {
+				return err
+			}
+			b.Choices[0], b.N = c, 1
+		case "choices":
+			if seenChoice {
+				return errBody("give either \"choice\" or \"choices\", once")
+			}
+			seenChoice = true
+			b.Multiple = true
+			if err := msgpackChoices(d, b); err != nil {
+				return err
+			}
+		default:
+			return errBody("unknown key %s (allowed: token, choice, choices)", strconv.Quote(string(k)))
+		}
+	}
+	if r.Len() != 0 {
+		return errBody("trailing data after the MessagePack map")
+	}
+	if !seenChoice {
+		return shared.Errorf(shared.EINVALID, "a vote needs \"choice\" or \"choices\"")
+	}
+	return nil
+}
+
+func isMsgpackStr(c byte) bool {
+	return msgpcode.IsFixedString(c) || c == msgpcode.Str8 || c == msgpcode.Str16 || c == msgpcode.Str32
+}
+
+func isMsgpackBin(c byte) bool {
+	return c == msgpcode.Bin8 || c == msgpcode.Bin16 || c == msgpcode.Bin32
+}
+
+// msgpackRaw reads a str (str=true) or bin of at most max bytes into scratch.
+func msgpackRaw(d *msgpack.Decoder, str bool, max int, scratch []byte) ([]byte, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	if str && !isMsgpackStr(c) || !str && !isMsgpackBin(c) {
+		return nil, errBody("wrong MessagePack type")
+	}
+	n, err := d.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > max || n > cap(scratch) {
+		return nil, errBody("MessagePack string too long")
+	}
+	scratch = scratch[:n]
+	if err := d.ReadFull(scratch); err != nil {
+		return nil, err
+	}
+	return scratch, nil
+}
+
+func msgpackChoice(d *msgpack.Decoder) (uint8, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return 0, errBody("truncated MessagePack")
+	}
+	signed := msgpcode.IsFixedNum(c) && int8(c) < 0 || c == msgpcode.Int8 || c == msgpcode.Int16 || c == msgpcode.Int32 || c == msgpcode.Int64
+	unsigned := msgpcode.IsFixedNum(c) && int8(c) >= 0 || c == msgpcode.Uint8 || c == msgpcode.Uint16 || c == msgpcode.Uint32 || c == msgpcode.Uint64
+	switch {
+	case signed:
+		n, err := d.DecodeInt64()
+		if err != nil {
+			return 0, errBody("truncated MessagePack")
+		}
+		if n < 0 || n >= shared.MaxOptions {
+			return 0, shared.Errorf(shared.EINVALID, "a choice must be an option index 0-%d", shared.MaxOptions-1)
+		}
+		return uint8(n), nil
+	case unsigned:
+		n, err := d.DecodeUint64()
+		if err != nil {
+			return 0, errBody("truncated MessagePack")
+		}
+		if n >= shared.MaxOptions {
+			return 0, shared.Errorf(shared.EINVALID, "a choice must be an option index 0-%d", shared.MaxOptions-1)
+		}
+		return uint8(n), nil
+	}
+	return 0, errBody("a choice must be an integer option index")
+}
+
+func msgpackChoices(d *msgpack.Decoder, b *ballot) error {
+	c, err := d.PeekCode()
+	if err != nil {
+		return errBody("truncated MessagePack")
+	}
+	if isMsgpackBin(c) {
+		raw, err := msgpackRaw(d, false, len(b.Choices), b.Choices[:0])
+		if err != nil {
+			return shared.Errorf(shared.EINVALID, "at most %d choices allowed", len(b.Choices))
+		}
+		for _, ch := range raw {
+			if ch >= shared.MaxOptions {
+				return shared.Errorf(shared.EINVALID, "a choice must be an option index 0-%d", shared.MaxOptions-1)
+			}
+		}
+		b.N = len(raw)
+		return nil
+	}
+	if !(msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32) {
+		return errBody("\"choices\" must be an array of option indexes")
+	}
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return errBody("truncated MessagePack")
+	}
+	if n > len(b.Choices) {
+		return shared.Errorf(shared.EINVALID, "at most %d choices allowed", len(b.Choices))
+	}
+	for i := 0; i < n; i++ {
+		ch, err := msgpackChoice(d)
+		if err != nil {
+			return err
+		}
+		b.Choices[i] = ch
+	}
+	b.N = n
+	return nil
+}

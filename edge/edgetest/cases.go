@@ -1,0 +1,491 @@
+package edgetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/token"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Shorthands for the table below.
+const (
+	post    = http.MethodPost
+	get     = http.MethodGet
+	jsonCT  = "application/json"
+	pollP   = "/v1/polls/open1"
+	votesP  = "/v1/polls/open1/votes"
+	resP    = "/v1/polls/open1/results"
+	cookieA = "ep_open1={tok:a}"
+)
+
+func jsonHdr() map[string]string { return map[string]string{"Content-Type": jsonCT} }
+
+func hdr(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// issue is a step that gets a token for poll (with IP ip, "" for ClientIP) and saves it as name.
+func issue(poll, name string) Step {
+	return Step{Path: "/v1/polls/" + poll, Save: name, Want: Want{Status: 200}}
+}
+
+func issueFrom(poll, name, ip string) Step {
+	s := issue(poll, name)
+	s.Header = hdr("CF-Connecting-IP", ip)
+	return s
+}
+
+// vote is a JSON vote step.
+func vote(poll, body string, status int, code shared.Code) Step {
+	return Step{Method: post, Path: "/v1/polls/" + poll + "/votes", Header: jsonHdr(), Body: body, Want: Want{Status: status, Code: code}}
+}
+
+func withVotes(s Step, n int) Step { s.Want.Votes = N(n); return s }
+
+func withHeader(s Step, kv ...string) Step {
+	h := map[string]string{}
+	for k, v := range s.Header {
+		h[k] = v
+	}
+	for k, v := range hdr(kv...) {
+		h[k] = v
+	}
+	s.Header = h
+	return s
+}
+
+// spreadIPs gives the POST steps of a long case distinct client addresses,
+// so the per-IP vote limit is not what the case tests.
+func spreadIPs(steps []Step) []Step {
+	for i := range steps {
+		if steps[i].Method == post {
+			steps[i] = withHeader(steps[i], "CF-Connecting-IP", "192.0.2."+strconv.Itoa(i))
+		}
+	}
+	return steps
+}
+
+var hexRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// checkAccepted asserts a 202 body {"status":"accepted","poll":id,"receipt":hex}.
+func checkAccepted(poll string) func(t *testing.T, r *Result, h *FakeHost) {
+	return func(t *testing.T, r *Result, h *FakeHost) {
+		t.Helper()
+		var a struct {
+			Status  string `json:"status"`
+			Poll    string `json:"poll"`
+			Receipt string `json:"receipt"`
+		}
+		if err := json.Unmarshal(r.Body, &a); err != nil {
+			t.Fatalf("202 body not JSON: %v: %s", err, r.Body)
+		}
+		if a.Status != "accepted" || a.Poll != poll || !hexRE.MatchString(a.Receipt) {
+			t.Errorf("202 body %s: want status accepted, poll %s, a 32-hex receipt", r.Body, poll)
+		}
+	}
+}
+
+func accepted(s Step, poll string) Step { s.Want.Check = checkAccepted(poll); return s }
+
+// lastVote asserts the last recorded vote's poll and choices.
+func lastVote(poll string, choices ...uint8) func(t *testing.T, r *Result, h *FakeHost) {
+	return func(t *testing.T, r *Result, h *FakeHost) {
+		t.Helper()
+		checkAccepted(poll)(t, r, h)
+		vs := h.Votes()
+		if len(vs) == 0 {
+			t.Fatal("no vote recorded")
+		}
+		v := vs[len(vs)-1]
+		if v.Poll != poll || !bytes.Equal(v.Choices, choices) || v.Voter.IsZero() || v.At != h.Now().UnixMilli() {
+			t.Errorf("recorded vote %+v, want poll %s choices %v at %d", v, poll, choices, h.Now().UnixMilli())
+		}
+		if err := v.Validate(); err != nil {
+			t.Errorf("recorded vote invalid: %v", err)
+		}
+	}
+}
+
+func msgpackVote(tok string, choice any) []byte {
+	var buf bytes.Buffer
+	e := msgpack.NewEncoder(&buf)
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	must(e.EncodeMapLen(2))
+	must(e.EncodeString("token"))
+	must(e.EncodeString(tok))
+	switch c := choice.(type) {
+	case int:
+		must(e.EncodeString("choice"))
+		must(e.EncodeInt(int64(c)))
+	case []int:
+		must(e.EncodeString("choices"))
+		must(e.EncodeArrayLen(len(c)))
+		for _, x := range c {
+			must(e.EncodeInt(int64(x)))
+		}
+	}
+	return buf.Bytes()
+}
+
+// Cases returns the edge behaviour table.
+func Cases() []Case {
+	tokenBody := func(t *testing.T, r *Result, h *FakeHost) {
+		t.Helper()
+		var pr struct {
+			Poll  shared.Poll `json:"poll"`
+			Token string      `json:"token"`
+		}
+		if err := json.Unmarshal(r.Body, &pr); err != nil {
+			t.Fatalf("poll body not JSON: %v: %s", err, r.Body)
+		}
+		want := Polls()[0]
+		if pr.Poll.ID != want.ID || pr.Poll.Title != want.Title || len(pr.Poll.Options) != 3 || pr.Poll.Options[2].Label != "Option 2" ||
+			pr.Poll.Kind != shared.KindSingle || pr.Poll.State != shared.StateOpen || pr.Poll.Visibility != shared.VisibilityLive || pr.Poll.Version != 1 {
+			t.Errorf("poll in body = %+v, want %+v", pr.Poll, want)
+		}
+		if _, err := token.Verify([]byte(Secret), "open1", pr.Token); err != nil {
+			t.Errorf("issued token does not verify: %v", err)
+		}
+		if c := r.Header.Get("Set-Cookie"); !strings.HasPrefix(c, "ep_open1="+pr.Token+";") {
+			t.Errorf("Set-Cookie %q does not carry the body's token", c)
+		}
+	}
+	return []Case{
+		{Name: "poll/issue token", Steps: []Step{{
+			Path: pollP, Header: hdr("Origin", AllowedOrigin),
+			Want: Want{Status: 200, Header: map[string]string{
+				"Access-Control-Allow-Origin":      AllowedOrigin,
+				"Access-Control-Allow-Credentials": "true",
+				"Content-Type":                     jsonCT,
+			}, Has: map[string]string{
+				"Set-Cookie":    "; Path=/v1/polls/open1; Max-Age=",
+				"Cache-Control": "no-store",
+				"Vary":          "Origin",
+			}, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				tokenBody(t, r, h)
+				c := r.Header.Get("Set-Cookie")
+				for _, attr := range []string{"HttpOnly", "Secure", "SameSite=None"} {
+					if !strings.Contains(c, "; "+attr) {
+						t.Errorf("Set-Cookie %q lacks %s", c, attr)
+					}
+				}
+			}},
+		}}},
+		{Name: "poll/multi and dated fields", Steps: []Step{
+			{Path: "/v1/polls/multi", Want: Want{Status: 200, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if !strings.Contains(string(r.Body), `"kind":"multi","max_choices":2`) {
+					t.Errorf("multi poll body lacks kind/max_choices: %s", r.Body)
+				}
+			}}},
+			{Path: "/v1/polls/later", Want: Want{Status: 200, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if !strings.Contains(string(r.Body), `"opens_at":"2026-03-01T13:00:00Z"`) {
+					t.Errorf("later poll body lacks opens_at: %s", r.Body)
+				}
+			}}},
+			{Path: "/v1/polls/draft", Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": "ep_draft="}}},
+		}},
+		{Name: "poll/token reuse", Steps: []Step{
+			issue("open1", "a"),
+			{Path: pollP, Header: hdr("Cookie", "other=1; "+cookieA), Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": cookieA + ";"}, Body: ""},
+				Comment: "cookie reuses the voter"},
+			{Path: pollP, Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": cookieA + ";"}},
+				Comment: "bearer reuses the voter"},
+			issue("multi", "m"),
+			{Path: pollP, Header: hdr("Cookie", "ep_open1={tok:m}"), Save: "b", Want: Want{Status: 200, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if strings.Contains(r.Header.Get("Set-Cookie"), "ep_open1=;") {
+					t.Error("empty cookie set")
+				}
+			}}, Comment: "a token for another poll is replaced"},
+		}},
+		{Name: "poll/token for another poll is not reused", Steps: []Step{
+			issue("multi", "m"),
+			{Path: pollP, Header: hdr("Cookie", "ep_open1={tok:m}"), Want: Want{Status: 200, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				var pr struct{ Token string }
+				_ = json.Unmarshal(r.Body, &pr)
+				if _, err := token.Verify([]byte(Secret), "open1", pr.Token); err != nil {
+					t.Errorf("replacement token invalid for open1: %v", err)
+				}
+			}}},
+		}},
+		{Name: "poll/unknown 404", Steps: []Step{
+			{Path: "/v1/polls/nope", Want: Want{Status: 404, Code: shared.ENOTFOUND, Header: map[string]string{"Set-Cookie": ""}}},
+			{Path: "/v1/polls/bad.id", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Path: "/v1/polls/" + strings.Repeat("x", 65), Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+		}},
+		{Name: "poll/origin unavailable 503", Steps: []Step{
+			{Before: func(h *FakeHost) { h.SetPollError(shared.Errorf(shared.EUNAVAILABLE, "origin unreachable")) },
+				Path: pollP, Want: Want{Status: 503, Code: shared.EUNAVAILABLE}},
+			{Before: func(h *FakeHost) { h.SetPollError(shared.Errorf(shared.EINVALID, "origin sent a malformed poll")) },
+				Path: pollP, Want: Want{Status: 503, Code: shared.EUNAVAILABLE}, Comment: "a host's EINVALID is not the voter's fault"},
+			{Before: func(h *FakeHost) { h.SetPollError(nil) }, Path: pollP, Want: Want{Status: 200}},
+		}},
+		{Name: "poll/token issuance rate limited 429", Steps: []Step{
+			issue("open1", "a"), issue("open1", "b"), issue("multi", "c"), issue("open1", "d"), issue("draft", "e"),
+			{Path: pollP, Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "12"}}},
+			{Path: pollP, Header: hdr("Cookie", cookieA), Want: Want{Status: 200}, Comment: "reusing a token is not limited"},
+			issueFrom("open1", "f", "203.0.113.9"),
+			{Before: func(h *FakeHost) { h.Advance(13 * time.Second) }, Path: pollP, Want: Want{Status: 200}, Comment: "a token per 12 s refills"},
+		}},
+		{Name: "poll/platform limiter 429", Steps: []Step{
+			{Before: func(h *FakeHost) { h.SetAllow(false) }, Path: pollP, Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "10"}}},
+		}},
+
+		{Name: "vote/ok then repeat 409", Steps: []Step{
+			issue("open1", "a"),
+			withVotes(Step{Method: post, Path: votesP, Header: hdr("Content-Type", jsonCT, "Origin", AllowedOrigin), Body: `{"token":"{tok:a}","choice":1}`,
+				Want: Want{Status: 202, Check: lastVote("open1", 1), Header: map[string]string{
+					"Access-Control-Allow-Origin": AllowedOrigin, "Content-Type": jsonCT, "Cache-Control": "no-store"}}}, 1),
+			withVotes(vote("open1", `{"token":"{tok:a}","choice":2}`, 409, shared.ECONFLICT), 1),
+			withVotes(vote("open1", ` { "choice" : 0 , "token" : "{tok:a}" } `, 409, shared.ECONFLICT), 1),
+		}},
+		{Name: "vote/token from cookie or bearer", Steps: []Step{
+			issue("open1", "a"), issue("open1", "b"),
+			withVotes(withHeader(accepted(vote("open1", `{"choice":0}`, 202, ""), "open1"), "Cookie", cookieA), 1),
+			withVotes(withHeader(accepted(vote("open1", `{"choice":2}`, 202, ""), "open1"), "Authorization", "Bearer {tok:b}"), 2),
+			withVotes(withHeader(vote("open1", `{"choice":2}`, 409, shared.ECONFLICT), "Authorization", "bearer {tok:b}"), 2),
+		}},
+		{Name: "vote/missing token 401", Steps: []Step{
+			withVotes(vote("open1", `{"choice":0}`, 401, shared.EUNAUTHORIZED), 0),
+			withVotes(vote("open1", `{"token":"","choice":0}`, 401, shared.EUNAUTHORIZED), 0),
+		}},
+		{Name: "vote/bad token 401", Steps: []Step{
+			vote("open1", `{"token":"garbage","choice":0}`, 401, shared.EUNAUTHORIZED),
+			vote("open1", `{"token":"`+strings.Repeat("A", token.Len)+`","choice":0}`, 401, shared.EUNAUTHORIZED),
+			{Method: post, Path: votesP, Header: hdr("Content-Type", jsonCT), BodyFn: func(tok func(string) string) []byte {
+				// A real token with its MAC altered.
+				t := []byte(token.Issue([]byte("another-secret-another-secret-another"), "open1", shared.VoterID{1}))
+				return []byte(`{"token":"` + string(t) + `","choice":0}`)
+			}, Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Votes: N(0)}, Comment: "token signed with another secret"},
+		}},
+		{Name: "vote/token for another poll 401", Steps: []Step{
+			issue("multi", "m"),
+			withVotes(vote("open1", `{"token":"{tok:m}","choice":0}`, 401, shared.EUNAUTHORIZED), 0),
+			withVotes(withHeader(vote("open1", `{"choice":0}`, 401, shared.EUNAUTHORIZED), "Cookie", "ep_open1={tok:m}"), 0),
+		}},
+		{Name: "vote/unknown poll 404", Steps: []Step{
+			issue("open1", "a"),
+			{Before: func(h *FakeHost) { h.DeletePoll("open1") }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+				Want: Want{Status: 404, Code: shared.ENOTFOUND, Votes: N(0)}, Comment: "poll deleted after the token was issued"},
+			vote("bad.id", `{"choice":0}`, 404, shared.ENOTFOUND),
+		}},
+		{Name: "vote/closed 403", Steps: []Step{
+			issue("closed", "c"),
+			withVotes(vote("closed", `{"token":"{tok:c}","choice":0}`, 403, shared.EFORBIDDEN), 0),
+			issue("ended", "e"),
+			withVotes(vote("ended", `{"token":"{tok:e}","choice":0}`, 403, shared.EFORBIDDEN), 0),
+		}},
+		{Name: "vote/draft 403", Steps: []Step{
+			issue("draft", "d"),
+			withVotes(vote("draft", `{"token":"{tok:d}","choice":0}`, 403, shared.EFORBIDDEN), 0),
+		}},
+		{Name: "vote/not yet open 403 then open", Steps: []Step{
+			issue("later", "l"),
+			withVotes(vote("later", `{"token":"{tok:l}","choice":0}`, 403, shared.EFORBIDDEN), 0),
+			func() Step {
+				s := accepted(vote("later", `{"token":"{tok:l}","choice":0}`, 202, ""), "later")
+				s.Before = func(h *FakeHost) { h.Advance(time.Hour) }
+				s.Want.Votes = N(1)
+				return s
+			}(),
+		}},
+		{Name: "vote/invalid choice 400", Steps: spreadIPs([]Step{
+			issue("open1", "a"),
+			vote("open1", `{"token":"{tok:a}","choice":3}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":64}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":99999999999999999999}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":-1}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":1.5}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":"1"}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":null}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}"}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choices":[]}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choices":[0,1]}`, 400, shared.EINVALID),
+			withVotes(accepted(vote("open1", `{"token":"{tok:a}","choices":[2]}`, 202, ""), "open1"), 1),
+		})},
+		{Name: "vote/multi", Steps: []Step{
+			issue("multi", "m"), issue("multi", "n"),
+			vote("multi", `{"token":"{tok:m}","choices":[0,1,2]}`, 400, shared.EINVALID),
+			vote("multi", `{"token":"{tok:m}","choices":[1,1]}`, 400, shared.EINVALID),
+			vote("multi", `{"token":"{tok:m}","choices":[4]}`, 400, shared.EINVALID),
+			withVotes(Step{Method: post, Path: "/v1/polls/multi/votes", Header: jsonHdr(), Body: `{"token":"{tok:m}","choices":[3,0]}`,
+				Want: Want{Status: 202, Check: lastVote("multi", 3, 0)}}, 1),
+			withVotes(Step{Method: post, Path: "/v1/polls/multi/votes", Header: jsonHdr(), Body: `{"token":"{tok:n}","choice":2}`,
+				Want: Want{Status: 202, Check: lastVote("multi", 2)}}, 2),
+		}},
+		{Name: "vote/too large 413", Steps: []Step{
+			issue("open1", "a"),
+			withVotes(vote("open1", `{"token":"{tok:a}","choice":0,"pad":"`+strings.Repeat("x", 5000)+`"}`, 413, shared.ETOOLARGE), 0),
+			withVotes(vote("open1", `{"token":"{tok:a}","choice":0}`+strings.Repeat(" ", 4100), 413, shared.ETOOLARGE), 0),
+			withVotes(accepted(vote("open1", `{"token":"{tok:a}","choice":0}`+strings.Repeat(" ", 4000), 202, ""), "open1"), 1),
+		}},
+		{Name: "vote/wrong content type 415", Steps: []Step{
+			issue("open1", "a"),
+			withHeader(vote("open1", `{"token":"{tok:a}","choice":0}`, 415, shared.EUNSUPPORTED), "Content-Type", "text/plain"),
+			withHeader(vote("open1", `token={tok:a}&choice=0`, 415, shared.EUNSUPPORTED), "Content-Type", "application/x-www-form-urlencoded"),
+			withVotes(withHeader(vote("open1", `{"token":"{tok:a}","choice":0}`, 415, shared.EUNSUPPORTED), "Content-Type", ""), 0),
+			withVotes(withHeader(accepted(vote("open1", `{"token":"{tok:a}","choice":0}`, 202, ""), "open1"), "Content-Type", "Application/JSON; charset=utf-8"), 1),
+		}},
+		{Name: "vote/malformed JSON 400", Steps: spreadIPs([]Step{
+			issue("open1", "a"),
+			vote("open1", `{"token":`, 400, shared.EINVALID),
+			vote("open1", ``, 400, shared.EINVALID),
+			vote("open1", `[0]`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":0}x`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":0}{}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":0,}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":0,"extra":1}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","choice":0,"choices":[1]}`, 400, shared.EINVALID),
+			vote("open1", `{"token":"{tok:a}","token":"{tok:a}","choice":0}`, 400, shared.EINVALID),
+			vote("open1", `{'token':'{tok:a}','choice':0}`, 400, shared.EINVALID),
+			withVotes(vote("open1", "{\"token\":\"{tok:a}\u0001\",\"choice\":0}", 400, shared.EINVALID), 0),
+		})},
+		{Name: "vote/msgpack 202", Steps: []Step{
+			issue("open1", "a"), issue("multi", "m"),
+			{Method: post, Path: votesP, Header: hdr("Content-Type", shared.ContentTypeMsgpack), BodyFn: func(tok func(string) string) []byte { return msgpackVote(tok("a"), 2) },
+				Want: Want{Status: 202, Check: lastVote("open1", 2), Votes: N(1), Header: map[string]string{"Content-Type": jsonCT}}},
+			{Method: post, Path: votesP, Header: hdr("Content-Type", shared.ContentTypeMsgpack), BodyFn: func(tok func(string) string) []byte { return msgpackVote(tok("a"), 2) },
+				Want: Want{Status: 409, Code: shared.ECONFLICT, Votes: N(1)}},
+			{Method: post, Path: "/v1/polls/multi/votes", Header: hdr("Content-Type", shared.ContentTypeMsgpack), BodyFn: func(tok func(string) string) []byte { return msgpackVote(tok("m"), []int{1, 3}) },
+				Want: Want{Status: 202, Check: lastVote("multi", 1, 3), Votes: N(2)}},
+			{Method: post, Path: votesP, Header: hdr("Content-Type", shared.ContentTypeMsgpack), Body: "\x92\x01\x02",
+				Want: Want{Status: 400, Code: shared.EINVALID}, Comment: "an array, not a map"},
+			{Method: post, Path: votesP, Header: hdr("Content-Type", shared.ContentTypeMsgpack), BodyFn: func(tok func(string) string) []byte { return msgpackVote(tok("a"), 70) },
+				Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: votesP, Header: hdr("Content-Type", shared.ContentTypeMsgpack), BodyFn: func(tok func(string) string) []byte {
+				b := msgpackVote(tok("a"), 1)
+				return b[:len(b)-3]
+			}, Want: Want{Status: 400, Code: shared.EINVALID}, Comment: "truncated"},
+		}},
+		{Name: "vote/per-IP rate limit 429", Steps: func() []Step {
+			s := []Step{issue("open1", "a")}
+			for i := 0; i < 10; i++ {
+				s = append(s, vote("open1", `{"token":"{tok:a}","choice":9}`, 400, shared.EINVALID))
+			}
+			s = append(s,
+				withVotes(Step{Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+					Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "6"}}}, 0),
+				withVotes(withHeader(accepted(vote("open1", `{"token":"{tok:a}","choice":0}`, 202, ""), "open1"), "CF-Connecting-IP", "203.0.113.50"), 1),
+			)
+			return s
+		}()},
+		{Name: "vote/per-voter rate limit 429", Steps: []Step{
+			issue("open1", "a"),
+			withVotes(accepted(vote("open1", `{"token":"{tok:a}","choice":0}`, 202, ""), "open1"), 1),
+			vote("open1", `{"token":"{tok:a}","choice":0}`, 409, shared.ECONFLICT),
+			vote("open1", `{"token":"{tok:a}","choice":0}`, 409, shared.ECONFLICT),
+			{Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+				Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "20"}}},
+			{Before: func(h *FakeHost) { h.Advance(20 * time.Second) }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+				Want: Want{Status: 409, Code: shared.ECONFLICT, Votes: N(1)}, Comment: "after Retry-After the voter is let through (and is still a repeat)"},
+		}},
+		{Name: "vote/platform limiter 429", Steps: []Step{
+			issue("open1", "a"),
+			{Before: func(h *FakeHost) { h.SetAllow(false) }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+				Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "10"}, Votes: N(0)}},
+			{Before: func(h *FakeHost) { h.SetAllow(true) }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+				Want: Want{Status: 202, Votes: N(1)}},
+		}},
+		{Name: "vote/submit failure 503 then retry", Steps: []Step{
+			issue("open1", "a"),
+			{Before: func(h *FakeHost) { h.FailSubmits(1) }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":1}`,
+				Want: Want{Status: 503, Code: shared.EUNAVAILABLE, Votes: N(0)}},
+			withVotes(Step{Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":1}`,
+				Want: Want{Status: 202, Check: lastVote("open1", 1)}}, 1),
+			withVotes(vote("open1", `{"token":"{tok:a}","choice":1}`, 409, shared.ECONFLICT), 1),
+		}},
+		{Name: "vote/poll lookup unavailable 503", Steps: []Step{
+			issue("open1", "a"),
+			{Before: func(h *FakeHost) { h.SetPollError(shared.Errorf(shared.EUNAVAILABLE, "origin unreachable")) }, Method: post, Path: votesP, Header: jsonHdr(),
+				Body: `{"token":"{tok:a}","choice":1}`, Want: Want{Status: 503, Code: shared.EUNAVAILABLE, Votes: N(0)}},
+			{Before: func(h *FakeHost) { h.SetPollError(nil) }, Method: post, Path: votesP, Header: jsonHdr(),
+				Body: `{"token":"{tok:a}","choice":1}`, Want: Want{Status: 202, Votes: N(1)}},
+		}},
+
+		{Name: "results/200 and 304", Steps: []Step{
+			{Path: resP, Header: hdr("Origin", AllowedOrigin), Want: Want{Status: 200, Body: ResultsJSON, Header: map[string]string{
+				"ETag": ResultsETag, "Cache-Control": ResultsCC, "Content-Type": jsonCT, "Access-Control-Allow-Origin": AllowedOrigin},
+				Has: map[string]string{"Vary": "Accept"}}},
+			{Path: resP, Header: hdr("If-None-Match", ResultsETag), Want: Want{Status: 304, Header: map[string]string{"ETag": ResultsETag, "Cache-Control": ResultsCC}}},
+			{Path: resP, Header: hdr("If-None-Match", `"x", W/`+ResultsETag), Want: Want{Status: 304}},
+			{Path: resP, Header: hdr("If-None-Match", "*"), Want: Want{Status: 304}},
+			{Path: resP, Header: hdr("If-None-Match", `"open1-6"`), Want: Want{Status: 200, Body: ResultsJSON}},
+		}},
+		{Name: "results/msgpack", Steps: []Step{
+			{Path: resP, Header: hdr("Accept", shared.ContentTypeMsgpack), Want: Want{Status: 200, Header: map[string]string{
+				"Content-Type": shared.ContentTypeMsgpack, "ETag": `"open1-7-m"`, "Cache-Control": ResultsCC},
+				Check: func(t *testing.T, r *Result, h *FakeHost) {
+					var s shared.Snapshot
+					if err := shared.UnmarshalSnapshot(r.Body, &s); err != nil || s.Poll != "open1" || s.Total != 4 {
+						t.Errorf("msgpack snapshot %+v, %v", s, err)
+					}
+				}}},
+			{Path: resP, Header: hdr("Accept", shared.ContentTypeMsgpack, "If-None-Match", `"open1-7-m"`), Want: Want{Status: 304}},
+		}},
+		{Name: "results/origin status passes through", Steps: []Step{
+			{Path: "/v1/polls/closed/results", Want: Want{Status: 403, Code: shared.EFORBIDDEN, Body: ForbiddenJSON, Header: map[string]string{"Cache-Control": "public, max-age=5"}}},
+			{Path: "/v1/polls/nope/results", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+		}},
+
+		{Name: "cors/preflight", Steps: []Step{
+			{Method: http.MethodOptions, Path: votesP, Header: hdr("Origin", AllowedOrigin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type"),
+				Want: Want{Status: 204, Header: map[string]string{
+					"Access-Control-Allow-Origin":      AllowedOrigin,
+					"Access-Control-Allow-Credentials": "true",
+					"Access-Control-Allow-Methods":     "POST, OPTIONS",
+					"Access-Control-Allow-Headers":     "Content-Type, Authorization",
+					"Access-Control-Max-Age":           "86400",
+				}, Has: map[string]string{"Vary": "Origin"}}},
+			{Method: http.MethodOptions, Path: pollP, Header: hdr("Origin", AllowedOrigin, "Access-Control-Request-Method", "GET"),
+				Want: Want{Status: 204, Header: map[string]string{"Access-Control-Allow-Methods": "GET, OPTIONS"}}},
+			{Method: http.MethodOptions, Path: resP, Header: hdr("Origin", OtherOrigin, "Access-Control-Request-Method", "GET"),
+				Want:    Want{Status: 204, Header: map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Methods": "", "Access-Control-Allow-Credentials": ""}},
+				Comment: "origin not allowed"},
+			{Method: http.MethodOptions, Path: "/v1/nothing", Header: hdr("Origin", AllowedOrigin), Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+		}},
+		{Name: "cors/error responses carry CORS", Steps: []Step{
+			withHeader(vote("open1", `{"choice":0}`, 401, shared.EUNAUTHORIZED), "Origin", AllowedOrigin),
+			{Path: "/v1/polls/nope", Header: hdr("Origin", OtherOrigin), Want: Want{Status: 404, Code: shared.ENOTFOUND, Header: map[string]string{"Access-Control-Allow-Origin": ""}, Has: map[string]string{"Vary": "Origin"}}},
+			{Path: "/v1/polls/nope", Header: hdr("Origin", AllowedOrigin), Want: Want{Status: 404, Code: shared.ENOTFOUND, Header: map[string]string{"Access-Control-Allow-Origin": AllowedOrigin}}},
+		}},
+		{Name: "routes/404 and 405", Steps: []Step{
+			{Path: "/", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Path: "/v1/polls/", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Path: "/v1/polls/open1/", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Path: "/v1/polls/open1/foo", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Path: "/v1/polls/open1/votes/x", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Method: http.MethodDelete, Path: pollP, Want: Want{Status: 405, Header: map[string]string{"Allow": "GET, OPTIONS"}}},
+			{Path: votesP, Want: Want{Status: 405, Header: map[string]string{"Allow": "POST, OPTIONS"}}},
+			{Method: http.MethodPut, Path: votesP, Want: Want{Status: 405, Header: map[string]string{"Allow": "POST, OPTIONS"}}},
+			{Method: post, Path: resP, Want: Want{Status: 405, Header: map[string]string{"Allow": "GET, OPTIONS"}}},
+			{Method: post, Path: pollP, Header: jsonHdr(), Body: `{}`, Want: Want{Status: 405, Header: map[string]string{"Allow": "GET, OPTIONS"}}},
+		}},
+		{Name: "vote/many voters one poll", Steps: func() []Step {
+			var s []Step
+			for i := 0; i < 12; i++ {
+				ip := "192.0.2." + strconv.Itoa(100+i/4)
+				name := "v" + strconv.Itoa(i)
+				s = append(s, issueFrom("multi", name, ip))
+				v := withHeader(vote("multi", `{"token":"{tok:`+name+`}","choices":[`+strconv.Itoa(i%4)+`]}`, 202, ""), "CF-Connecting-IP", ip)
+				v.Want.Votes = N(i + 1)
+				s = append(s, v)
+			}
+			return s
+		}()},
+	}
+}

@@ -1,0 +1,230 @@
+// Package edgetest holds the edge behaviour table (RunTable) and FakeHost,
+// an in-memory edge.Host with controls. The same table runs against the
+// native handler (edge/handler_test.go), the wazero guest (wasm/) and the
+// Worker under wrangler dev, so its cases talk to the handler only through
+// HTTP requests and FakeHost controls.
+package edgetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+// Epoch is FakeHost's initial clock reading.
+var Epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// LogEntry is one captured Host.Log call.
+type LogEntry struct {
+	Level string
+	Msg   string
+	Attrs []any
+}
+
+// String formats the entry for test failure messages.
+func (e LogEntry) String() string { return e.Level + " " + e.Msg + " " + fmt.Sprint(e.Attrs...) }
+
+// FakeHost is an edge.Host held in memory, with a controllable clock, polls
+// and results, recorded submissions, submit-failure injection and a
+// platform-limiter toggle. Safe for concurrent use. The zero value is not
+// usable; call NewFakeHost.
+type FakeHost struct {
+	mu         sync.Mutex
+	now        time.Time
+	polls      map[string]shared.Poll
+	results    map[resultsKey]edge.Cached
+	votes      []shared.Vote
+	submitErr  error
+	failSubmit int // remaining submissions to fail
+	submitFunc func(ctx context.Context, v *shared.Vote) error
+	deny       bool
+	pollErr    error
+	logs       []LogEntry
+	pollCalls  int
+}
+
+type resultsKey struct {
+	id      string
+	msgpack bool
+}
+
+var _ edge.Host = (*FakeHost)(nil)
+
+// NewFakeHost returns a FakeHost whose clock reads Epoch, with no polls.
+func NewFakeHost() *FakeHost {
+	return &FakeHost{now: Epoch, polls: make(map[string]shared.Poll), results: make(map[resultsKey]edge.Cached)}
+}
+
+// Now implements edge.Host.
+func (h *FakeHost) Now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now
+}
+
+// SetNow sets the clock.
+func (h *FakeHost) SetNow(t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.now = t
+}
+
+// Advance moves the clock forward by d.
+func (h *FakeHost) Advance(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.now = h.now.Add(d)
+}
+
+// Poll implements edge.Host: a copy of the stored poll, ENOTFOUND if there
+// is none, or the error set with SetPollError.
+func (h *FakeHost) Poll(ctx context.Context, id string) (*shared.Poll, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pollCalls++
+	if h.pollErr != nil {
+		return nil, h.pollErr
+	}
+	p, ok := h.polls[id]
+	if !ok {
+		return nil, shared.Errorf(shared.ENOTFOUND, "unknown poll %q", id)
+	}
+	p.Options = append([]shared.Option(nil), p.Options...)
+	return &p, nil
+}
+
+// PutPoll stores (a copy of) p, replacing any poll with its id.
+func (h *FakeHost) PutPoll(p shared.Poll) {
+	p.Options = append([]shared.Option(nil), p.Options...)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.polls[p.ID] = p
+}
+
+// DeletePoll forgets the poll with id.
+func (h *FakeHost) DeletePoll(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.polls, id)
+}
+
+// SetPollError makes Poll fail with err (nil restores normal lookups), e.g.
+// shared.Errorf(shared.EUNAVAILABLE, ...) for an unreachable origin.
+func (h *FakeHost) SetPollError(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pollErr = err
+}
+
+// PollCalls returns how many times Poll was called.
+func (h *FakeHost) PollCalls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pollCalls
+}
+
+// Results implements edge.Host: a copy of the response stored with
+// SetResults for (id, msgpack), or ENOTFOUND.
+func (h *FakeHost) Results(ctx context.Context, id string, msgpack bool) (*edge.Cached, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.results[resultsKey{id, msgpack}]
+	if !ok {
+		return nil, shared.Errorf(shared.ENOTFOUND, "no results for poll %q", id)
+	}
+	c.Body = append([]byte(nil), c.Body...)
+	return &c, nil
+}
+
+// SetResults stores the cached results response for (id, msgpack).
+func (h *FakeHost) SetResults(id string, msgpack bool, c edge.Cached) {
+	c.Body = append([]byte(nil), c.Body...)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.results[resultsKey{id, msgpack}] = c
+}
+
+// Submit implements edge.Host: it records a deep copy of v, unless a failure
+// was injected (FailSubmits, SetSubmitError) or a SubmitFunc replaces it.
+func (h *FakeHost) Submit(ctx context.Context, v *shared.Vote) error {
+	h.mu.Lock()
+	if f := h.submitFunc; f != nil {
+		h.mu.Unlock()
+		return f(ctx, v)
+	}
+	defer h.mu.Unlock()
+	if h.failSubmit > 0 {
+		h.failSubmit--
+		return shared.Errorf(shared.EUNAVAILABLE, "injected submit failure")
+	}
+	if h.submitErr != nil {
+		return h.submitErr
+	}
+	c := *v
+	c.Choices = append([]uint8(nil), v.Choices...)
+	h.votes = append(h.votes, c)
+	return nil
+}
+
+// FailSubmits makes the next n submissions fail with EUNAVAILABLE.
+func (h *FakeHost) FailSubmits(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failSubmit = n
+}
+
+// SetSubmitError makes every submission fail with err (nil to stop).
+func (h *FakeHost) SetSubmitError(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.submitErr = err
+}
+
+// SetSubmitFunc replaces Submit's recording with f (nil restores it), e.g.
+// a no-op for benchmarks or a group committer.
+func (h *FakeHost) SetSubmitFunc(f func(ctx context.Context, v *shared.Vote) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.submitFunc = f
+}
+
+// Votes returns copies of the votes submitted successfully, in order.
+func (h *FakeHost) Votes() []shared.Vote {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]shared.Vote, len(h.votes))
+	copy(out, h.votes)
+	return out
+}
+
+// Allow implements edge.Host: true unless SetAllow(false).
+func (h *FakeHost) Allow(ctx context.Context, key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.deny
+}
+
+// SetAllow sets the platform limiter's answer.
+func (h *FakeHost) SetAllow(ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deny = !ok
+}
+
+// Log implements edge.Host by capturing the entry.
+func (h *FakeHost) Log(level, msg string, attrs ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.logs = append(h.logs, LogEntry{Level: level, Msg: msg, Attrs: append([]any(nil), attrs...)})
+}
+
+// Logs returns the captured log entries.
+func (h *FakeHost) Logs() []LogEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]LogEntry(nil), h.logs...)
+}

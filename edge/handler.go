@@ -1,0 +1,654 @@
+package edge
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/dedupe"
+	"github.com/edgepoll/edgepoll/shared/ratelimit"
+	"github.com/edgepoll/edgepoll/shared/token"
+)
+
+// Media types the handler speaks.
+const (
+	ContentTypeJSON    = "application/json"
+	ContentTypeMsgpack = shared.ContentTypeMsgpack
+)
+
+// CookiePrefix starts the name of the voter-token cookie: ep_<poll id>.
+const CookiePrefix = "ep_"
+
+// cookieMaxAge is the voter-token cookie's lifetime in seconds (30 days).
+const cookieMaxAge = 30 * 24 * 3600
+
+// platformRetryAfter is the Retry-After sent when the host's platform limiter
+// refuses a request (the Workers Rate Limiting binding counts in 10 s or 60 s periods).
+const platformRetryAfter = 10 * time.Second
+
+// Allowed methods per route, as sent in Allow and Access-Control-Allow-Methods.
+const (
+	allowGet  = "GET, OPTIONS"
+	allowPost = "POST, OPTIONS"
+)
+
+// Constant header values, shared to spare an allocation per Header().Set.
+// Each has length and capacity 1, so a later Header().Add copies it.
+var (
+	hvJSON    = []string{ContentTypeJSON}
+	hvNoStore = []string{"no-store"}
+	hvNosniff = []string{"nosniff"}
+	hvOrigin  = []string{"Origin"}
+	hvTrue    = []string{"true"}
+	hvExpose  = []string{"ETag, Retry-After"}
+)
+
+type route int
+
+const (
+	routePoll route = iota + 1
+	routeVotes
+	routeResults
+)
+
+// handler is the edge http.Handler; see New.
+type handler struct {
+	cfg       Config
+	host      Host
+	cfgErr    error
+	voteIP    *ratelimit.Limiter // nil when off
+	tokenIP   *ratelimit.Limiter
+	voter     *ratelimit.Limiter
+	seen      *dedupe.Set
+	anyOrigin bool
+	origins   map[string]struct{}
+}
+
+// New returns the edge handler serving the public voter API (see
+// docs/EDGE-API.md) on host. Rate-limit and dedupe state lives in the
+// handler, so a host keeps one handler per isolate or instance. If cfg is
+// invalid the handler logs why and answers every request 503, so a
+// misconfigured edge fails loudly without crashing its host.
+func New(cfg Config, host Host) http.Handler {
+	cfg = cfg.withDefaults()
+	h := &handler{cfg: cfg, host: host, origins: make(map[string]struct{})}
+	if err := cfg.Validate(); err != nil {
+		h.cfgErr = err
+		host.Log("error", "edge: invalid configuration", "err", err.Error())
+		return h
+	}
+	h.voteIP = newLimiter(cfg.VoteRate, cfg.LimiterKeys)
+	h.tokenIP = newLimiter(cfg.TokenRate, cfg.LimiterKeys)
+	h.voter = newLimiter(cfg.VoterRate, cfg.LimiterKeys)
+	h.seen = dedupe.New(cfg.DedupeCapacity)
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			h.anyOrigin = true
+		}
+		h.origins[o] = struct{}{}
+	}
+	return h
+}
+
+func newLimiter(r Rate, keys int) *ratelimit.Limiter {
+	if r.Off() {
+		return nil
+	}
+	return ratelimit.New(r.N, r.Per, r.Burst, keys)
+}
+
+// ServeHTTP implements http.Handler. It never panics: a panic below is
+// logged and answered with a 500 JSON error.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.host.Log("error", "edge: panic serving request", "panic", fmt.Sprint(v), "method", r.Method, "path", r.URL.Path)
+			writeError(w, shared.Errorf(shared.EINTERNAL, "internal error"))
+		}
+	}()
+	hdr := w.Header()
+	h.cors(hdr, r)
+	id, rt := parsePath(r.URL.Path)
+	if rt == 0 {
+		writeError(w, shared.Errorf(shared.ENOTFOUND, "no such route: %s", truncate(r.URL.Path, 80)))
+		return
+	}
+	allow := allowGet
+	if rt == routeVotes {
+		allow = allowPost
+	}
+	if r.Method == http.MethodOptions {
+		h.preflight(w, r, allow)
+		return
+	}
+	if h.cfgErr != nil {
+		writeError(w, shared.Errorf(shared.EUNAVAILABLE, "edge is misconfigured"))
+		return
+	}
+	if (rt == routeVotes) != (r.Method == http.MethodPost) || (rt != routeVotes && r.Method != http.MethodGet) {
+		hdr.Set("Allow", allow)
+		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.Errorf(shared.EINVALID, "method %s not allowed; use %s", truncate(r.Method, 16), allow))
+		return
+	}
+	if !shared.ValidPollID(id) {
+		writeError(w, shared.Errorf(shared.ENOTFOUND, "unknown poll"))
+		return
+	}
+	switch rt {
+	case routePoll:
+		h.servePoll(w, r, id)
+	case routeVotes:
+		h.serveVote(w, r, id)
+	case routeResults:
+		h.serveResults(w, r, id)
+	}
+}
+
+// parsePath splits /v1/polls/{id}[/votes|/results] into the id and route.
+func parsePath(p string) (string, route) {
+	rest, ok := strings.CutPrefix(p, "/v1/polls/")
+	if !ok || rest == "" {
+		return "", 0
+	}
+	id, sub, hasSub := strings.Cut(rest, "/")
+	if id == "" {
+		return "", 0
+	}
+	if !hasSub {
+		return id, routePoll
+	}
+	switch sub {
+	case "votes":
+		return id, routeVotes
+	case "results":
+		return id, routeResults
+	}
+	return "", 0
+}
+
+// cors sets the CORS response headers for an allowed Origin.
+func (h *handler) cors(hdr http.Header, r *http.Request) {
+	hdr["Vary"] = hvOrigin
+	origin := r.Header.Get("Origin")
+	if origin == "" || !h.originAllowed(origin) {
+		return
+	}
+	hdr.Set("Access-Control-Allow-Origin", origin)
+	hdr["Access-Control-Allow-Credentials"] = hvTrue
+	hdr["Access-Control-Expose-Headers"] = hvExpose
+}
+
+func (h *handler) originAllowed(origin string) bool {
+	if h.anyOrigin {
+		return origin != "null"
+	}
+	_, ok := h.origins[origin]
+	return ok
+}
+
+// preflight answers an OPTIONS request: 204 with the route's methods, and
+// the CORS preflight headers when the Origin is allowed.
+func (h *handler) preflight(w http.ResponseWriter, r *http.Request, allow string) {
+	hdr := w.Header()
+	hdr.Set("Allow", allow)
+	if hdr.Get("Access-Control-Allow-Origin") != "" {
+		hdr.Set("Access-Control-Allow-Methods", allow)
+		hdr.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+		hdr.Set("Access-Control-Max-Age", "86400")
+		hdr.Set("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
+	}
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// clientIP is the voter's address: CF-Connecting-IP, which Cloudflare sets
+// and non-Cloudflare hosts must set (overwriting any client value) from the
+// socket peer; otherwise the host part of RemoteAddr.
+func clientIP(r *http.Request) string {
+	if ip := r.Header.Get("Cf-Connecting-Ip"); ip != "" {
+		return truncate(strings.TrimSpace(ip), 64)
+	}
+	a := r.RemoteAddr
+	if strings.HasPrefix(a, "[") {
+		if i := strings.IndexByte(a, ']'); i > 0 {
+			return a[1:i]
+		}
+	}
+	if i := strings.LastIndexByte(a, ':'); i >= 0 && strings.Count(a, ":") == 1 {
+		return a[:i]
+	}
+	if a == "" {
+		return "unknown"
+	}
+	return a
+}
+
+// allowed consults l (nil means off) for key and returns how long to wait
+// when the event does not conform.
+func allowed(l *ratelimit.Limiter, key uint64, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	return l.Allow(key, now)
+}
+
+// writeRateLimited answers 429 with Retry-After in whole seconds (at least 1).
+func writeRateLimited(w http.ResponseWriter, wait time.Duration, msg string) {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeError(w, shared.Errorf(shared.ERATELIMITED, "%s; retry in %d s", msg, secs))
+}
+
+// writeError answers with err's status and JSON error body.
+func writeError(w http.ResponseWriter, err error) {
+	writeErrorStatus(w, shared.HTTPStatus(shared.ErrorCode(err)), err)
+}
+
+// writeErrorStatus answers with status and err's JSON error body.
+func writeErrorStatus(w http.ResponseWriter, status int, err error) {
+	if status < 400 {
+		status = http.StatusInternalServerError
+	}
+	body := shared.AppendErrorJSON(make([]byte, 0, 128), err)
+	hdr := w.Header()
+	hdr["Content-Type"] = hvJSON
+	hdr["Cache-Control"] = hvNoStore
+	hdr["X-Content-Type-Options"] = hvNosniff
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeJSON answers with status and a JSON body.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	hdr := w.Header()
+	hdr["Content-Type"] = hvJSON
+	hdr["X-Content-Type-Options"] = hvNosniff
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// requestToken returns the voter token carried in the Authorization: Bearer
+// header or the poll's cookie, or "".
+func requestToken(r *http.Request, id string) string {
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return cookieValue(r, id)
+}
+
+// cookieValue returns the value of the ep_<id> cookie, without parsing every
+// cookie into a struct.
+func cookieValue(r *http.Request, id string) string {
+	for _, line := range r.Header.Values("Cookie") {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			name, val, ok := strings.Cut(part, "=")
+			if ok && len(name) == len(CookiePrefix)+len(id) && strings.HasPrefix(name, CookiePrefix) && name[len(CookiePrefix):] == id {
+				return strings.Trim(val, `"`)
+			}
+		}
+	}
+	return ""
+}
+
+// servePoll answers GET /v1/polls/{id}: the poll's config and a voter token,
+// reusing a valid token the request already carries.
+func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
+	ctx := r.Context()
+	now := h.host.Now()
+	tok := requestToken(r, id)
+	if tok != "" {
+		if _, err := token.Verify(h.cfg.TokenSecret, id, tok); err != nil {
+			tok = "" // stale or foreign: mint a new one
+		}
+	}
+	if tok == "" {
+		ip := clientIP(r)
+		if ok, wait := allowed(h.tokenIP, ratelimit.Key(ip), now); !ok {
+			writeRateLimited(w, wait, "too many voter tokens requested from your address")
+			return
+		}
+		if !h.host.Allow(ctx, "token:"+ip) {
+			writeRateLimited(w, platformRetryAfter, "too many requests from your address")
+			return
+		}
+	}
+	p, err := h.host.Poll(ctx, id)
+	if err != nil {
+		h.hostError(w, "poll lookup", id, err)
+		return
+	}
+	if tok == "" {
+		var v shared.VoterID
+		for v.IsZero() {
+			if _, err := rand.Read(v[:]); err != nil {
+				h.hostError(w, "voter id", id, shared.Wrap(shared.EUNAVAILABLE, err, "no randomness for a voter id"))
+				return
+			}
+		}
+		tok = token.Issue(h.cfg.TokenSecret, id, v)
+	}
+	hdr := w.Header()
+	hdr.Set("Set-Cookie", h.cookie(id, tok))
+	hdr.Set("Cache-Control", "private, no-store")
+	body := make([]byte, 0, 512)
+	body = append(body, `{"poll":`...)
+	body = AppendPollJSON(body, p)
+	body = append(body, `,"token":`...)
+	body = shared.AppendJSONString(body, tok)
+	body = append(body, '}')
+	writeJSON(w, http.StatusOK, body)
+}
+
+// cookie formats the Set-Cookie value carrying tok for poll id.
+func (h *handler) cookie(id, tok string) string {
+	b := make([]byte, 0, 160)
+	b = append(b, CookiePrefix...)
+	b = append(b, id...)
+	b = append(b, '=')
+	b = append(b, tok...)
+	b = append(b, "; Path=/v1/polls/"...)
+	b = append(b, id...)
+	b = append(b, "; Max-Age="...)
+	b = strconv.AppendInt(b, cookieMaxAge, 10)
+	b = append(b, "; HttpOnly"...)
+	if h.cfg.CookieSecure {
+		b = append(b, "; Secure; SameSite=None"...)
+	} else {
+		b = append(b, "; SameSite=Lax"...)
+	}
+	return string(b)
+}
+
+// hostError answers a failed host call, logging server-side failures.
+func (h *handler) hostError(w http.ResponseWriter, what, id string, err error) {
+	code := shared.ErrorCode(err)
+	switch code {
+	case shared.ENOTFOUND:
+		writeError(w, shared.Errorf(shared.ENOTFOUND, "unknown poll"))
+		return
+	case shared.EFORBIDDEN:
+		writeError(w, err)
+		return
+	}
+	// Anything else (including EINVALID: an origin answer the host could not
+	// use) is the edge's problem, not the voter's.
+	h.host.Log("warn", "edge: "+what+" failed", "poll", id, "err", err.Error())
+	if code == shared.EUNAVAILABLE {
+		writeError(w, err)
+		return
+	}
+	writeError(w, shared.Wrap(shared.EUNAVAILABLE, err, what+" failed; retry later"))
+}
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMaxBodyBytes+1); return &b }}
+
+// readBody reads at most max bytes of r's body into a pooled buffer; the
+// caller returns it with bodyPool.Put. Errors are ETOOLARGE or EINVALID.
+func readBody(r *http.Request, max int) (*[]byte, error) {
+	if r.ContentLength > int64(max) {
+		return nil, shared.Errorf(shared.ETOOLARGE, "vote body larger than %d bytes", max)
+	}
+	bp := bodyPool.Get().(*[]byte)
+	if cap(*bp) < max+1 {
+		*bp = make([]byte, 0, max+1)
+	}
+	buf := (*bp)[:max+1]
+	n := 0
+	var err error
+	if r.Body != nil {
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Body.Read(buf[n:])
+			n += m
+		}
+	}
+	*bp = buf[:n]
+	if n > max {
+		bodyPool.Put(bp)
+		return nil, shared.Errorf(shared.ETOOLARGE, "vote body larger than %d bytes", max)
+	}
+	if err != nil && err != io.EOF {
+		bodyPool.Put(bp)
+		return nil, shared.Wrap(shared.EINVALID, err, "could not read the vote body")
+	}
+	return bp, nil
+}
+
+// mediaType returns the lower-cased media type of a Content-Type value.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	switch {
+	case strings.EqualFold(ct, ContentTypeJSON):
+		return ContentTypeJSON
+	case strings.EqualFold(ct, ContentTypeMsgpack), strings.EqualFold(ct, "application/x-msgpack"), strings.EqualFold(ct, "application/vnd.msgpack"):
+		return ContentTypeMsgpack
+	}
+	return ct
+}
+
+// serveVote answers POST /v1/polls/{id}/votes. The checks run cheapest and
+// most protective first: per-IP limits, media type, size, syntax, token (an
+// HMAC, no I/O), then the poll config, choices, per-voter limit, dedupe, and
+// finally the hand-off.
+func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
+	ctx := r.Context()
+	now := h.host.Now()
+	ip := clientIP(r)
+	if ok, wait := allowed(h.voteIP, ratelimit.Key(ip), now); !ok {
+		writeRateLimited(w, wait, "too many votes from your address")
+		return
+	}
+	if !h.host.Allow(ctx, "vote:"+ip) {
+		writeRateLimited(w, platformRetryAfter, "too many requests from your address")
+		return
+	}
+	mt := mediaType(r.Header.Get("Content-Type"))
+	if mt != ContentTypeJSON && mt != ContentTypeMsgpack {
+		writeError(w, shared.Errorf(shared.EUNSUPPORTED, "send the vote as %s or %s", ContentTypeJSON, ContentTypeMsgpack))
+		return
+	}
+	bp, err := readBody(r, h.cfg.MaxBodyBytes)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b ballot
+	if mt == ContentTypeJSON {
+		err = decodeVoteJSON(*bp, &b)
+	} else {
+		err = decodeVoteMsgpack(*bp, &b)
+	}
+	bodyPool.Put(bp)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	tok := b.Token
+	if tok == "" {
+		tok = requestToken(r, id)
+	}
+	if tok == "" {
+		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "a voter token is required: GET /v1/polls/%s issues one", id))
+		return
+	}
+	voter, err := token.Verify(h.cfg.TokenSecret, id, tok)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p, err := h.host.Poll(ctx, id)
+	if err != nil {
+		h.hostError(w, "poll lookup", id, err)
+		return
+	}
+	if err := p.AcceptsAt(now); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := p.ValidateChoices(b.choices()); err != nil {
+		writeError(w, err)
+		return
+	}
+	if ok, wait := allowed(h.voter, voterKey(id, voter), now); !ok {
+		writeRateLimited(w, wait, "too many votes from this voter")
+		return
+	}
+	if !h.seen.Add(id, voter) {
+		writeError(w, shared.Errorf(shared.ECONFLICT, "this voter has already voted in this poll"))
+		return
+	}
+	v := &shared.Vote{Poll: id, Voter: voter, Choices: append([]uint8(nil), b.choices()...), At: now.UnixMilli()}
+	if err := h.host.Submit(ctx, v); err != nil {
+		h.seen.Remove(id, voter)
+		h.host.Log("warn", "edge: vote hand-off failed", "poll", id, "err", err.Error())
+		writeError(w, shared.Wrap(shared.EUNAVAILABLE, err, "the vote could not be recorded; retry"))
+		return
+	}
+	body := make([]byte, 0, 128)
+	body = append(body, `{"status":"accepted","poll":`...)
+	body = shared.AppendJSONString(body, id)
+	body = append(body, `,"receipt":"`...)
+	body = hex.AppendEncode(body, voter[:])
+	body = append(body, `"}`...)
+	w.Header()["Cache-Control"] = hvNoStore
+	writeJSON(w, http.StatusAccepted, body)
+}
+
+// voterKey is the per-voter rate-limit key for (poll, voter).
+func voterKey(poll string, v shared.VoterID) uint64 {
+	var k uint64
+	for i := 0; i < 8; i++ {
+		k = k<<8 | uint64(v[i]^v[i+8])
+	}
+	return k ^ ratelimit.Key(poll)
+}
+
+// wantsMsgpack reports whether the Accept header asks for MessagePack.
+func wantsMsgpack(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return a != "" && (strings.Contains(a, ContentTypeMsgpack) || strings.Contains(a, "application/x-msgpack"))
+}
+
+// serveResults answers GET /v1/polls/{id}/results from the host's cache,
+// passing the origin's status, ETag and Cache-Control through and answering
+// a matching If-None-Match with 304.
+func (h *handler) serveResults(w http.ResponseWriter, r *http.Request, id string) {
+	mp := wantsMsgpack(r)
+	c, err := h.host.Results(r.Context(), id, mp)
+	if err != nil {
+		h.hostError(w, "results lookup", id, err)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Vary", "Origin, Accept")
+	status := c.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if c.CacheControl != "" {
+		hdr.Set("Cache-Control", c.CacheControl)
+	}
+	if c.ETag != "" {
+		hdr.Set("ETag", c.ETag)
+	}
+	if status == http.StatusOK && c.ETag != "" && etagMatch(r.Header.Get("If-None-Match"), c.ETag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	ct := c.ContentType
+	if ct == "" {
+		ct = ContentTypeJSON
+		if mp {
+			ct = ContentTypeMsgpack
+		}
+	}
+	hdr.Set("Content-Type", ct)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(c.Body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(c.Body)
+}
+
+// etagMatch reports whether an If-None-Match value matches etag, using the
+// weak comparison RFC 9110 prescribes for If-None-Match.
+func etagMatch(inm, etag string) bool {
+	if inm == "" {
+		return false
+	}
+	etag = strings.TrimPrefix(etag, "W/")
+	for inm != "" {
+		var t string
+		t, inm, _ = strings.Cut(inm, ",")
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// AppendPollJSON appends p as JSON with shared.Poll's field names (the
+// origin's representation), hand-written so the edge needs no reflection.
+func AppendPollJSON(dst []byte, p *shared.Poll) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = shared.AppendJSONString(dst, p.ID)
+	dst = append(dst, `,"title":`...)
+	dst = shared.AppendJSONString(dst, p.Title)
+	dst = append(dst, `,"options":[`...)
+	for i, o := range p.Options {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"label":`...)
+		dst = shared.AppendJSONString(dst, o.Label)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"kind":`...)
+	dst = shared.AppendJSONString(dst, string(p.Kind))
+	if p.MaxChoices != 0 {
+		dst = append(dst, `,"max_choices":`...)
+		dst = strconv.AppendInt(dst, int64(p.MaxChoices), 10)
+	}
+	dst = append(dst, `,"state":`...)
+	dst = shared.AppendJSONString(dst, string(p.State))
+	if !p.OpensAt.IsZero() {
+		dst = append(dst, `,"opens_at":"`...)
+		dst = p.OpensAt.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	if !p.ClosesAt.IsZero() {
+		dst = append(dst, `,"closes_at":"`...)
+		dst = p.ClosesAt.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"visibility":`...)
+	dst = shared.AppendJSONString(dst, string(p.Visibility))
+	dst = append(dst, `,"version":`...)
+	dst = strconv.AppendUint(dst, p.Version, 10)
+	return append(dst, '}')
+}
