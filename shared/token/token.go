@@ -6,6 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
+	"sync"
 
 	"github.com/edgepoll/edgepoll/shared"
 )
@@ -16,20 +18,65 @@ const Len = 43
 
 const domain = "edgepoll-voter-v1\n"
 
-func tag(secret []byte, poll string, voter shared.VoterID) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(domain))
-	h.Write([]byte(poll))
-	h.Write([]byte{'\n'})
-	h.Write(voter[:])
-	return h.Sum(nil)[:16]
+// maxPooledSecrets bounds the per-secret HMAC pools; an edge uses one or two
+// secrets (two while rotating).
+const maxPooledSecrets = 8
+
+var (
+	poolsMu sync.Mutex
+	pools   = map[string]*sync.Pool{}
+)
+
+// macPool returns a pool of HMAC-SHA256 states keyed by secret, so the hot
+// path does not rebuild the key schedule (and allocate) on every token.
+func macPool(secret []byte) *sync.Pool {
+	poolsMu.Lock()
+	defer poolsMu.Unlock()
+	if p, ok := pools[string(secret)]; ok {
+		return p
+	}
+	if len(pools) >= maxPooledSecrets {
+		return nil
+	}
+	key := append([]byte(nil), secret...)
+	p := &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }}
+	pools[string(key)] = p
+	return p
+}
+
+// macState is a pooled HMAC with a scratch buffer for its message, so that
+// writing through the hash.Hash interface does not allocate.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+// tag appends the 16-byte tag binding voter to poll to dst.
+func tag(dst, secret []byte, poll string, voter shared.VoterID) []byte {
+	pool := macPool(secret)
+	var m *macState
+	if pool != nil {
+		m = pool.Get().(*macState)
+		m.h.Reset()
+	} else {
+		m = &macState{h: hmac.New(sha256.New, secret)}
+	}
+	m.buf = append(append(append(append(m.buf[:0], domain...), poll...), '\n'), voter[:]...)
+	m.h.Write(m.buf)
+	out := m.h.Sum(m.sum[:0])
+	dst = append(dst, out[:16]...)
+	if pool != nil {
+		pool.Put(m)
+	}
+	return dst
 }
 
 // Issue returns the token binding voter to poll under secret.
 func Issue(secret []byte, poll string, voter shared.VoterID) string {
 	var raw [32]byte
 	copy(raw[:16], voter[:])
-	copy(raw[16:], tag(secret, poll, voter))
+	tag(raw[16:16], secret, poll, voter)
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
@@ -46,7 +93,8 @@ func Verify(secret []byte, poll, tok string) (shared.VoterID, error) {
 		return v, shared.Errorf(shared.EUNAUTHORIZED, "malformed voter token")
 	}
 	copy(v[:], raw[:16])
-	if !hmac.Equal(raw[16:], tag(secret, poll, v)) || v.IsZero() {
+	var want [16]byte
+	if !hmac.Equal(raw[16:], tag(want[:0], secret, poll, v)) || v.IsZero() {
 		return shared.VoterID{}, shared.Errorf(shared.EUNAUTHORIZED, "voter token not valid for this poll")
 	}
 	return v, nil

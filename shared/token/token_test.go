@@ -45,3 +45,17 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyDoesNotAllocate pins the hot path's zero-allocation property.
+func TestVerifyDoesNotAllocate(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	tok := token.Issue(secret, "p1", shared.VoterID{1})
+	token.Verify(secret, "p1", tok) // warm the pool
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := token.Verify(secret, "p1", tok); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("Verify allocates %.1f times per call", n)
+	}
+}
