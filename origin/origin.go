@@ -12,15 +12,17 @@ import (
 
 // CreateOptions tunes how a poll is stored.
 type CreateOptions struct {
-	// ExpectedVoters sizes the dedupe buckets (≈32 voters per bucket keeps
-	// them listpack-encoded). Zero means 1,000,000.
+	// ExpectedVoters sizes the dedupe buckets (≈256 voters per bucket keeps
+	// them intset-encoded, 2× headroom under Redis's default
+	// set-max-intset-entries of 512). Zero means 1,000,000.
 	ExpectedVoters int
 }
 
 // LedgerEntry is one counted ballot.
 type LedgerEntry struct {
-	// VoterKey identifies the voter in storage: the bucket and the 64-bit
-	// voter-id fragment kept for dedupe, as hex. Full voter ids are not stored.
+	// VoterKey identifies the voter: bytes 0..7 of the voter id as 16 hex
+	// digits (the Redis store keeps these in its ledger; its dedupe keys use
+	// 62 of their bits plus bytes 8..11). Full voter ids are not stored.
 	VoterKey string
 	Choices  []uint8
 }

@@ -14,17 +14,14 @@ import (
 )
 
 // part is one poll's share of a batch, with its script arguments. The
-// per-vote arguments are substrings of one string and are passed to go-redis
-// as *string, so building them costs a handful of allocations per batch,
-// not several per vote.
+// arguments are laid out in one buffer and passed as substrings of one
+// string: a few allocations per batch, none per vote.
 type part struct {
 	poll    string
 	votes   []int32 // indexes into the batch
 	buckets int     // bucket count the arguments were built for
 
 	arena []byte
-	offs  []int32
-	strs  []string
 	keys  [3]string
 	args  []any
 }
@@ -197,7 +194,12 @@ func (s *Store) result(p *part, cmd *redis.Cmd, rec *shared.Receipt) (done, repl
 	return true, replayed, nil
 }
 
-// build lays out p's script keys and arguments for a bucket count.
+// atLimit is the largest vote time the script's 6-byte field holds (year
+// 10889); later times are clamped, and the script refuses them as future.
+const atLimit = 1<<48 - 1
+
+// build lays out p's script keys and arguments (see applyScript) for a
+// bucket count.
 func (p *part) build(b *shared.Batch, buckets int, now, ttl int64) {
 	p.buckets = buckets
 	mask := uint32(0)
@@ -215,47 +217,45 @@ func (p *part) build(b *shared.Batch, buckets int, now, ttl int64) {
 	k1 := len(a)
 	a = appendReplayKey(a, p.poll, b.ID)
 	k2 := len(a)
-	// Per-vote: bucket key, field, choices.
-	offs := p.offs[:0] // end offset of each per-vote argument
+	a = append(a, "ep:{"...)
+	a = append(a, p.poll...)
+	a = append(a, "}:l:"...)
+	lp := len(a)
+	// Vote times: 6 bytes big-endian each.
 	minAt, maxAt := int64(1<<62), int64(0)
 	for _, i := range p.votes {
-		v := &b.Votes[i]
-		a = appendBucketKey(a, p.poll, binary.BigEndian.Uint32(v.Voter[8:12])&mask)
-		offs = append(offs, int32(len(a)))
-		a = append(a, v.Voter[:8]...)
-		offs = append(offs, int32(len(a)))
-		a = append(a, v.Choices...)
-		offs = append(offs, int32(len(a)))
-		minAt, maxAt = min(minAt, v.At), max(maxAt, v.At)
+		at := b.Votes[i].At
+		minAt, maxAt = min(minAt, at), max(maxAt, at)
+		at = min(at, atLimit)
+		a = append(a, byte(at>>40), byte(at>>32), byte(at>>24), byte(at>>16), byte(at>>8), byte(at))
 	}
-	atStart := len(a)
+	ats := len(a)
+	// Ledger records: [n][choices][voter id bytes 0..7].
 	for _, i := range p.votes {
-		a = appendFixed20(a, b.Votes[i].At)
+		v := &b.Votes[i]
+		a = append(a, byte(len(v.Choices)))
+		a = append(a, v.Choices...)
+		a = append(a, v.Voter[:8]...)
 	}
-	p.arena, p.offs = a, offs
+	recs := len(a)
+	// Set members: 19 digits each.
+	for _, i := range p.votes {
+		a = strconv.AppendUint(a, binary.BigEndian.Uint64(b.Votes[i].Voter[:8])>>2+memberBase, 10)
+	}
+	mems := len(a)
+	// Bucket keys: the prefix and 4 hex digits each.
+	for _, i := range p.votes {
+		a = append(a, "ep:{"...)
+		a = append(a, p.poll...)
+		a = append(a, "}:s:"...)
+		a = appendHex4(a, binary.BigEndian.Uint32(b.Votes[i].Voter[8:12])&mask)
+	}
+	p.arena = a
 	str := string(a) // the one copy; everything below is a substring of it
 
 	p.keys = [3]string{str[:k0], str[k0:k1], str[k1:k2]}
-	p.strs = p.strs[:0]
-	start := int32(k2)
-	for _, end := range offs {
-		p.strs = append(p.strs, str[start:end])
-		start = end
-	}
-	p.args = append(p.args[:0], now, ttl, strconv.Itoa(buckets), minAt, maxAt, str[atStart:])
-	for i := range p.strs {
-		p.args = append(p.args, &p.strs[i])
-	}
-}
-
-// appendFixed20 appends n (≥ 0) as exactly 20 decimal digits.
-func appendFixed20(dst []byte, n int64) []byte {
-	var buf [20]byte
-	for i := 19; i >= 0; i-- {
-		buf[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return append(dst, buf[:]...)
+	p.args = append(p.args[:0], now, ttl, strconv.Itoa(buckets), minAt, maxAt,
+		str[k2:lp], str[lp:ats], str[ats:recs], str[recs:mems], str[mems:])
 }
 
 func (p *part) release() {
@@ -264,8 +264,6 @@ func (p *part) release() {
 	}
 	p.poll = ""
 	p.votes = p.votes[:0]
-	clear(p.strs)
-	p.strs = p.strs[:0]
 	clear(p.args)
 	p.args = p.args[:0]
 	p.keys = [3]string{}

@@ -308,7 +308,7 @@ func (s *Store) update(ctx context.Context, id string, fn func(m *pollMeta) (boo
 	return nil, shared.Errorf(shared.ECONFLICT, "poll %s is being changed concurrently, try again", id)
 }
 
-// DeletePoll removes a poll, its counts and all its dedupe buckets (UNLINK,
+// DeletePoll removes a poll, its counts, dedupe buckets and ledger (UNLINK,
 // in one script on the poll's node). Replay receipts of its batches expire
 // on their own. Returns ENOTFOUND.
 func (s *Store) DeletePoll(ctx context.Context, id string) error {
@@ -335,7 +335,7 @@ func (s *Store) drop(ctx context.Context, id, mode string) error {
 	if !shared.ValidPollID(id) {
 		return shared.Errorf(shared.ENOTFOUND, "poll %q not found", id)
 	}
-	n, err := dropScript.Run(ctx, s.rdb, []string{pollKey(id), countsKey(id)}, bucketPrefix(id), mode).Int()
+	n, err := dropScript.Run(ctx, s.rdb, []string{pollKey(id), countsKey(id)}, bucketPrefix(id), mode, ledgerPrefix(id)).Int()
 	if err != nil {
 		return redisErr(err, "%s poll %s", mode, id)
 	}

@@ -72,49 +72,60 @@ func (s *Store) SnapshotVersion(ctx context.Context, id string) (uint64, error) 
 	return v, nil
 }
 
-// ledgerChunk is how many buckets one pipelined round trip reads.
-const ledgerChunk = 256
+// ledgerPiece is how many bytes of a ledger chunk one GETRANGE reads.
+const ledgerPiece = 256 << 10
 
-// Ledger streams every counted ballot of a poll to fn, bucket by bucket
-// (fields sorted within a bucket), stopping at fn's first error. It reads
-// live data: ballots applied while it runs may or may not be seen.
-// Returns ENOTFOUND.
+// Ledger streams every counted ballot of a poll to fn in the order they
+// were counted, stopping at fn's first error. VoterKey is voter id bytes
+// 0..7 as 16 hex digits. The ledger chunks are read in pieces (GETRANGE),
+// so memory stays bounded whatever the poll's size. It reads live data: ballots applied while it
+// runs may or may not be seen. Returns ENOTFOUND, or EINTERNAL for a
+// corrupt ledger.
 func (s *Store) Ledger(ctx context.Context, id string, fn func(origin.LedgerEntry) error) error {
 	m, err := s.meta(ctx, id)
 	if err != nil {
 		return err
 	}
-	cmds := make([]*redis.MapStringStringCmd, ledgerChunk)
-	var key []byte
-	var vk strings.Builder
-	fields := make([]string, 0, 2*votersPerBucket)
-	for first := 0; first < m.Buckets; first += ledgerChunk {
-		n := min(ledgerChunk, m.Buckets-first)
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := range n {
-				key = appendBucketKey(key[:0], id, uint32(first+i))
-				cmds[i] = p.HGetAll(ctx, string(key))
+	voters, err := s.rdb.HGet(ctx, countsKey(id), "_voters").Int64()
+	if err != nil && err != redis.Nil {
+		return redisErr(err, "read ledger of poll %s", id)
+	}
+	per := int64(chunkVoters(m.Buckets))
+	prefix := ledgerPrefix(id)
+	var vk []byte
+	for chunk := int64(0); chunk <= voters/per; chunk++ {
+		key := prefix + strconv.FormatInt(chunk, 10)
+		var carry []byte // the start of a record cut by the previous piece
+		for off := int64(0); ; off += ledgerPiece {
+			piece, err := s.rdb.GetRange(ctx, key, off, off+ledgerPiece-1).Result()
+			if err != nil {
+				return redisErr(err, "read ledger of poll %s", id)
 			}
-			return nil
-		})
-		if err != nil {
-			return redisErr(err, "read ledger of poll %s", id)
-		}
-		for i := range n {
-			h := cmds[i].Val()
-			fields = fields[:0]
-			for f := range h {
-				fields = append(fields, f)
-			}
-			slices.Sort(fields)
-			for _, f := range fields {
-				vk.Reset()
-				vk.WriteString(strconv.FormatUint(uint64(first+i)|1<<16, 16)[1:]) // %04x
-				vk.WriteString(hex.EncodeToString([]byte(f)))
-				if err := fn(origin.LedgerEntry{VoterKey: vk.String(), Choices: []uint8(h[f])}); err != nil {
+			// A fresh buffer per piece: entries' Choices point into it.
+			buf := make([]byte, 0, len(carry)+len(piece))
+			buf = append(append(buf, carry...), piece...)
+			for len(buf) > 0 {
+				n := int(buf[0])
+				if n == 0 || n > shared.MaxChoicesCap {
+					return shared.Errorf(shared.EINTERNAL, "poll %s: ledger chunk %d is corrupt", id, chunk)
+				}
+				size := 1 + n + 8
+				if len(buf) < size {
+					break
+				}
+				vk = hex.AppendEncode(vk[:0], buf[1+n:size])
+				if err := fn(origin.LedgerEntry{VoterKey: string(vk), Choices: buf[1 : 1+n : 1+n]}); err != nil {
 					return err
 				}
+				buf = buf[size:]
 			}
+			carry = buf
+			if len(piece) < ledgerPiece {
+				break // end of the chunk (appends keep it whole)
+			}
+		}
+		if len(carry) > 0 {
+			return shared.Errorf(shared.EINTERNAL, "poll %s: ledger chunk %d ends in a partial record", id, chunk)
 		}
 	}
 	return nil

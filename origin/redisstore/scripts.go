@@ -4,7 +4,8 @@ import "github.com/redis/go-redis/v9"
 
 // Every script touches only keys of one poll, which share the hash tag
 // {<poll id>}, so each runs on one Cluster node. Keys not declared in KEYS
-// (the dedupe buckets) are in the same slot as KEYS[1], which Redis allows.
+// (the dedupe buckets and ledger chunks) are in the same slot as KEYS[1],
+// which Redis allows.
 
 // applyScript applies one poll's part of a batch.
 //
@@ -12,8 +13,14 @@ import "github.com/redis/go-redis/v9"
 //	ARGV[1] now (ms)          ARGV[2] replay TTL (ms)
 //	ARGV[3] bucket count the caller assumed
 //	ARGV[4] min vote time     ARGV[5] max vote time (ms)
-//	ARGV[6] vote times, 20 decimal digits each, in vote order
-//	ARGV[7..] three per vote: bucket key, voter field (8 bytes), choices (raw bytes)
+//	ARGV[6] ledger chunk key prefix
+//	ARGV[7] vote times, 6 bytes big-endian (ms) each, in vote order
+//	ARGV[8] ledger records, one per vote: [n][n choices][voter id bytes 0..7]
+//	ARGV[9] set members, 19 decimal digits each
+//	ARGV[10] bucket set keys, all of the same length
+//
+// Nothing is passed per vote as its own argument: each argument costs Redis
+// a protocol parse, an object and a Lua string, more than a string.sub.
 //
 // Returns the stored receipt string "a,d,r1,...,r5" when the batch was seen
 // before; {-1, buckets} when the caller's bucket count is stale (nothing
@@ -21,19 +28,23 @@ import "github.com/redis/go-redis/v9"
 // shared.Reasons.
 //
 // When the whole batch's time range lies inside the poll's window (the usual
-// case) the per-vote times are not even parsed.
+// case) the per-vote times are not even read. The records of accepted votes
+// are appended to the ledger as runs (one string.sub per run of accepted
+// votes, not per vote) with one APPEND; when the batch fills its chunk, the
+// chunk is rewritten once (GET, SET) so it keeps no growth slack.
 var applyScript = redis.NewScript(`
-local call = redis.call
+local call, byte, sub = redis.call, string.byte, string.sub
 local rep = call('GET', KEYS[3])
 if rep then return rep end
 local m = call('HMGET', KEYS[1], 'state', 'n', 'kind', 'max', 'opened_at', 'closed_at', 'opens_at', 'closes_at', 'buckets')
-local nv = (#ARGV - 6) / 3
+local recs, mem, ks = ARGV[8], ARGV[9], ARGV[10]
+local nv = #mem / 19
 local acc, dup, r1, r2, r3, r4, r5 = 0, 0, 0, 0, 0, 0, 0
 if not m[1] then
   r1 = nv
 else
   if m[9] ~= ARGV[3] then return {-1, tonumber(m[9])} end
-  local state, n, multi, max = m[1], tonumber(m[2]), m[3] == 'multi', tonumber(m[4])
+  local state, nopt, multi, max = m[1], tonumber(m[2]), m[3] == 'multi', tonumber(m[4])
   local opened, closed = tonumber(m[5]) or 0, tonumber(m[6]) or 0
   local opens, closes = tonumber(m[7]) or 0, tonumber(m[8]) or 0
   -- not open if at < lo; closed if at >= hi
@@ -49,60 +60,76 @@ else
   local fut = tonumber(ARGV[1]) + 60000
   local mx = tonumber(ARGV[5])
   local slow = not (tonumber(ARGV[4]) >= lo and mx < hi and mx <= fut)
-  local ats = ARGV[6]
-  local valid = {}
-  for o = 0, n - 1 do valid[string.char(o)] = o end
-  local cnt = {}
-  local p = 1
-  for i = 7, #ARGV, 3 do
+  local ats = ARGV[7]
+  local kl = #ks / nv
+  local cnt, led = {}, {}
+  local off, run, mp, kp, ap = 1, 1, 1, 1, 1
+  for _ = 1, nv do
+    local n, c1 = byte(recs, off, off + 1)
+    local nxt = off + n + 9
     local ok = true
     if slow then
-      local at = tonumber(string.sub(ats, p, p + 19))
-      p = p + 20
+      local a1, a2, a3, a4, a5, a6 = byte(ats, ap, ap + 5)
+      local at = ((((a1 * 256 + a2) * 256 + a3) * 256 + a4) * 256 + a5) * 256 + a6
       if at > fut then r5 = r5 + 1; ok = false
       elseif at < lo then r2 = r2 + 1; ok = false
       elseif at >= hi then r3 = r3 + 1; ok = false end
     end
     if ok then
-      local c = ARGV[i + 2]
-      local o = valid[c]
-      if not o and multi and #c > 1 and #c <= max then
+      local c
+      if n == 1 then
+        if c1 < nopt then c = c1 end
+      elseif multi and n <= max then
         local seen = {}
-        o = {}
-        for j = 1, #c do
-          local x = valid[string.sub(c, j, j)]
-          if not x or seen[x] then o = nil; break end
+        c = {}
+        for j = 1, n do
+          local x = byte(recs, off + j)
+          if x >= nopt or seen[x] then c = nil; break end
           seen[x] = true
-          o[j] = x
+          c[j] = x
         end
       end
-      if not o then
-        r4 = r4 + 1
-      elseif call('HSETNX', ARGV[i], ARGV[i + 1], c) == 1 then
+      if not c then
+        r4 = r4 + 1; ok = false
+      elseif call('SADD', sub(ks, kp, kp + kl - 1), sub(mem, mp, mp + 18)) == 1 then
         acc = acc + 1
-        if type(o) == 'number' then
-          cnt[o] = (cnt[o] or 0) + 1
+        if n == 1 then
+          cnt[c] = (cnt[c] or 0) + 1
         else
-          for _, x in ipairs(o) do cnt[x] = (cnt[x] or 0) + 1 end
+          for j = 1, n do local x = c[j]; cnt[x] = (cnt[x] or 0) + 1 end
         end
       else
-        dup = dup + 1
+        dup = dup + 1; ok = false
       end
     end
+    if not ok then
+      if off > run then led[#led + 1] = sub(recs, run, off - 1) end
+      run = nxt
+    end
+    off, mp, kp, ap = nxt, mp + 19, kp + kl, ap + 6
   end
   if acc > 0 then
+    if off > run then led[#led + 1] = sub(recs, run, off - 1) end
+    local v0 = tonumber(call('HGET', KEYS[2], '_voters') or '0')
+    local per = math.min(65536, math.max(4096, 16 * tonumber(m[9])))
+    local chunk = math.floor(v0 / per)
+    local lk = ARGV[6] .. chunk
+    call('APPEND', lk, table.concat(led))
+    if math.floor((v0 + acc) / per) > chunk then
+      call('SET', lk, call('GET', lk))
+    end
     local total = 0
     for o, c in pairs(cnt) do
-      redis.call('HINCRBY', KEYS[2], o, c)
+      call('HINCRBY', KEYS[2], o, c)
       total = total + c
     end
-    redis.call('HINCRBY', KEYS[2], '_total', total)
-    redis.call('HINCRBY', KEYS[2], '_voters', acc)
-    redis.call('HINCRBY', KEYS[2], '_v', 1)
+    call('HINCRBY', KEYS[2], '_total', total)
+    call('HINCRBY', KEYS[2], '_voters', acc)
+    call('HINCRBY', KEYS[2], '_v', 1)
   end
 end
 local res = {acc, dup, r1, r2, r3, r4, r5}
-redis.call('SET', KEYS[3], table.concat(res, ','), 'PX', ARGV[2])
+call('SET', KEYS[3], table.concat(res, ','), 'PX', ARGV[2])
 return res
 `)
 
@@ -139,21 +166,28 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 return 'ok'
 `)
 
-// dropScript deletes a poll's votes (all dedupe buckets and counts) and,
-// when ARGV[2] is "delete", the poll itself; otherwise (reset) it keeps the
-// poll, bumps its version and bumps the results version so snapshots change.
+// dropScript deletes a poll's votes (all dedupe buckets, ledger chunks and
+// counts) and, when ARGV[2] is "delete", the poll itself; otherwise (reset)
+// it keeps the poll, bumps its version and bumps the results version so
+// snapshots change. Keys go with UNLINK, 512 at a time.
 //
-//	KEYS[1] poll hash, KEYS[2] counts hash; ARGV[1] bucket key prefix; ARGV[2] "delete" or "reset"
+//	KEYS[1] poll hash, KEYS[2] counts hash
+//	ARGV[1] bucket key prefix; ARGV[2] "delete" or "reset"; ARGV[3] ledger chunk key prefix
 //
 // Returns 0 if the poll does not exist, else 1.
 var dropScript = redis.NewScript(`
 local b = redis.call('HGET', KEYS[1], 'buckets')
 if not b then return 0 end
+b = tonumber(b)
 local ks = {}
-for i = 0, tonumber(b) - 1 do
-  ks[#ks + 1] = ARGV[1] .. string.format('%x', i)
+local function unlink(k)
+  ks[#ks + 1] = k
   if #ks == 512 then redis.call('UNLINK', unpack(ks)); ks = {} end
 end
+for i = 0, b - 1 do unlink(ARGV[1] .. string.format('%04x', i)) end
+local voters = tonumber(redis.call('HGET', KEYS[2], '_voters') or '0')
+local per = math.min(65536, math.max(4096, 16 * b))
+for k = 0, math.floor(voters / per) do unlink(ARGV[3] .. k) end
 if #ks > 0 then redis.call('UNLINK', unpack(ks)) end
 if ARGV[2] == 'delete' then
   redis.call('UNLINK', KEYS[1], KEYS[2])

@@ -7,16 +7,26 @@
 //
 //	ep:{P}:poll       hash: config fields, buckets, opened_at/closed_at (ms), version
 //	ep:{P}:counts     hash: option index → count, _total, _voters, _n (options), _v (results version)
-//	ep:{P}:v:<b>      hash per dedupe bucket b (hex): 8 bytes of voter id → choices (raw bytes)
+//	ep:{P}:s:<b>      set per dedupe bucket b (4 hex digits): one integer member per voter
+//	ep:{P}:l:<k>      string, ledger chunk k (decimal): the records of counted ballots
 //	ep:{P}:b:<batch>  string: the receipt of a batch's part for P, kept for the replay window
 //	ep:polls          set of poll ids (admin operations only)
 //
-// A voter's bucket comes from bytes 8..11 of its id and its field is bytes
-// 0..7, so a (bucket, field) pair keeps 64+log2(buckets) bits of identity.
-// The bucket count is fixed when a poll is created, about 64 voters per
-// bucket for the expected audience, so buckets stay listpack-encoded
-// (hash-max-listpack-entries defaults to 128, hash-max-listpack-value 64
-// fits the longest ballot): about 16-18 bytes of Redis memory per voter.
+// Dedupe. A voter's bucket comes from bytes 8..11 of its id (modulo the
+// bucket count) and its member is 10^18 + (bytes 0..7 big-endian >> 2), a
+// 19-digit decimal below 2^63, so a (bucket, member) pair keeps
+// 62+log2(buckets) bits of identity. The bucket count is fixed when a poll
+// is created, a power of two with at most 256 voters per bucket on average
+// for the expected audience, so the sets stay intset-encoded
+// (set-max-intset-entries defaults to 512): about 9 bytes per voter.
+//
+// Ledger. Each accepted vote appends a record [n u8][n choice bytes]
+// [voter id bytes 0..7] (10 bytes for one choice) to the current chunk; a script appends all of a batch's accepted records with
+// one APPEND. Chunk k holds the records appended while _voters was in
+// [k*C, (k+1)*C), C = min(65536, max(4096, 16*buckets)) voters; a full chunk
+// is rewritten once to drop the slack of APPEND's greedy growth, so at most
+// the open chunk carries slack. Dedupe plus ledger: about 20 bytes of
+// Redis memory per voter.
 package redisstore
 
 import (
@@ -38,13 +48,21 @@ import (
 
 var _ origin.Store = (*Store)(nil)
 
-// Bucket sizing.
+// Bucket and ledger sizing.
 const (
 	defaultExpectedVoters = 1_000_000
-	votersPerBucket       = 32
+	votersPerBucket       = 256 // average at the expected audience; intsets hold 512
 	minBuckets            = 16
-	maxBuckets            = 65536
+	maxBuckets            = 65536 // bucket keys have 4 hex digits
+
+	minChunkVoters = 4096
+	maxChunkVoters = 65536
 )
+
+// memberBase is added to the 62-bit voter fragment so that every set
+// member has exactly 19 decimal digits (and stays below 2^63, an intset
+// integer): the script cuts members from one fixed-width argument.
+const memberBase = 1_000_000_000_000_000_000
 
 // pollsKey is the set of poll ids. It is not hash-tagged: only admin
 // operations touch it, never in the same command as a poll's keys.
@@ -107,28 +125,21 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		s.rdb.Close()
 		return nil, err
 	}
-	s.checkListpackConfig(ctx)
+	s.checkIntsetConfig(ctx)
 	return s, nil
 }
 
-// checkListpackConfig warns when the server's hash listpack limits would
-// make dedupe buckets use hashtable encoding (several times the memory).
-func (s *Store) checkListpackConfig(ctx context.Context) {
-	for _, c := range []struct {
-		name string
-		want int
-	}{
-		{"hash-max-listpack-entries", 2 * votersPerBucket},
-		{"hash-max-listpack-value", shared.MaxChoicesCap},
-	} {
-		res, err := s.rdb.ConfigGet(ctx, c.name).Result()
-		if err != nil {
-			return // CONFIG may be disabled on managed Redis
-		}
-		if n, err := strconv.Atoi(res[c.name]); err == nil && n < c.want {
-			slog.Warn("redis listpack limit is low: dedupe buckets will use more memory",
-				"setting", c.name, "value", n, "want_at_least", c.want)
-		}
+// checkIntsetConfig warns when the server's intset limit would make dedupe
+// buckets use hashtable encoding (several times the memory).
+func (s *Store) checkIntsetConfig(ctx context.Context) {
+	const name, want = "set-max-intset-entries", 2 * votersPerBucket
+	res, err := s.rdb.ConfigGet(ctx, name).Result()
+	if err != nil {
+		return // CONFIG may be disabled on managed Redis
+	}
+	if n, err := strconv.Atoi(res[name]); err == nil && n < want {
+		slog.Warn("redis intset limit is low: dedupe buckets will use more memory",
+			"setting", name, "value", n, "want_at_least", want)
 	}
 }
 
@@ -150,17 +161,23 @@ func unavailable(err error, what string) error {
 // Key names. All keys of a poll share the hash tag {id}.
 func pollKey(id string) string      { return "ep:{" + id + "}:poll" }
 func countsKey(id string) string    { return "ep:{" + id + "}:counts" }
-func bucketPrefix(id string) string { return "ep:{" + id + "}:v:" }
+func bucketPrefix(id string) string { return "ep:{" + id + "}:s:" }
+func ledgerPrefix(id string) string { return "ep:{" + id + "}:l:" }
 
-func appendBucketKey(dst []byte, id string, b uint32) []byte {
-	dst = append(dst, "ep:{"...)
-	dst = append(dst, id...)
-	dst = append(dst, "}:v:"...)
-	return strconv.AppendUint(dst, uint64(b), 16)
+const hexDigits = "0123456789abcdef"
+
+// appendHex4 appends b (< 65536) as exactly 4 lower-case hex digits.
+func appendHex4(dst []byte, b uint32) []byte {
+	return append(dst, hexDigits[b>>12&15], hexDigits[b>>8&15], hexDigits[b>>4&15], hexDigits[b&15])
+}
+
+// chunkVoters is how many voters' records one ledger chunk holds for a
+// poll with the given bucket count; the apply script computes the same.
+func chunkVoters(buckets int) int {
+	return min(maxChunkVoters, max(minChunkVoters, 16*buckets))
 }
 
 func appendReplayKey(dst []byte, id string, batch shared.BatchID) []byte {
-	const hexDigits = "0123456789abcdef"
 	dst = append(dst, "ep:{"...)
 	dst = append(dst, id...)
 	dst = append(dst, "}:b:"...)

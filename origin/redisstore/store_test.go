@@ -471,11 +471,11 @@ func testVoteBeforeClose(t *testing.T, ctx context.Context, _ string, s, s2 *red
 func testLedger(t *testing.T, ctx context.Context, _ string, s, s2 *redisstore.Store) {
 	p := newPoll("ledger", 5)
 	p.Kind, p.MaxChoices = shared.KindMulti, 3
-	mustCreate(t, s, p, 5000) // 256 buckets
+	mustCreate(t, s, p, 65536) // 256 buckets
 	if _, err := s.SetState(ctx, "ledger", shared.StateOpen, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{}
+	var want []origin.LedgerEntry // in the order counted
 	b := &shared.Batch{ID: newBatchID()}
 	for i := range 700 {
 		v := newVoter()
@@ -484,30 +484,29 @@ func testLedger(t *testing.T, ctx context.Context, _ string, s, s2 *redisstore.S
 			choices = append(choices, uint8((i+1)%5), uint8((i+2)%5))
 		}
 		b.Votes = append(b.Votes, vote("ledger", v, choices...))
-		bucket := binary.BigEndian.Uint32(v[8:12]) % 256
-		want[fmt.Sprintf("%04x%s", bucket, hex.EncodeToString(v[:8]))] = string(choices)
+		if i%7 == 0 { // a duplicate and a rejected vote between counted ones
+			b.Votes = append(b.Votes, vote("ledger", v, 1), vote("ledger", newVoter(), 9))
+		}
+		want = append(want, origin.LedgerEntry{VoterKey: hex.EncodeToString(v[:8]), Choices: choices})
 	}
-	mustApply(t, s, b)
-	got := map[string]string{}
-	var order []string
+	if r := mustApply(t, s, b); r.Accepted != 700 || r.Duplicate != 100 {
+		t.Fatalf("receipt %+v", r)
+	}
+	var got []origin.LedgerEntry
 	err := s2.Ledger(ctx, "ledger", func(e origin.LedgerEntry) error {
-		got[e.VoterKey] = string(e.Choices)
-		order = append(order, e.VoterKey)
+		got = append(got, e)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) || len(order) != len(want) {
-		t.Fatalf("ledger has %d entries (%d distinct), want %d", len(order), len(got), len(want))
+	if len(got) != len(want) {
+		t.Fatalf("ledger has %d entries, want %d", len(got), len(want))
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Fatalf("ledger[%s] = %x, want %x", k, got[k], v)
+	for i := range want {
+		if got[i].VoterKey != want[i].VoterKey || !slices.Equal(got[i].Choices, want[i].Choices) {
+			t.Fatalf("ledger[%d] = %s %v, want %s %v", i, got[i].VoterKey, got[i].Choices, want[i].VoterKey, want[i].Choices)
 		}
-	}
-	if !slices.IsSorted(order) {
-		t.Fatal("ledger not in bucket/field order")
 	}
 	stop := fmt.Errorf("stop")
 	n := 0
@@ -622,7 +621,7 @@ func testStaleBucketCache(t *testing.T, ctx context.Context, _ string, s, s2 *re
 	if err := s.DeletePoll(ctx, "stale"); err != nil {
 		t.Fatal(err)
 	}
-	mustCreate(t, s, newPoll("stale", 2), 2_000_000) // 65,536 buckets
+	mustCreate(t, s, newPoll("stale", 2), 20_000_000) // 65,536 buckets
 	if _, err := s.SetState(ctx, "stale", shared.StateOpen, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -636,35 +635,72 @@ func testStaleBucketCache(t *testing.T, ctx context.Context, _ string, s, s2 *re
 	if err := s.Ledger(ctx, "stale", func(e origin.LedgerEntry) error { keys = append(keys, e.VoterKey); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	bucket := binary.BigEndian.Uint32(voter[8:12]) % 65536
-	if want := fmt.Sprintf("%04x%s", bucket, hex.EncodeToString(voter[:8])); len(keys) != 1 || keys[0] != want {
+	if want := hex.EncodeToString(voter[:8]); len(keys) != 1 || keys[0] != want {
 		t.Fatalf("ledger %v, want [%s]", keys, want)
 	}
 }
 
-// testDeleteRemovesKeys checks in Redis itself that a delete leaves none of
-// the poll's keys but its replay receipts (which expire).
+// testDeleteRemovesKeys fills a poll's ledger past one chunk, checks the
+// ledger reads back whole and the full chunk kept no growth slack, then
+// checks in Redis itself that a delete leaves none of the poll's keys but
+// its replay receipts (which expire).
 func testDeleteRemovesKeys(t *testing.T, ctx context.Context, url string, s, _ *redisstore.Store) {
-	openPoll(t, s, "del", 2)
-	b := &shared.Batch{ID: newBatchID()}
-	for range 300 {
-		b.Votes = append(b.Votes, vote("del", newVoter(), 1))
+	mustCreate(t, s, newPoll("del", 2), 1000) // 16 buckets: ledger chunks of 4096 voters
+	if _, err := s.SetState(ctx, "del", shared.StateOpen, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
 	}
-	mustApply(t, s, b)
-	if n := countKeys(t, url, "ep:{del}:v:*"); n == 0 {
-		t.Fatal("no bucket keys after votes")
+	const batches, perBatch = 4, 1500 // chunk 0 fills with the third batch
+	for range batches {
+		b := &shared.Batch{ID: newBatchID()}
+		for range perBatch {
+			b.Votes = append(b.Votes, vote("del", newVoter(), 1))
+		}
+		if r := mustApply(t, s, b); r.Accepted != perBatch {
+			t.Fatalf("receipt %+v", r)
+		}
+	}
+	if n := countKeys(t, url, "ep:{del}:s:*"); n != 16 {
+		t.Fatalf("%d bucket keys after votes, want 16", n)
+	}
+	if n := countKeys(t, url, "ep:{del}:l:*"); n != 2 {
+		t.Fatalf("%d ledger chunks after votes, want 2", n)
+	}
+	n := 0
+	if err := s.Ledger(ctx, "del", func(e origin.LedgerEntry) error { n++; return nil }); err != nil || n != batches*perBatch {
+		t.Fatalf("ledger read %d entries (%v), want %d", n, err, batches*perBatch)
+	}
+	c := client(t, url)
+	size, err := c.StrLen(ctx, "ep:{del}:l:0").Result()
+	if err != nil || size != 3*perBatch*10 {
+		t.Fatalf("chunk 0 is %d bytes (%v), want %d", size, err, 3*perBatch*10)
+	}
+	if mem, err := c.MemoryUsage(ctx, "ep:{del}:l:0", 0).Result(); err != nil || float64(mem) > 1.25*float64(size)+64 {
+		t.Fatalf("full chunk of %d bytes uses %d bytes (%v): growth slack not dropped", size, mem, err)
 	}
 	if err := s.DeletePoll(ctx, "del"); err != nil {
 		t.Fatal(err)
 	}
-	for _, pattern := range []string{"ep:{del}:v:*", "ep:{del}:poll", "ep:{del}:counts"} {
+	for _, pattern := range []string{"ep:{del}:s:*", "ep:{del}:l:*", "ep:{del}:poll", "ep:{del}:counts"} {
 		if n := countKeys(t, url, pattern); n != 0 {
 			t.Fatalf("%d keys %s left after delete", n, pattern)
 		}
 	}
-	if n := countKeys(t, url, "ep:{del}:b:*"); n != 1 {
-		t.Fatalf("%d replay keys, want 1 (expiring)", n)
+	if n := countKeys(t, url, "ep:{del}:b:*"); n != batches {
+		t.Fatalf("%d replay keys, want %d (expiring)", n, batches)
 	}
+}
+
+// client returns a go-redis client for url (a single node or a cluster),
+// to look at Redis directly rather than through the store.
+func client(tb testing.TB, url string) redis.UniversalClient {
+	var c redis.UniversalClient
+	if opt, err := redis.ParseURL(url); err == nil {
+		c = redis.NewClient(opt)
+	} else {
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: splitComma(url)})
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }
 
 func testStats(t *testing.T, ctx context.Context, _ string, s, s2 *redisstore.Store) {
