@@ -1,0 +1,61 @@
+//go:build js && wasm
+
+// Command worker is edgepoll's Cloudflare Worker: the edge handler hosted
+// with Worker bindings. Build it with scripts/build-edge.sh (make edge); the
+// glue in edge/worker/glue keeps one instance of it per isolate.
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/edge/commit"
+	"github.com/edgepoll/edgepoll/edge/worker"
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+	h, consume, err := build(log)
+	if err != nil {
+		// Misconfigured: answer every request with the reason and leave
+		// queued batches in the queue, instead of dying in a restart loop.
+		log.Error("edge worker misconfigured", "err", err.Error())
+		body := shared.AppendErrorJSON(nil, shared.Wrap(shared.EUNAVAILABLE, err, "edge misconfigured"))
+		h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write(body)
+		})
+		consume = func(msgs []worker.Message) []time.Duration {
+			delays := make([]time.Duration, len(msgs))
+			for i := range delays {
+				delays[i] = time.Minute // keep them queued until the config is fixed
+			}
+			return delays
+		}
+	}
+	worker.Serve(h, consume)
+}
+
+// build wires the handler and the queue consumer from the Worker's env.
+func build(log *slog.Logger) (http.Handler, worker.Consumer, error) {
+	cfg, err := edge.ConfigFromEnv(worker.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	opt, err := worker.OptionsFromEnv(worker.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	opt.Logger = log
+	host := worker.NewHost(opt)
+	// Group commit: votes admitted within a few ms travel as one MessagePack
+	// batch in one queue message, sent by the group's leader request.
+	host.SetSubmit(commit.New(host.SendBatch, commit.Options{EdgeID: cfg.EdgeID}).Submit)
+	return edge.New(cfg, host), host.Consume, nil
+}

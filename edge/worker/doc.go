@@ -1,0 +1,26 @@
+// Package worker hosts the edge handler in a Cloudflare Worker: it implements
+// edge.Host with Worker bindings (Cache API, Queues producer, the Rate
+// Limiting binding, outbound fetch bound to globalThis) and runs the queue
+// consumer that signs batches and posts them to the origin.
+//
+// The Worker-only code is built with `js && wasm`; the glue in glue/ keeps ONE
+// Go instance per isolate and dispatches every fetch and queue event into it,
+// passing each request's env and ExecutionContext along with the request so
+// concurrent requests never share per-request handles. The platform-
+// independent parts (the coalescing response memo, Cache-Control parsing and
+// the consumer's retry policy) build everywhere and are unit tested natively.
+package worker
+
+// Binding and variable names the Worker reads (see wrangler.toml).
+const (
+	// BindingVotes is the Queues producer binding that receives vote batches.
+	BindingVotes = "VOTES"
+	// BindingRateLimiter is the optional Rate Limiting binding.
+	BindingRateLimiter = "RATE_LIMITER"
+	// VarOriginURL is the origin's base URL, e.g. https://origin.example.com.
+	VarOriginURL = "ORIGIN_URL"
+	// VarIngestKey is the batch signing key, "kid=secret" (a secret).
+	VarIngestKey = "INGEST_KEY"
+	// HeaderCache reports how a cached read was served: hit, stale or miss.
+	HeaderCache = "X-Edgepoll-Cache"
+)

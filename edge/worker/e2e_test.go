@@ -1,0 +1,463 @@
+//go:build !js
+
+package worker_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgepoll/edgepoll/internal/origintest"
+	"github.com/edgepoll/edgepoll/internal/redistest"
+)
+
+// The end-to-end tests run the real Worker (this package's glue and host,
+// edge.New, edge/commit) in workerd under `wrangler dev`, offline on
+// loopback, with the real origin binary and a real redis-server behind it.
+
+const e2eTokenSecret = "e2e-token-secret-0123456789abcdef0123456789"
+
+// repoRoot is the module root (two levels above this package).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// edgeEnv is one running stack: redis, origin, wrangler dev serving the Worker.
+type edgeEnv struct {
+	t      *testing.T
+	origin *origintest.Origin
+	url    string // the Worker
+	logs   *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startEdge(t *testing.T) *edgeEnv {
+	t.Helper()
+	root := repoRoot(t)
+	wrangler := filepath.Join(root, "node_modules", ".bin", "wrangler")
+	if _, err := os.Stat(wrangler); err != nil {
+		t.Fatalf("wrangler not installed at %s: run make deps (npm ci)", wrangler)
+	}
+	dir := t.TempDir()
+	build := exec.Command("bash", filepath.Join(root, "scripts", "build-edge.sh"), "go", filepath.Join(dir, "edge"))
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build-edge.sh: %v\n%s", err, out)
+	}
+
+	redis := redistest.Start(t)
+	o := origintest.Start(t, redis.URL)
+
+	config := fmt.Sprintf(`name = "edgepoll-e2e"
+main = %q
+compatibility_date = "2025-06-01"
+[[rules]]
+type = "CompiledWasm"
+globs = ["**/*.wasm"]
+fallthrough = false
+[vars]
+ORIGIN_URL = %q
+EDGE_ID = "e2e"
+ALLOWED_ORIGINS = "*"
+TOKEN_SECRET = %q
+INGEST_KEY = %q
+RATE_IP_VOTES = "off"
+RATE_IP_TOKENS = "off"
+COOKIE_SECURE = "false"
+[[queues.producers]]
+binding = "VOTES"
+queue = "edgepoll-votes"
+[[queues.consumers]]
+queue = "edgepoll-votes"
+max_batch_size = 10
+max_batch_timeout = 1
+max_retries = 20
+dead_letter_queue = "edgepoll-votes-dlq"
+`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret))
+	if err := os.WriteFile(filepath.Join(dir, "wrangler.toml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exec.Command(wrangler, "dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--inspector-port", fmt.Sprint(freePort(t)), "--show-interactive-dev-session=false")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "WRANGLER_SEND_ERROR_REPORTS=false",
+		"CLOUDFLARE_CF_FETCH_ENABLED=false", "CI=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logs := &lockedBuffer{}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("wrangler dev: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		pw.Close()
+		close(exited)
+	}()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		once := sync.Once{}
+		for sc.Scan() {
+			fmt.Fprintln(logs, sc.Text())
+			if strings.Contains(sc.Text(), "Ready on") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			out := logs.String()
+			if len(out) > 8000 {
+				out = out[len(out)-8000:]
+			}
+			t.Logf("wrangler dev log tail:\n%s", out)
+		}
+	})
+	select {
+	case <-ready:
+	case <-exited:
+		t.Fatalf("wrangler dev exited before Ready:\n%s", logs.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("wrangler dev not ready after 90s:\n%s", logs.String())
+	}
+	return &edgeEnv{t: t, origin: o, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs}
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func (e *edgeEnv) admin(method, path, body string) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.origin.URL+"/v1/admin/"+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.origin.AdminToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatalf("admin %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (e *edgeEnv) createPoll(id string) {
+	e.t.Helper()
+	if st, b := e.admin("POST", "polls", fmt.Sprintf(`{"id":%q,"title":"E2E","options":[{"label":"A"},{"label":"B"},{"label":"C"}],"kind":"single","state":"draft","visibility":"live"}`, id)); st/100 != 2 {
+		e.t.Fatalf("create poll: %d %s", st, b)
+	}
+	if st, b := e.admin("POST", "polls/"+id+"/open", ""); st/100 != 2 {
+		e.t.Fatalf("open poll: %d %s", st, b)
+	}
+}
+
+// counted returns the origin's exact counts for a poll (uncached admin read).
+func (e *edgeEnv) counted(id string) (counts []int64, total, voters int64) {
+	e.t.Helper()
+	st, b := e.admin("GET", "polls/"+id+"/results", "")
+	if st != 200 {
+		e.t.Fatalf("admin results: %d %s", st, b)
+	}
+	var r struct {
+		Counts []int64 `json:"counts"`
+		Total  int64   `json:"total"`
+		Voters int64   `json:"voters"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		e.t.Fatalf("admin results %s: %v", b, err)
+	}
+	return r.Counts, r.Total, r.Voters
+}
+
+// waitCounted waits until the origin has counted want voters for poll.
+func (e *edgeEnv) waitCounted(id string, want int64, within time.Duration) []int64 {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		counts, _, voters := e.counted(id)
+		if voters == want {
+			return counts
+		}
+		if voters > want || time.Now().After(deadline) {
+			e.t.Fatalf("poll %s: origin counted %d voters, want %d (counts %v)", id, voters, want, counts)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (e *edgeEnv) get(path string) (*http.Response, []byte, error) {
+	resp, err := client.Get(e.url + path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// token fetches a voter token for poll through the Worker.
+func (e *edgeEnv) token(poll string) (string, error) {
+	resp, b, err := e.get("/v1/polls/" + poll)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("GET poll: %d %s", resp.StatusCode, b)
+	}
+	var r struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.Token == "" {
+		return "", fmt.Errorf("GET poll: no token in %s", b)
+	}
+	return r.Token, nil
+}
+
+// voteRetrying votes like a well-behaved client: a 503 means "not recorded,
+// retry", so it retries a few times. It returns the final status.
+func (e *edgeEnv) voteRetrying(poll, tok string, choice int) (int, string, error) {
+	for attempt := 0; ; attempt++ {
+		st, body, err := e.vote(poll, tok, choice)
+		if err != nil || st != http.StatusServiceUnavailable || attempt == 4 {
+			return st, body, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// vote posts a vote through the Worker and returns the status.
+func (e *edgeEnv) vote(poll, tok string, choice int) (int, string, error) {
+	resp, err := client.Post(e.url+"/v1/polls/"+poll+"/votes", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"token":%q,"choice":%d}`, tok, choice)))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+func TestWorkerEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("workerd end-to-end test: runs wrangler dev, the origin and redis (skipped with -short)")
+	}
+	e := startEdge(t)
+
+	t.Run("VoteRepeatResultsCache", func(t *testing.T) {
+		e.t = t
+		e.createPoll("solo")
+		tok, err := e.token("solo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, body, err := e.vote("solo", tok, 1); err != nil || st != http.StatusAccepted {
+			t.Fatalf("first vote: %d %s %v, want 202", st, body, err)
+		}
+		if st, body, err := e.vote("solo", tok, 2); err != nil || st != http.StatusConflict {
+			t.Fatalf("repeat vote: %d %s %v, want 409", st, body, err)
+		}
+		// The queue consumer delivers the batch; the edge's results show it.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, b, err := e.get("/v1/polls/solo/results")
+			if err == nil && resp.StatusCode == 200 {
+				var r struct {
+					Counts []int64 `json:"counts"`
+					Total  int64   `json:"total"`
+				}
+				if json.Unmarshal(b, &r) == nil && r.Total == 1 {
+					if len(r.Counts) != 3 || r.Counts[1] != 1 {
+						t.Fatalf("results %s: want the vote on option 1", b)
+					}
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("results never showed the vote: last %v %s", err, b)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		// A read right after a read is served from the edge cache.
+		first, _, err := e.get("/v1/polls/solo/results")
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, b, err := e.get("/v1/polls/solo/results")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := second.Header.Get("X-Edgepoll-Cache"); got != "hit" {
+			t.Fatalf("second results read: X-Edgepoll-Cache %q (first %q), want hit; body %s",
+				got, first.Header.Get("X-Edgepoll-Cache"), b)
+		}
+		if second.Header.Get("ETag") == "" || !strings.Contains(second.Header.Get("Cache-Control"), "max-age") {
+			t.Fatalf("results lost the origin's validators: %v", second.Header)
+		}
+		req, _ := http.NewRequest("GET", e.url+"/v1/polls/solo/results", nil)
+		req.Header.Set("If-None-Match", second.Header.Get("ETag"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotModified {
+			t.Fatalf("If-None-Match: %d, want 304", resp.StatusCode)
+		}
+	})
+
+	t.Run("ConcurrentVotersExact", func(t *testing.T) {
+		e.t = t
+		e.createPoll("crowd")
+		const voters = 300
+		toks := make([]string, voters)
+		for i := range toks {
+			var err error
+			if toks[i], err = e.token("crowd"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Every voter votes once, a third of them twice more at the same
+		// time with the same choice: all concurrently, into one isolate.
+		type job struct{ i int }
+		jobs := make(chan job)
+		var mu sync.Mutex
+		accepted := map[int]int{} // voter → 202s
+		var failures []string
+		var wg sync.WaitGroup
+		for w := 0; w < 64; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					st, body, err := e.voteRetrying("crowd", toks[j.i], j.i%3)
+					mu.Lock()
+					switch {
+					case err != nil:
+						failures = append(failures, err.Error())
+					case st == http.StatusAccepted:
+						accepted[j.i]++
+					case st != http.StatusConflict:
+						failures = append(failures, fmt.Sprintf("voter %d: %d %s", j.i, st, body))
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for i := 0; i < voters; i++ {
+			jobs <- job{i}
+			if i%3 == 0 {
+				jobs <- job{i}
+				jobs <- job{i}
+			}
+		}
+		close(jobs)
+		wg.Wait()
+		if len(failures) > 0 {
+			t.Fatalf("%d votes failed, e.g. %s", len(failures), failures[0])
+		}
+		if len(accepted) != voters {
+			t.Fatalf("%d voters got a 202, want %d", len(accepted), voters)
+		}
+		counts := e.waitCounted("crowd", voters, 60*time.Second)
+		want := []int64{100, 100, 100}
+		for i := range want {
+			if counts[i] != want[i] {
+				t.Fatalf("counts %v, want %v", counts, want)
+			}
+		}
+	})
+
+	t.Run("OriginOutageLosesNoAcknowledgedVote", func(t *testing.T) {
+		e.t = t
+		e.createPoll("outage")
+		const voters = 120
+		toks := make([]string, voters)
+		for i := range toks {
+			var err error
+			if toks[i], err = e.token("outage"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acked := 0
+		for i := 0; i < voters; i++ {
+			if i == voters/3 {
+				e.origin.Stop()
+			}
+			if i == 2*voters/3 {
+				e.origin.Restart()
+			}
+			st, body, err := e.vote("outage", toks[i], i%3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch st {
+			case http.StatusAccepted:
+				acked++
+			case http.StatusServiceUnavailable:
+				// told it failed: allowed, must not be counted
+			default:
+				t.Fatalf("voter %d: %d %s", i, st, body)
+			}
+		}
+		if acked < 2*voters/3 {
+			t.Fatalf("only %d of %d votes acknowledged: the queue should take votes while the origin is down", acked, voters)
+		}
+		e.waitCounted("outage", int64(acked), 90*time.Second)
+	})
+}

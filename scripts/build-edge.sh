@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Build the Cloudflare Worker bundle into build/edge/: app.wasm (the Go
+# program), wasm_exec.js (the matching Go runtime shim) and worker.mjs (our
+# one-instance-per-isolate glue). Usage: scripts/build-edge.sh [go|tinygo] [outdir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-go}
+out=${2:-build/edge}
+pkg=./edge/cmd/worker
+
+case "$mode" in
+go)
+	mkdir -p "$out"
+	GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o "$out/app.wasm.tmp" "$pkg"
+	mv "$out/app.wasm.tmp" "$out/app.wasm"
+	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/wasm_exec.js"
+	;;
+tinygo)
+	if ! command -v tinygo >/dev/null 2>&1; then
+		echo "tinygo not found on PATH; install TinyGo (https://tinygo.org/getting-started/install/) to build the Worker with it. The standard Go build is \`make edge\`." >&2
+		exit 1
+	fi
+	mkdir -p "$out"
+	tinygo build -o "$out/app.wasm.tmp" -target wasm -no-debug "$pkg"
+	mv "$out/app.wasm.tmp" "$out/app.wasm"
+	cp "$(tinygo env TINYGOROOT)/targets/wasm_exec.js" "$out/wasm_exec.js"
+	;;
+*)
+	echo "usage: $0 [go|tinygo] [outdir]" >&2
+	exit 2
+	;;
+esac
+cp edge/worker/glue/worker.mjs "$out/worker.mjs"
+
+raw=$(stat -c %s "$out/app.wasm")
+gz=$(gzip -9 -c "$out/app.wasm" "$out/wasm_exec.js" "$out/worker.mjs" | wc -c)
+echo "built $out with $mode: app.wasm ${raw} bytes raw"
+echo "bundle_raw_bytes=$((raw + $(stat -c %s "$out/wasm_exec.js") + $(stat -c %s "$out/worker.mjs")))"
+echo "bundle_gzip_bytes=${gz}"
