@@ -14,7 +14,6 @@ import (
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/dedupe"
 	"github.com/edgepoll/edgepoll/shared/ratelimit"
-	"github.com/edgepoll/edgepoll/shared/token"
 )
 
 // Media types the handler speaks.
@@ -62,6 +61,7 @@ const (
 type handler struct {
 	cfg       Config
 	host      Host
+	tokens    TokenService // the host's, or shared/token with cfg.TokenSecret
 	cfgErr    error
 	voteIP    *ratelimit.Limiter // nil when off
 	tokenIP   *ratelimit.Limiter
@@ -79,6 +79,11 @@ type handler struct {
 func New(cfg Config, host Host) http.Handler {
 	cfg = cfg.withDefaults()
 	h := &handler{cfg: cfg, host: host, origins: make(map[string]struct{})}
+	if ts, ok := host.(TokenService); ok {
+		h.tokens = ts
+	} else {
+		h.tokens = secretTokens{cfg.TokenSecret}
+	}
 	if err := cfg.Validate(); err != nil {
 		h.cfgErr = err
 		host.Log("error", "edge: invalid configuration", "err", err.Error())
@@ -312,7 +317,7 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 	now := h.host.Now()
 	tok := requestToken(r, id)
 	if tok != "" {
-		if _, err := token.Verify(h.cfg.TokenSecret, id, tok); err != nil {
+		if _, err := h.tokens.VerifyToken(id, tok); err != nil {
 			tok = "" // stale or foreign: mint a new one
 		}
 	}
@@ -340,7 +345,10 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 				return
 			}
 		}
-		tok = token.Issue(h.cfg.TokenSecret, id, v)
+		if tok, err = h.tokens.IssueToken(id, v); err != nil {
+			h.hostError(w, "voter token", id, err)
+			return
+		}
 	}
 	hdr := w.Header()
 	hdr.Set("Set-Cookie", h.cookie(id, tok))
@@ -489,9 +497,13 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "a voter token is required: GET /v1/polls/%s issues one", id))
 		return
 	}
-	voter, err := token.Verify(h.cfg.TokenSecret, id, tok)
+	voter, err := h.tokens.VerifyToken(id, tok)
 	if err != nil {
-		writeError(w, err)
+		if shared.ErrorCode(err) == shared.EUNAUTHORIZED {
+			writeError(w, err)
+		} else {
+			h.hostError(w, "token check", id, err)
+		}
 		return
 	}
 	p, err := h.host.Poll(ctx, id)

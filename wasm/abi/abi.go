@@ -11,7 +11,7 @@ import "github.com/edgepoll/edgepoll/shared"
 
 // Version is the ABI version. The guest exports it as ep_abi_version; the host
 // refuses to serve a module whose version differs.
-const Version = 1
+const Version = 2
 
 // ImportModule is the wasm module name of the host imports.
 const ImportModule = "edgepoll"
@@ -35,6 +35,12 @@ const (
 	ImportAllow   = "allow"   // (key_ptr, key_len i32) -> i32 (1 allow, 0 deny)
 	ImportLog     = "log"     // (level i32, msg_ptr, msg_len, attrs_ptr, attrs_len i32) -> ()
 	ImportConfig  = "config"  // (key_ptr, key_len, out_ptr, out_cap i32) -> i64 result
+	// ImportTokenIssue returns the voter token (shared/token) binding a
+	// 16-byte voter id to a poll: (poll_ptr, poll_len, voter_ptr, out_ptr, out_cap i32) -> i64 result.
+	ImportTokenIssue = "token_issue"
+	// ImportTokenVerify checks a voter token for a poll and writes the
+	// 16-byte voter id: (poll_ptr, poll_len, tok_ptr, tok_len, out_ptr, out_cap i32) -> i64 result.
+	ImportTokenVerify = "token_verify"
 )
 
 // Log levels passed to the log import.

@@ -26,7 +26,11 @@ func hostPoll(_ string, out []byte) uint64            { return unavailable(out) 
 func hostResults(_ string, _ bool, out []byte) uint64 { return unavailable(out) }
 func hostSubmit(_, out []byte) uint64                 { return unavailable(out) }
 func hostAllow(string) bool                           { return true }
-func hostLog(uint32, string, []byte)                  {}
+func hostTokenIssue(string, *[16]byte, []byte) uint64 {
+	return abi.PackResult(abi.StatusUnavailable, 0)
+}
+func hostTokenVerify(string, string, []byte) uint64 { return abi.PackResult(abi.StatusUnavailable, 0) }
+func hostLog(uint32, string, []byte)                {}
 func hostConfig(key string, out []byte) uint64 {
 	v, ok := nativeEnv[key]
 	if !ok {

@@ -81,6 +81,12 @@ func importLog(level uint32, msgPtr unsafe.Pointer, msgLen uint32, attrsPtr unsa
 //go:wasmimport edgepoll config
 func importConfig(keyPtr unsafe.Pointer, keyLen uint32, outPtr unsafe.Pointer, outCap uint32) uint64
 
+//go:wasmimport edgepoll token_issue
+func importTokenIssue(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Pointer, outPtr unsafe.Pointer, outCap uint32) uint64
+
+//go:wasmimport edgepoll token_verify
+func importTokenVerify(pollPtr unsafe.Pointer, pollLen uint32, tokPtr unsafe.Pointer, tokLen uint32, outPtr unsafe.Pointer, outCap uint32) uint64
+
 func sp(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 func bp(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
@@ -110,4 +116,12 @@ func hostLog(level uint32, msg string, attrs []byte) {
 
 func hostConfig(key string, out []byte) uint64 {
 	return importConfig(sp(key), uint32(len(key)), bp(out), uint32(len(out)))
+}
+
+func hostTokenIssue(poll string, voter *[16]byte, out []byte) uint64 {
+	return importTokenIssue(sp(poll), uint32(len(poll)), unsafe.Pointer(voter), bp(out), uint32(len(out)))
+}
+
+func hostTokenVerify(poll, tok string, out []byte) uint64 {
+	return importTokenVerify(sp(poll), uint32(len(poll)), sp(tok), uint32(len(tok)), bp(out), uint32(len(out)))
 }

@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,6 +34,10 @@ var state struct {
 	handler http.Handler
 	initErr string
 	req     abi.Request
+	httpReq http.Request // reused for every request, see buildRequest
+	url     url.URL
+	header  http.Header
+	body    bodyReader
 	resp    responseWriter
 	out     []byte // the last encoded response, owned by the guest
 	scratch []byte // host call output buffer
@@ -107,7 +110,34 @@ func call(f func(out []byte) uint64, idempotent bool) ([]byte, error) {
 // guestHost is edge.Host over the host imports.
 type guestHost struct{}
 
-var _ edge.Host = guestHost{}
+var (
+	_ edge.Host         = guestHost{}
+	_ edge.TokenService = guestHost{}
+)
+
+// IssueToken implements edge.TokenService with the token_issue import: the
+// HMAC runs natively in the host, 20–80× faster than compiled to wasm.
+func (guestHost) IssueToken(poll string, v shared.VoterID) (string, error) {
+	b, err := call(func(out []byte) uint64 { return hostTokenIssue(poll, (*[16]byte)(&v), out) }, true)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// VerifyToken implements edge.TokenService with the token_verify import.
+func (guestHost) VerifyToken(poll, tok string) (shared.VoterID, error) {
+	var v shared.VoterID
+	b, err := call(func(out []byte) uint64 { return hostTokenVerify(poll, tok, out) }, true)
+	if err != nil {
+		return v, err
+	}
+	if len(b) != len(v) {
+		return v, shared.Errorf(shared.EINTERNAL, "token_verify returned %d bytes, want %d", len(b), len(v))
+	}
+	copy(v[:], b)
+	return v, nil
+}
 
 func (guestHost) Now() time.Time { return time.Unix(0, hostNow()) }
 
@@ -194,12 +224,23 @@ func encodeError(err error, status int) []byte {
 	return state.out
 }
 
+// buildRequest turns the decoded request into the instance's reusable
+// *http.Request (one request at a time, and the handler keeps nothing), so
+// that a request costs no url.URL, header map or body reader allocations.
 func buildRequest(req *abi.Request) (*http.Request, error) {
-	u, err := url.ParseRequestURI(req.URI)
-	if err != nil {
-		return nil, shared.Errorf(shared.EINVALID, "bad request URI")
+	u := &state.url
+	if !parseSimpleURI(req.URI, u) {
+		pu, err := url.ParseRequestURI(req.URI)
+		if err != nil {
+			return nil, shared.Errorf(shared.EINVALID, "bad request URI")
+		}
+		*u = *pu
 	}
-	h := make(http.Header, len(req.Header)/2)
+	if state.header == nil {
+		state.header = make(http.Header, 8)
+	}
+	h := state.header
+	clear(h)
 	host := ""
 	for i := 0; i+1 < len(req.Header); i += 2 {
 		k := http.CanonicalHeaderKey(req.Header[i])
@@ -209,14 +250,16 @@ func buildRequest(req *abi.Request) (*http.Request, error) {
 		}
 		h[k] = append(h[k], req.Header[i+1])
 	}
-	r := &http.Request{
+	state.body.Reset(req.Body)
+	r := &state.httpReq
+	*r = http.Request{
 		Method:        req.Method,
 		URL:           u,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(req.Body)),
+		Body:          &state.body,
 		ContentLength: int64(len(req.Body)),
 		Host:          host,
 		RemoteAddr:    req.RemoteAddr,
@@ -227,6 +270,32 @@ func buildRequest(req *abi.Request) (*http.Request, error) {
 	}
 	return r, nil
 }
+
+// parseSimpleURI fills u from a request URI that needs no unescaping: an
+// absolute path of printable ASCII without '%' or '#', and an optional
+// query. Anything else is left to url.ParseRequestURI.
+func parseSimpleURI(uri string, u *url.URL) bool {
+	if uri == "" || uri[0] != '/' {
+		return false
+	}
+	path, query, _ := strings.Cut(uri, "?")
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '#' {
+			return false
+		}
+	}
+	if strings.IndexByte(query, '#') >= 0 {
+		return false
+	}
+	*u = url.URL{Path: path, RawQuery: query}
+	return true
+}
+
+// bodyReader is a reusable request body.
+type bodyReader struct{ bytes.Reader }
+
+// Close implements io.Closer.
+func (*bodyReader) Close() error { return nil }
 
 // responseWriter collects a response for encoding.
 type responseWriter struct {

@@ -26,6 +26,7 @@ import (
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/wasm/abi"
+	"github.com/edgepoll/edgepoll/wasm/internal/interrupt"
 )
 
 // Defaults for zero Config fields.
@@ -42,12 +43,18 @@ type Config struct {
 	// included (DefaultTimeout). A guest that runs past it is stopped, the
 	// request gets a 500 and the instance is replaced.
 	Timeout time.Duration
-	// NoBudget turns the time budget off: wazero then compiles no
-	// termination checks into the guest, which makes guest code several
-	// times faster (each check is an exit to Go at every loop header), but a
-	// guest that loops forever holds its request and instance, and a core,
-	// for good. Only for trusted guests and for measuring the checks' cost.
+	// NoBudget turns the time budget off: the guest runs without
+	// interruption checks, but a guest that loops forever holds its request
+	// and instance, and a core, for good. Only for trusted guests and for
+	// measuring the checks' cost.
 	NoBudget bool
+	// WazeroBudget enforces the time budget with wazero's own mechanism
+	// (RuntimeConfig.WithCloseOnContextDone, an exit to Go at every loop
+	// header: 3–5× slower guest code) instead of the interruption flag the
+	// harness instruments the module with (package wasm/internal/interrupt,
+	// a load and a branch per loop header). The harness also falls back to
+	// it by itself when the module cannot be instrumented.
+	WazeroBudget bool
 	// AcquireTimeout bounds the wait for a free instance (DefaultAcquireTimeout);
 	// past it the request gets a 503.
 	AcquireTimeout time.Duration
@@ -77,6 +84,7 @@ type Harness struct {
 	cfg      Config
 	log      *slog.Logger
 	backing  edge.Host
+	tokens   edge.TokenService // nil without TOKEN_SECRET
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	pool     chan *instance
@@ -88,9 +96,16 @@ type Harness struct {
 	requests, traps, timeouts, busy, created atomic.Uint64
 }
 
+// interruptExport names the global the harness adds to the guest module: set
+// to 1, it makes the guest trap at its next loop iteration.
+const interruptExport = "edgepoll_interrupt"
+
 // instance is one guest: it serves one request at a time.
 type instance struct {
 	mod            api.Module
+	interrupt      api.MutableGlobal // nil unless the module is instrumented
+	mu             sync.Mutex        // orders interrupt's writes
+	gen            uint64            // request generation, under mu
 	mem            api.Memory
 	handle, alloc  api.Function
 	free           api.Function
@@ -132,7 +147,16 @@ func New(ctx context.Context, module []byte, backing edge.Host, cfg Config) (*Ha
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(!cfg.NoBudget)
+	if !cfg.NoBudget && !cfg.WazeroBudget {
+		inst, err := interrupt.Instrument(module, interruptExport)
+		if err != nil {
+			cfg.Logger.Warn("harness: cannot instrument the guest for interruption; using wazero's slower termination checks", "err", err)
+			cfg.WazeroBudget = true
+		} else {
+			module = inst
+		}
+	}
+	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(!cfg.NoBudget && cfg.WazeroBudget)
 	if cfg.CacheDir != "off" {
 		if cfg.CacheDir == "" {
 			cfg.CacheDir = DefaultCacheDir()
@@ -151,6 +175,7 @@ func New(ctx context.Context, module []byte, backing edge.Host, cfg Config) (*Ha
 		pool:    make(chan *instance, cfg.Instances),
 		closing: make(chan struct{}),
 	}
+	h.tokens = h.tokenService()
 	if err := h.setup(ctx, module); err != nil {
 		h.rt.Close(ctx)
 		return nil, err
@@ -222,13 +247,22 @@ func (h *Harness) newInstance(ctx context.Context) (*instance, error) {
 		msg, _ := mod.Memory().Read(ptr, n)
 		return fail(fmt.Errorf("harness: guest refused its configuration: %s", msg))
 	}
+	var flag api.MutableGlobal
+	if !h.cfg.NoBudget && !h.cfg.WazeroBudget {
+		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			return fail(fmt.Errorf("harness: instrumented guest exports no mutable %s", interruptExport))
+		}
+		flag = g
+	}
 	h.created.Add(1)
 	return &instance{
-		mod:    mod,
-		mem:    mod.Memory(),
-		handle: mod.ExportedFunction(abi.ExportHandle),
-		alloc:  mod.ExportedFunction(abi.ExportAlloc),
-		free:   mod.ExportedFunction(abi.ExportFree),
+		interrupt: flag,
+		mod:       mod,
+		mem:       mod.Memory(),
+		handle:    mod.ExportedFunction(abi.ExportHandle),
+		alloc:     mod.ExportedFunction(abi.ExportAlloc),
+		free:      mod.ExportedFunction(abi.ExportFree),
 	}, nil
 }
 
@@ -287,12 +321,20 @@ func (h *Harness) do(ctx context.Context, enc encodeFunc, emit func(*abi.Respons
 		return err
 	}
 	inst.buf = enc(inst.buf[:0])
+	var disarm func()
 	if !h.cfg.NoBudget {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
 		defer cancel()
+		if inst.interrupt != nil {
+			disarm = inst.arm(ctx)
+		}
 	}
-	if err := inst.call(ctx, inst.buf); err != nil {
+	err = inst.call(ctx, inst.buf)
+	if disarm != nil {
+		disarm()
+	}
+	if err != nil {
 		h.fail(inst, err, ctx.Err() != nil)
 		if ctx.Err() != nil {
 			return errTimeout
@@ -313,6 +355,32 @@ func (h *Harness) do(ctx context.Context, enc encodeFunc, emit func(*abi.Respons
 	emit(&inst.resp)
 	h.pool <- inst
 	return nil
+}
+
+// arm makes the guest trap once ctx is done (the budget ran out or the
+// client went away) and returns the function that disarms it after the call.
+func (inst *instance) arm(ctx context.Context) (disarm func()) {
+	inst.mu.Lock()
+	gen := inst.gen
+	inst.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		inst.mu.Lock()
+		if inst.gen == gen {
+			inst.interrupt.Set(1)
+		}
+		inst.mu.Unlock()
+	})
+	return func() {
+		if stop() {
+			return // never fired: the flag is still 0
+		}
+		// Fired, or firing: make a late callback a no-op and clear the flag
+		// for the next request (a trapped instance is replaced anyway).
+		inst.mu.Lock()
+		inst.gen++
+		inst.interrupt.Set(0)
+		inst.mu.Unlock()
+	}
 }
 
 // call writes req into the instance's request buffer and calls ep_handle.

@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -84,25 +85,31 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 // instances.
 func TestFaultyGuest(t *testing.T) {
 	module := wasmtest.Build(t, wasmtest.FaultyGuest, "")
-	h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
-		Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
-		Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
-	})
-	if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
-		t.Fatalf("GET /ok = %d %q, want 200 ok", code, body)
-	}
-	for _, path := range []string{"/trap", "/loop", "/trap", "/loop"} {
-		code, body := get(t, h, path)
-		if code != 500 || !strings.Contains(body, `"code":"internal"`) {
-			t.Fatalf("GET %s = %d %s, want 500 internal JSON", path, code, body)
-		}
-		if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
-			t.Fatalf("after %s: GET /ok = %d %q, want 200 ok", path, code, body)
-		}
-	}
-	st := h.Stats()
-	if st.Traps != 2 || st.Timeouts != 2 || st.Instances != 5 {
-		t.Fatalf("stats = %+v, want 2 traps, 2 timeouts, 5 instances created", st)
+	// Both ways of enforcing the budget: the interruption flag the harness
+	// instruments the guest with, and wazero's own termination checks.
+	for _, wazeroBudget := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wazero_budget=%v", wazeroBudget), func(t *testing.T) {
+			h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
+				Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
+				WazeroBudget: wazeroBudget, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
+			})
+			if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
+				t.Fatalf("GET /ok = %d %q, want 200 ok", code, body)
+			}
+			for _, path := range []string{"/trap", "/loop", "/trap", "/loop"} {
+				code, body := get(t, h, path)
+				if code != 500 || !strings.Contains(body, `"code":"internal"`) {
+					t.Fatalf("GET %s = %d %s, want 500 internal JSON", path, code, body)
+				}
+				if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
+					t.Fatalf("after %s: GET /ok = %d %q, want 200 ok", path, code, body)
+				}
+			}
+			st := h.Stats()
+			if st.Traps != 2 || st.Timeouts != 2 || st.Instances != 5 {
+				t.Fatalf("stats = %+v, want 2 traps, 2 timeouts, 5 instances created", st)
+			}
+		})
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/token"
 	"github.com/edgepoll/edgepoll/wasm/abi"
 )
 
@@ -34,14 +36,20 @@ func (h *Harness) instantiateImports(ctx context.Context) error {
 	fn(abi.ImportAllow, h.importAllow, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.ImportLog, h.importLog, []api.ValueType{i32, i32, i32, i32, i32}, nil)
 	fn(abi.ImportConfig, h.importConfig, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(abi.ImportTokenIssue, h.importTokenIssue, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(abi.ImportTokenVerify, h.importTokenVerify, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i64})
 	_, err := b.Instantiate(ctx)
 	return err
 }
 
+// arg returns the i32 argument in a stack slot. wazero leaves the upper 32
+// bits of an i32 slot undefined, so they must never be looked at.
+func arg(v uint64) uint32 { return api.DecodeU32(v) }
+
 // read returns a view of guest memory; a range outside it traps the guest
 // (a guest passing bad pointers is broken and gets replaced).
-func read(m api.Module, ptr, n uint64) []byte {
-	b, ok := m.Memory().Read(uint32(ptr), uint32(n))
+func read(m api.Module, ptr, n uint32) []byte {
+	b, ok := m.Memory().Read(ptr, n)
 	if !ok {
 		panic("edgepoll host import: range outside guest memory")
 	}
@@ -50,9 +58,9 @@ func read(m api.Module, ptr, n uint64) []byte {
 
 // reply writes a successful result into the guest's (out_ptr, out_cap)
 // buffer when it fits and returns the packed result (full length either way).
-func reply(m api.Module, outPtr, outCap uint64, data []byte) uint64 {
-	if uint64(len(data)) <= outCap && len(data) > 0 {
-		if !m.Memory().Write(uint32(outPtr), data) {
+func reply(m api.Module, outPtr, outCap uint32, data []byte) uint64 {
+	if uint64(len(data)) <= uint64(outCap) && len(data) > 0 {
+		if !m.Memory().Write(outPtr, data) {
 			panic("edgepoll host import: output buffer outside guest memory")
 		}
 	}
@@ -61,12 +69,12 @@ func reply(m api.Module, outPtr, outCap uint64, data []byte) uint64 {
 
 // replyErr writes err's client-safe message, truncated to out_cap, and
 // returns the packed error result.
-func replyErr(m api.Module, outPtr, outCap uint64, err error) uint64 {
+func replyErr(m api.Module, outPtr, outCap uint32, err error) uint64 {
 	msg := shared.ErrorMessage(err)
-	if uint64(len(msg)) > outCap {
+	if uint64(len(msg)) > uint64(outCap) {
 		msg = msg[:outCap]
 	}
-	if len(msg) > 0 && !m.Memory().Write(uint32(outPtr), []byte(msg)) {
+	if len(msg) > 0 && !m.Memory().Write(outPtr, []byte(msg)) {
 		panic("edgepoll host import: output buffer outside guest memory")
 	}
 	return abi.PackResult(abi.StatusOf(err), uint32(len(msg)))
@@ -77,8 +85,8 @@ func (h *Harness) importNow(_ context.Context, _ api.Module, stack []uint64) {
 }
 
 func (h *Harness) importPoll(ctx context.Context, m api.Module, stack []uint64) {
-	id := string(read(m, stack[0], stack[1]))
-	outPtr, outCap := stack[2], stack[3]
+	id := string(read(m, arg(stack[0]), arg(stack[1])))
+	outPtr, outCap := arg(stack[2]), arg(stack[3])
 	var data []byte
 	var err error
 	if pe, ok := h.backing.(PollEncoder); ok {
@@ -97,9 +105,9 @@ func (h *Harness) importPoll(ctx context.Context, m api.Module, stack []uint64) 
 }
 
 func (h *Harness) importResults(ctx context.Context, m api.Module, stack []uint64) {
-	id := string(read(m, stack[0], stack[1]))
-	msgpack := stack[2] != 0
-	outPtr, outCap := stack[3], stack[4]
+	id := string(read(m, arg(stack[0]), arg(stack[1])))
+	msgpack := arg(stack[2]) != 0
+	outPtr, outCap := arg(stack[3]), arg(stack[4])
 	c, err := h.backing.Results(ctx, id, msgpack)
 	if err != nil {
 		stack[0] = replyErr(m, outPtr, outCap, err)
@@ -110,9 +118,9 @@ func (h *Harness) importResults(ctx context.Context, m api.Module, stack []uint6
 }
 
 func (h *Harness) importSubmit(ctx context.Context, m api.Module, stack []uint64) {
-	outPtr, outCap := stack[2], stack[3]
+	outPtr, outCap := arg(stack[2]), arg(stack[3])
 	var v shared.Vote
-	if err := abi.DecodeVote(read(m, stack[0], stack[1]), &v); err != nil {
+	if err := abi.DecodeVote(read(m, arg(stack[0]), arg(stack[1])), &v); err != nil {
 		stack[0] = replyErr(m, outPtr, outCap, err)
 		return
 	}
@@ -124,7 +132,7 @@ func (h *Harness) importSubmit(ctx context.Context, m api.Module, stack []uint64
 }
 
 func (h *Harness) importAllow(ctx context.Context, m api.Module, stack []uint64) {
-	key := string(read(m, stack[0], stack[1]))
+	key := string(read(m, arg(stack[0]), arg(stack[1])))
 	if h.backing.Allow(ctx, key) {
 		stack[0] = 1
 	} else {
@@ -133,9 +141,9 @@ func (h *Harness) importAllow(ctx context.Context, m api.Module, stack []uint64)
 }
 
 func (h *Harness) importLog(_ context.Context, m api.Module, stack []uint64) {
-	level := abi.LevelName(uint32(stack[0]))
-	msg := string(read(m, stack[1], min(stack[2], abi.MaxMessageBytes)))
-	kv, err := abi.DecodeAttrs(read(m, stack[3], stack[4]))
+	level := abi.LevelName(arg(stack[0]))
+	msg := string(read(m, arg(stack[1]), min(arg(stack[2]), abi.MaxMessageBytes)))
+	kv, err := abi.DecodeAttrs(read(m, arg(stack[3]), arg(stack[4])))
 	attrs := make([]any, 0, len(kv)+2)
 	for _, s := range kv {
 		attrs = append(attrs, s)
@@ -147,12 +155,74 @@ func (h *Harness) importLog(_ context.Context, m api.Module, stack []uint64) {
 }
 
 func (h *Harness) importConfig(_ context.Context, m api.Module, stack []uint64) {
-	key := string(read(m, stack[0], stack[1]))
-	outPtr, outCap := stack[2], stack[3]
+	key := string(read(m, arg(stack[0]), arg(stack[1])))
+	outPtr, outCap := arg(stack[2]), arg(stack[3])
 	v, ok := h.cfg.Env(key)
 	if !ok {
 		stack[0] = replyErr(m, outPtr, outCap, shared.Errorf(shared.ENOTFOUND, "%s is not set", key))
 		return
 	}
 	stack[0] = reply(m, outPtr, outCap, []byte(v))
+}
+
+// tokenService returns the voter-token service the token imports use: the
+// backing host's if it implements edge.TokenService, else shared/token
+// keyed with TOKEN_SECRET from Config.Env (nil when that is unset: the
+// guest's own configuration check then refuses to start).
+func (h *Harness) tokenService() edge.TokenService {
+	if ts, ok := h.backing.(edge.TokenService); ok {
+		return ts
+	}
+	if s, ok := h.cfg.Env("TOKEN_SECRET"); ok && s != "" {
+		return secretTokens([]byte(s))
+	}
+	return nil
+}
+
+// secretTokens is shared/token keyed with a secret, run natively.
+type secretTokens []byte
+
+func (s secretTokens) IssueToken(poll string, v shared.VoterID) (string, error) {
+	return token.Issue(s, poll, v), nil
+}
+
+func (s secretTokens) VerifyToken(poll, tok string) (shared.VoterID, error) {
+	return token.Verify(s, poll, tok)
+}
+
+var errNoTokens = shared.Errorf(shared.EUNAVAILABLE, "no voter-token service: TOKEN_SECRET is not set")
+
+func (h *Harness) importTokenIssue(_ context.Context, m api.Module, stack []uint64) {
+	poll := read(m, arg(stack[0]), arg(stack[1]))
+	raw := read(m, arg(stack[2]), 16)
+	outPtr, outCap := arg(stack[3]), arg(stack[4])
+	if h.tokens == nil {
+		stack[0] = replyErr(m, outPtr, outCap, errNoTokens)
+		return
+	}
+	var v shared.VoterID
+	copy(v[:], raw)
+	tok, err := h.tokens.IssueToken(string(poll), v)
+	if err != nil {
+		stack[0] = replyErr(m, outPtr, outCap, err)
+		return
+	}
+	var buf [token.Len]byte
+	stack[0] = reply(m, outPtr, outCap, append(buf[:0], tok...))
+}
+
+func (h *Harness) importTokenVerify(_ context.Context, m api.Module, stack []uint64) {
+	poll := read(m, arg(stack[0]), arg(stack[1]))
+	tok := read(m, arg(stack[2]), arg(stack[3]))
+	outPtr, outCap := arg(stack[4]), arg(stack[5])
+	if h.tokens == nil {
+		stack[0] = replyErr(m, outPtr, outCap, errNoTokens)
+		return
+	}
+	v, err := h.tokens.VerifyToken(string(poll), string(tok))
+	if err != nil {
+		stack[0] = replyErr(m, outPtr, outCap, err)
+		return
+	}
+	stack[0] = reply(m, outPtr, outCap, v[:])
 }
