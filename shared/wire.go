@@ -453,14 +453,18 @@ func (s *Snapshot) DecodeMsgpack(d *msgpack.Decoder) error {
 	return nil
 }
 
-func unixMilli(t time.Time) int64 {
+// UnixMilli returns t in Unix milliseconds, or 0 for the zero time (the
+// wire format's "unset").
+func UnixMilli(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixMilli()
 }
 
-func fromUnixMilli(ms int64) time.Time {
+// FromUnixMilli is the inverse of UnixMilli: 0 is the zero time, anything
+// else a UTC time.
+func FromUnixMilli(ms int64) time.Time {
 	if ms == 0 {
 		return time.Time{}
 	}
@@ -499,10 +503,10 @@ func (p *Poll) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeString(string(p.State)); err != nil {
 		return err
 	}
-	if err := e.EncodeInt(unixMilli(p.OpensAt)); err != nil {
+	if err := e.EncodeInt(UnixMilli(p.OpensAt)); err != nil {
 		return err
 	}
-	if err := e.EncodeInt(unixMilli(p.ClosesAt)); err != nil {
+	if err := e.EncodeInt(UnixMilli(p.ClosesAt)); err != nil {
 		return err
 	}
 	if err := e.EncodeString(string(p.Visibility)); err != nil {
@@ -558,7 +562,7 @@ func (p *Poll) DecodeMsgpack(d *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	p.OpensAt, p.ClosesAt = fromUnixMilli(o), fromUnixMilli(c)
+	p.OpensAt, p.ClosesAt = FromUnixMilli(o), FromUnixMilli(c)
 	if s, err = readString(d, maxStateStrLen, "visibility"); err != nil {
 		return err
 	}

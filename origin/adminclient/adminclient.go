@@ -35,22 +35,10 @@ func New(baseURL, token string) *Client {
 }
 
 // CreateRequest is a poll to create plus storage hints.
-type CreateRequest struct {
-	shared.Poll
-	// ExpectedVoters sizes the dedupe buckets; zero means the server default.
-	ExpectedVoters int `json:"expected_voters,omitempty"`
-}
+type CreateRequest = origin.CreateRequest
 
 // Update lists the fields of a poll to change; nil fields stay as they are.
-type Update struct {
-	Title      *string            `json:"title,omitempty"`
-	Options    *[]shared.Option   `json:"options,omitempty"`
-	Kind       *shared.Kind       `json:"kind,omitempty"`
-	MaxChoices *int               `json:"max_choices,omitempty"`
-	OpensAt    *time.Time         `json:"opens_at,omitempty"`
-	ClosesAt   *time.Time         `json:"closes_at,omitempty"`
-	Visibility *shared.Visibility `json:"visibility,omitempty"`
-}
+type Update = origin.UpdateRequest
 
 // Results is a fresh snapshot with option labels.
 type Results struct {

@@ -20,20 +20,6 @@ type pollMeta struct {
 	ClosedAt int64 // ms; 0 unless closed
 }
 
-func msOf(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func timeOf(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms).UTC()
-}
-
 // fields returns the hash fields and values of m, as HSET arguments.
 func (m *pollMeta) fields() ([]any, error) {
 	labels := make([]string, len(m.Options))
@@ -54,8 +40,8 @@ func (m *pollMeta) fields() ([]any, error) {
 		"max_choices", m.MaxChoices, // as configured
 		"state", string(m.State),
 		"visibility", string(m.Visibility),
-		"opens_at", msOf(m.OpensAt),
-		"closes_at", msOf(m.ClosesAt),
+		"opens_at", shared.UnixMilli(m.OpensAt),
+		"closes_at", shared.UnixMilli(m.ClosesAt),
 		"version", m.Version,
 		"buckets", m.Buckets,
 		"opened_at", m.OpenedAt,
@@ -84,8 +70,8 @@ func decodePoll(h map[string]string) (m *pollMeta, ok bool, err error) {
 	m.State = shared.State(h["state"])
 	m.Visibility = shared.Visibility(h["visibility"])
 	num := func(k string) int64 { n, _ := strconv.ParseInt(h[k], 10, 64); return n }
-	m.OpensAt = timeOf(num("opens_at"))
-	m.ClosesAt = timeOf(num("closes_at"))
+	m.OpensAt = shared.FromUnixMilli(num("opens_at"))
+	m.ClosesAt = shared.FromUnixMilli(num("closes_at"))
 	m.Version = uint64(num("version"))
 	m.Buckets = int(num("buckets"))
 	m.OpenedAt = num("opened_at")

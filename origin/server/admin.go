@@ -15,58 +15,13 @@ import (
 	"github.com/edgepoll/edgepoll/shared"
 )
 
-// CreateRequest is the body of POST /v1/admin/polls: a poll plus storage
-// hints. Empty kind, state and visibility default to single, draft and live.
-type CreateRequest struct {
-	shared.Poll
-	// ExpectedVoters sizes the dedupe buckets; zero means 1,000,000.
-	ExpectedVoters int `json:"expected_voters,omitempty"`
-}
-
-// UpdateRequest is the body of PATCH /v1/admin/polls/{id}: only the fields
-// present change. State changes go through /open and /close.
-type UpdateRequest struct {
-	Title      *string            `json:"title,omitempty"`
-	Options    *[]shared.Option   `json:"options,omitempty"`
-	Kind       *shared.Kind       `json:"kind,omitempty"`
-	MaxChoices *int               `json:"max_choices,omitempty"`
-	OpensAt    *time.Time         `json:"opens_at,omitempty"`
-	ClosesAt   *time.Time         `json:"closes_at,omitempty"`
-	Visibility *shared.Visibility `json:"visibility,omitempty"`
-}
-
-// Apply copies the present fields onto p.
-func (u *UpdateRequest) Apply(p *shared.Poll) {
-	if u.Title != nil {
-		p.Title = *u.Title
-	}
-	if u.Options != nil {
-		p.Options = *u.Options
-	}
-	if u.Kind != nil {
-		p.Kind = *u.Kind
-	}
-	if u.MaxChoices != nil {
-		p.MaxChoices = *u.MaxChoices
-	}
-	if u.OpensAt != nil {
-		p.OpensAt = *u.OpensAt
-	}
-	if u.ClosesAt != nil {
-		p.ClosesAt = *u.ClosesAt
-	}
-	if u.Visibility != nil {
-		p.Visibility = *u.Visibility
-	}
-}
-
-// MaxExpectedVoters bounds CreateRequest.ExpectedVoters.
+// MaxExpectedVoters bounds origin.CreateRequest.ExpectedVoters.
 const MaxExpectedVoters = 1 << 30
 
 // DecodeCreate strictly decodes and validates a create request body.
 // Errors are EINVALID with a message that says what is wrong.
-func DecodeCreate(body []byte) (*CreateRequest, error) {
-	var r CreateRequest
+func DecodeCreate(body []byte) (*origin.CreateRequest, error) {
+	var r origin.CreateRequest
 	if err := decodeStrict(body, &r); err != nil {
 		return nil, err
 	}
@@ -90,8 +45,8 @@ func DecodeCreate(body []byte) (*CreateRequest, error) {
 }
 
 // DecodeUpdate strictly decodes an update request body.
-func DecodeUpdate(body []byte) (*UpdateRequest, error) {
-	var u UpdateRequest
+func DecodeUpdate(body []byte) (*origin.UpdateRequest, error) {
+	var u origin.UpdateRequest
 	if err := decodeStrict(body, &u); err != nil {
 		return nil, err
 	}
