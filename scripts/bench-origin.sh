@@ -20,6 +20,19 @@ for tool in redis-server redis-cli redis-benchmark; do
 	command -v "$tool" >/dev/null || { echo "bench-origin: $tool not found (run make deps)" >&2; exit 1; }
 done
 
+# Redis gets a core of its own and every client (the origin, the load
+# generators, redis-benchmark) shares the others, as on a real deployment where
+# Redis runs on its own host. All three measurements are pinned the same way.
+# PIN=0 turns it off.
+ncpu=$(nproc)
+redis_pin=() client_pin=()
+if [ "${PIN:-1}" = 1 ] && [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+	redis_pin=(taskset -c "$((ncpu - 1))")
+	client_pin=(taskset -c "0-$((ncpu - 2))")
+fi
+pinning="redis-server on CPU $((ncpu - 1)), clients on CPUs 0-$((ncpu - 2))"
+[ ${#redis_pin[@]} -gt 0 ] || pinning="none"
+
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -39,7 +52,7 @@ go build -o "$work/benchorigin" ./origin/cmd/benchorigin
 rport=$(free_port)
 # A fresh Redis with stock settings; persistence off so no background save
 # (fork) runs in the middle of any of the three measurements.
-setsid redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
+setsid "${redis_pin[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 rcli() { redis-cli -p "$rport" "$@"; }
@@ -49,13 +62,13 @@ oport=$(free_port)
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 LISTEN_ADDR=127.0.0.1:$oport REDIS_URL=redis://127.0.0.1:$rport/0 ADMIN_TOKEN=$token INGEST_KEYS=bench=$secret \
-	LOG_LEVEL=warn setsid "$work/origin" 2>"$work/origin.log" &
+	LOG_LEVEL=warn setsid "${client_pin[@]}" "$work/origin" 2>"$work/origin.log" &
 pids+=($!)
 wait_http "http://127.0.0.1:$oport/healthz"
 
 mem_before=$(used_memory)
 echo "== origin ingest: $VOTERS voters in $BATCH-vote batches over $CONNS connections" >&2
-ingest=$("$work/benchorigin" ingest -origin "http://127.0.0.1:$oport" -token "$token" -key "bench=$secret" \
+ingest=$("${client_pin[@]}" "$work/benchorigin" ingest -origin "http://127.0.0.1:$oport" -token "$token" -key "bench=$secret" \
 	-voters "$VOTERS" -batch "$BATCH" -conns "$CONNS")
 echo "   $ingest" >&2
 mem_after=$(used_memory)
@@ -65,17 +78,17 @@ p99=$(field "$ingest" p99_batch_ms)
 bytes_per_voter=$(awk -v a="$mem_after" -v b="$mem_before" -v n="$VOTERS" 'BEGIN{printf "%.1f", (a-b)/n}')
 
 echo "== ceiling: redis-benchmark -P 64 -t hset -n 2000000 -q" >&2
-ceil_out=$(redis-benchmark -p "$rport" -P 64 -t hset -n 2000000 -q 2>/dev/null | tr '\r' '\n' | grep -E '^HSET' | tail -1)
+ceil_out=$("${client_pin[@]}" redis-benchmark -p "$rport" -P 64 -t hset -n 2000000 -q 2>/dev/null | tr '\r' '\n' | grep -E '^HSET' | tail -1)
 echo "   $ceil_out" >&2
 ceiling=$(sed -E 's/^HSET: ([0-9.]+) requests per second.*/\1/' <<<"$ceil_out")
 
 kill -TERM -- "-${pids[1]}" 2>/dev/null || true; wait "${pids[1]}" 2>/dev/null || true
 nport=$(free_port)
-setsid "$work/benchorigin" naive-server -listen "127.0.0.1:$nport" -redis "redis://127.0.0.1:$rport/0" 2>"$work/naive.log" &
+setsid "${client_pin[@]}" "$work/benchorigin" naive-server -listen "127.0.0.1:$nport" -redis "redis://127.0.0.1:$rport/0" 2>"$work/naive.log" &
 pids+=($!)
 for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$nport/" && break; sleep 0.05; done
 echo "== naive baseline: $NAIVE_VOTES votes, one JSON request each, $NAIVE_CONNS clients" >&2
-naive=$("$work/benchorigin" naive -url "http://127.0.0.1:$nport" -votes "$NAIVE_VOTES" -conns "$NAIVE_CONNS")
+naive=$("${client_pin[@]}" "$work/benchorigin" naive -url "http://127.0.0.1:$nport" -votes "$NAIVE_VOTES" -conns "$NAIVE_CONNS")
 echo "   $naive" >&2
 naive_per_s=$(field "$naive" votes_per_s)
 
@@ -100,7 +113,7 @@ EOF
 ## origin ingest — $(date -u +%Y-%m-%dT%H:%MZ)
 
 Command: \`make bench-origin\` (scripts/bench-origin.sh; VOTERS=$VOTERS BATCH=$BATCH CONNS=$CONNS NAIVE_VOTES=$NAIVE_VOTES NAIVE_CONNS=$NAIVE_CONNS)
-Machine: $(nproc) cores, $cpu; $(go version | cut -d' ' -f3-); redis $redis_version (stock config, persistence off)
+Machine: $(nproc) cores, $cpu; $(go version | cut -d' ' -f3-); redis $redis_version (stock config, persistence off) — CPU pinning: $pinning
 
 | measure | value |
 |---|---|

@@ -4,11 +4,14 @@
 // consumer that signs batches and posts them to the origin.
 //
 // The Worker-only code is built with `js && wasm`; the glue in glue/ keeps ONE
-// Go instance per isolate and dispatches every fetch and queue event into it,
-// passing each request's env and ExecutionContext along with the request so
-// concurrent requests never share per-request handles. The platform-
-// independent parts (the coalescing response memo, Cache-Control parsing and
-// the consumer's retry policy) build everywhere and are unit tested natively.
+// Go instance per isolate and dispatches every fetch and queue event into it.
+// A request crosses as one packed frame each way (wire.go); each event keeps
+// its env and ExecutionContext in the glue, under an id that travels in the
+// request's context.Context, so concurrent requests never share per-request
+// handles, and I/O is started from the JS context of the request that owns
+// it. The platform-independent parts (the frames, the coalescing response
+// memo, Cache-Control parsing, merging queued batches and the consumer's
+// retry policy) build everywhere and are unit tested natively.
 package worker
 
 // Binding and variable names the Worker reads (see wrangler.toml).

@@ -173,13 +173,15 @@ func (h *Host) Submit(ctx context.Context, v *shared.Vote) error {
 // it with its own context and awaits the send, so the queue I/O belongs to a
 // request that is still running.
 func (h *Host) SendBatch(ctx context.Context, batch []byte) error {
+	if glue.send != nil {
+		// The one-instance glue: the request that flushes the group sends
+		// from its own JS context and awaits the send there.
+		return glue.send(ctx, batch)
+	}
 	h.prodOnce.Do(func() { h.prod, h.prodErr = queues.NewProducer(BindingVotes) })
 	if h.prodErr != nil {
 		return shared.Wrap(shared.EUNAVAILABLE, h.prodErr, "queue binding "+BindingVotes)
 	}
-	// The send's promise settles in the event that started it; should that
-	// event be cancelled first, it may never settle: bound the wait, so the
-	// group's voters get 503 instead of hanging.
 	done := make(chan error, 1)
 	go func() { done <- h.prod.SendBytes(batch) }()
 	t := time.NewTimer(sendTimeout)
@@ -200,11 +202,14 @@ func (h *Host) SendBatch(ctx context.Context, batch []byte) error {
 // Allow consults the Rate Limiting binding when the Worker has one.
 func (h *Host) Allow(ctx context.Context, key string) bool {
 	rq := requestFrom(ctx)
-	if rq == nil {
+	if rq == nil || glue.env == nil {
 		return true
 	}
-	rl := rq.env.Get(BindingRateLimiter)
+	rl := glue.env(rq.id).Get(BindingRateLimiter)
 	if rl.Type() != js.TypeObject {
+		return true
+	}
+	if err := glue.own(ctx); err != nil {
 		return true
 	}
 	arg := objectClass.New()
@@ -221,6 +226,12 @@ func (h *Host) Allow(ctx context.Context, key string) bool {
 // holds a fresh copy, else from the origin (revalidating prev with
 // If-None-Match), storing a cacheable answer back into the Cache API.
 func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll bool) (loaded, error) {
+	if glue.own != nil {
+		// Start the loads' I/O in the loading request's own context.
+		if err := glue.own(ctx); err != nil {
+			return loaded{}, err
+		}
+	}
 	cacheKey := h.opt.OriginURL + path + "?accept=" + accept
 	now := time.Now()
 	if c, stored, ok := h.cacheMatch(cacheKey); ok {
@@ -335,7 +346,7 @@ func (h *Host) cacheMatch(key string) (*edge.Cached, time.Time, bool) {
 // to the request's waitUntil, so the request does not wait for it.
 func (h *Host) cachePut(ctx context.Context, key string, c *edge.Cached, now time.Time) {
 	rq := requestFrom(ctx)
-	if h.cache.Type() != js.TypeObject || rq == nil {
+	if h.cache.Type() != js.TypeObject || rq == nil || glue.execContext == nil {
 		return
 	}
 	headers := objectClass.New()
@@ -350,8 +361,8 @@ func (h *Host) cachePut(ctx context.Context, key string, c *edge.Cached, now tim
 	init.Set("headers", headers)
 	res := js.Global().Get("Response").New(toUint8Array(c.Body), init)
 	p := h.cache.Call("put", key, res).Call("catch", ignore)
-	if wu := rq.ectx.Get("waitUntil"); wu.Type() == js.TypeFunction {
-		rq.ectx.Call("waitUntil", p)
+	if ectx := glue.execContext(rq.id); ectx.Type() == js.TypeObject && ectx.Get("waitUntil").Type() == js.TypeFunction {
+		ectx.Call("waitUntil", p)
 	}
 }
 

@@ -56,6 +56,10 @@ func build(log *slog.Logger) (http.Handler, worker.Consumer, error) {
 	host := worker.NewHost(opt)
 	// Group commit: votes admitted within a few ms travel as one MessagePack
 	// batch in one queue message, sent by the group's leader request.
-	host.SetSubmit(commit.New(host.SendBatch, commit.Options{EdgeID: cfg.EdgeID}).Submit)
+	wait, err := commitWait(worker.Getenv(varCommitWait))
+	if err != nil {
+		return nil, nil, err
+	}
+	host.SetSubmit(commit.New(host.SendBatch, commit.Options{EdgeID: cfg.EdgeID, MaxDelay: wait}).Submit)
 	return edge.New(cfg, host), host.Consume, nil
 }

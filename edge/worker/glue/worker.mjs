@@ -4,205 +4,470 @@
 // instance for every request, so no state survives a request and start-up
 // costs more than the request. This glue instantiates the Go program once,
 // on the first event (the env bindings only exist then), keeps it running and
-// dispatches every fetch and queue event into it:
+// dispatches every fetch and queue event into it (edge/worker/serve_js.go is
+// the Go side).
 //
-//   fetch(req, env, ctx) → binding.handleRequest(method, url, headers, body,
-//                                                 env, ctx, slot)
-//   queue(batch, env, ctx) → binding.handleQueue(messages, slot)
+// Crossing cost. A request is written as ONE packed frame straight into a
+// scratch buffer in Go's memory and announced with one call,
+// binding.handleRequest(id, headLen, bodyLen); the answer comes back as ONE
+// frame through a plain WebAssembly import, respond(id, ptr, len). No header
+// travels as its own JS value (each js.Value on the Go side costs a
+// finalizer); the frame layout is documented in edge/worker/wire.go.
 //
-// Each request passes its own env and ExecutionContext, so concurrent requests
-// in the isolate never share per-request handles; Go keeps them in the
-// request's context.Context. The request/response crossing is plain values
-// (strings, a flat header array, one Uint8Array each way): no streams, no
-// per-request js.Func allocations.
+// Request contexts. A Worker ties I/O, timers and promise continuations to
+// the request (IoContext) whose code created them, and cancels them when that
+// request ends. Go runs every ready goroutine whenever any event resumes it,
+// so the goroutine of request B may finish, or want to start I/O, while Go
+// runs on behalf of request A. Hence:
+//   - Go never settles anything itself. It only records answers and requests
+//     in plain slots; after Go returns to JS (Go has yielded, nothing of Go is
+//     on the stack), one sweep wakes every slot that has news, by resolving
+//     the promise that slot's own fetch() is awaiting. workerd runs that
+//     continuation in B's own context (handle_cross_request_promise_resolution,
+//     the default since compatibility date 2024-10-14), where B builds its
+//     Response.
+//   - I/O that B needs (the group commit's queue send, a load from the
+//     origin) is started from B's own context: Go asks through send/enter,
+//     B's fetch() wakes and does it (or calls back into Go from there).
+//   - Go's timers (the group committer's few-millisecond wait) need a JS timer
+//     in a context that is still alive. The glue owns Go's
+//     scheduleTimeoutEvent: it arms ONE real timer in a live event's context
+//     and, when that event ends first, moves the timer to another live event.
+//   - Each waiting event holds one timer of its own, its deadline: workerd
+//     cancels a request that awaits nothing but a promise settled from
+//     another context, as "hung". No polling: a waiting request costs one
+//     timer until it is woken.
 //
-// If the Go program exits or dies, every pending event is rejected (nothing
-// hangs) and the next event starts a fresh instance.
+// If the Go program exits or dies, every pending event fails (nothing hangs)
+// and the next event starts a fresh instance.
 import "./wasm_exec.js";
 import wasmModule from "./app.wasm";
-
-let starting; // Promise<{binding, dead}> while an instance is starting or running
-
-function start(env) {
-  if (starting !== undefined) {
-    return starting;
-  }
-  const binding = {};
-  // syumai/workers' packages read globalThis.context (env and the binding
-  // object they register callbacks on) when the Go program initialises.
-  // env holds the isolate's bindings and vars, which are the same for every
-  // event; per-request handles travel with each call instead.
-  globalThis.context = { env, binding };
-  const go = new Go();
-  let dead; // rejects when the Go program stops: nothing pending may hang
-  const died = new Promise((_, reject) => {
-    dead = reject;
-  });
-  died.catch(() => {}); // observed through Promise.race below
-  starting = new Promise((resolve, reject) => {
-    const instance = new WebAssembly.Instance(wasmModule, {
-      ...go.importObject,
-      workers: { ready: () => resolve({ binding, died, go }) },
-    });
-    const stop = (err) => {
-      console.error("edgepoll: Go instance stopped:", err && err.stack ? err.stack : String(err));
-      starting = undefined; // the next event starts a fresh instance
-      reject(err);
-      dead(err);
-    };
-    go.run(instance).then(() => stop(new Error("edgepoll: Go program exited")), stop);
-  });
-  return starting;
-}
-
-// Answers are collected, not pushed. Go runs every goroutine that is ready
-// whenever any event enters it, so the goroutine serving request B may finish
-// while Go is running on behalf of request A; settling B's promise from A's
-// event crosses request contexts, which workerd does not allow (under load it
-// brought workerd down). So Go only writes the answer into B's plain "slot"
-// object, and B's own interval, running in B's context, picks it up.
-//
-// The same interval keeps Go's timers alive: Go's timers (the group
-// committer's few-millisecond wait) are setTimeouts made in whichever event
-// last ran Go, and a Worker cancels a request's timers when it ends, so a
-// timer set while serving a finished request would never fire. One waiting
-// request at a time (the "ticker") resumes Go whenever Go has a timer
-// scheduled; Go then runs every timer that is due.
-const tickMillis = 1;
-let ticker = null;
-
-// The reverse hazard: a goroutine of request B may START I/O (the group's
-// queue send, an origin fetch) while Go runs in request A's event, so that
-// I/O belongs to A, and a Worker cancels a request's outstanding I/O when the
-// request ends. So a request that finishes while others are still being
-// served keeps its context open (waitUntil) until those have finished too,
-// bounded by lingerMillis.
-const lingerMillis = 10000;
 
 // No event waits on Go forever: past these deadlines a request gets a 503 and
 // a queue delivery is retried (the vote or batch is then unacknowledged,
 // never silently lost).
 const requestDeadlineMillis = 15000;
 const queueDeadlineMillis = 60000;
-const serving = new Set(); // slots of the events Go is serving
+const votesBinding = "VOTES"; // edge/worker.BindingVotes
 
-function newSlot() {
-  const slot = { done: false, value: undefined, error: undefined, finished: null, finish: null };
-  slot.finished = new Promise((resolve) => {
-    slot.finish = resolve;
-  });
-  serving.add(slot);
-  return slot;
-}
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const nullBodyStatus = new Set([101, 204, 205, 304]);
 
-function release(slot, ctx) {
-  serving.delete(slot);
-  slot.finish();
-  if (serving.size > 0 && ctx && typeof ctx.waitUntil === "function") {
-    const others = [...serving].map((s) => s.finished);
-    let timer;
-    const linger = new Promise((resolve) => {
-      timer = setTimeout(resolve, lingerMillis);
-    });
-    ctx.waitUntil(Promise.race([Promise.all(others), linger]).then(() => clearTimeout(timer)));
+let instance; // the running instance, once started
+let starting; // Promise<instance> while starting
+
+// Per-event state lives in slots, keyed by a small integer id that Go holds.
+const slots = new Map();
+let nextId = 1;
+let current = 0; // id of the event whose context is running Go (0: unknown)
+const news = []; // slots with something for their own context to do
+
+class Slot {
+  constructor(kind, env, ctx) {
+    this.id = nextId++;
+    if (nextId > 0x7fffffff) {
+      nextId = 1;
+    }
+    this.kind = kind;
+    this.env = env;
+    this.ctx = ctx;
+    this.alive = true;
+    this.answer = null; // Uint8Array frame copied from Go, or an Error
+    this.ops = []; // work Go asked this context to do
+    this.armTimer = false; // asked to carry Go's timer
+    this.wake = null; // resolves the promise the event is awaiting
+    this.deadline = undefined; // the event's own deadline timer, once it waits
+    slots.set(this.id, this);
   }
 }
 
-function awaitSlot(go, slot, deadlineMillis) {
-  return new Promise((resolve) => {
-    const me = {};
-    const deadline = Date.now() + deadlineMillis;
-    const id = setInterval(() => {
-      if (!slot.done && Date.now() > deadline) {
-        slot.error = new Error("edgepoll: no answer from Go within " + deadlineMillis + " ms");
-        slot.timedOut = true;
-        slot.done = true;
+function notify(slot) {
+  if (!slot.queued) {
+    slot.queued = true;
+    news.push(slot);
+  }
+}
+
+// ---- Go's timers -------------------------------------------------------
+// Go keeps at most a couple of timeout events; each records when Go wants to
+// run again. One real JS timer (armed) serves the earliest, in a live event.
+const goTimers = new Map(); // Go's timeout id → due (ms since epoch)
+let nextTimerId = 1;
+let armed = null; // { slot, due }
+
+function earliestDue() {
+  let due = Infinity;
+  for (const d of goTimers.values()) {
+    due = Math.min(due, d);
+  }
+  return due;
+}
+
+// ensureTimer makes sure a live event carries a JS timer for Go's earliest
+// timeout. Only ever arms in the context that is running (inContext).
+function ensureTimer(inContext) {
+  const due = earliestDue();
+  if (due === Infinity) {
+    armed = null; // a stale timer that fires finds nothing due
+    return;
+  }
+  if (armed !== null && armed.slot.alive && armed.due <= due) {
+    return;
+  }
+  if (inContext !== undefined && inContext.alive) {
+    armIn(inContext, due);
+    return;
+  }
+  // Ask a live, waiting event to carry it from its own context.
+  for (const s of slots.values()) {
+    if (s.alive && s.answer === null) {
+      s.armTimer = true;
+      notify(s);
+      return;
+    }
+  }
+  armed = null; // nobody alive: the next event to enter Go arms it
+}
+
+function armIn(slot, due) {
+  const me = { slot, due };
+  armed = me;
+  setTimeout(() => {
+    if (armed !== me) {
+      return; // superseded (a timer is never cleared across contexts)
+    }
+    armed = null;
+    const now = Date.now();
+    const due = [];
+    for (const [id, d] of goTimers) {
+      if (d <= now + 1) {
+        due.push(id);
       }
-      if (slot.done) {
-        clearInterval(id);
-        if (ticker === me) {
-          ticker = null;
+    }
+    if (due.length > 0 && instance !== undefined && !instance.go.exited) {
+      enter(slot, () => {
+        instance.go._resume();
+        // Go clears a timeout it has handled; never fire one twice.
+        for (const id of due) {
+          goTimers.delete(id);
         }
-        resolve();
-        return;
+      });
+    } else {
+      ensureTimer(slot);
+      sweep();
+    }
+  }, Math.max(0, due - Date.now()));
+}
+
+// ---- entering Go -------------------------------------------------------
+
+// enter runs f (a call into Go) on behalf of slot, whose context is the one
+// running, then sweeps.
+function enter(slot, f) {
+  const prev = current;
+  current = slot.id;
+  try {
+    return f();
+  } finally {
+    current = prev;
+    if (slot.alive) {
+      ensureTimer(slot);
+    }
+    sweep();
+  }
+}
+
+// sweep runs after Go has returned to JS: it wakes every slot with news. The
+// woken continuation runs in that slot's own context.
+function sweep() {
+  ensureTimer(current === 0 ? undefined : slots.get(current));
+  while (news.length > 0) {
+    const s = news.pop();
+    s.queued = false;
+    if (s.wake !== null) {
+      const w = s.wake;
+      s.wake = null;
+      w();
+    }
+  }
+}
+
+function memory() {
+  return instance.go._inst.exports.mem.buffer;
+}
+
+function start(env) {
+  if (starting !== undefined) {
+    return starting;
+  }
+  const binding = {
+    // Lazily fetched per-event handles (rarely needed: waitUntil for a
+    // cache put, the rate-limit binding).
+    ctxOf: (id) => slots.get(id)?.ctx,
+    envOf: (id) => slots.get(id)?.env ?? env,
+  };
+  // syumai/workers' packages read globalThis.context (env and the binding
+  // object) when the Go program initialises. env holds the isolate's
+  // bindings and vars, the same for every event.
+  globalThis.context = { env, binding };
+  const go = new Go();
+  const inst = { go, binding, scratchPtr: 0, scratchLen: 0, view: null };
+  const gojs = go.importObject.gojs;
+  // Go's timers: see ensureTimer.
+  gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
+    sp >>>= 0;
+    const delay = go.mem.getUint32(sp + 8, true) + go.mem.getInt32(sp + 12, true) * 4294967296;
+    const id = nextTimerId++;
+    goTimers.set(id, Date.now() + delay);
+    go.mem.setInt32(sp + 16, id, true);
+  };
+  gojs["runtime.clearTimeoutEvent"] = (sp) => {
+    sp >>>= 0;
+    goTimers.delete(go.mem.getInt32(sp + 8, true));
+  };
+  // Every return from Go into JS (including promise continuations that Go
+  // registered itself) ends with a sweep.
+  const resume = go._resume;
+  go._resume = function () {
+    resume.call(this);
+    sweep();
+  };
+  starting = new Promise((resolve, reject) => {
+    const wasm = new WebAssembly.Instance(wasmModule, {
+      ...go.importObject,
+      workers: {
+        ready: () => {
+          instance = inst;
+          resolve(inst);
+        },
+      },
+      edgepoll: {
+        scratch: (ptr, len) => {
+          inst.scratchPtr = ptr >>> 0;
+          inst.scratchLen = len >>> 0;
+          inst.view = null;
+        },
+        respond: (id, ptr, len) => {
+          const s = slots.get(id);
+          if (s === undefined || !s.alive || s.answer !== null) {
+            return; // timed out or gone
+          }
+          s.answer = new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice();
+          notify(s);
+        },
+        send: (id, op, ptr, len) => {
+          const s = slots.get(id);
+          if (s === undefined || !s.alive) {
+            return 0;
+          }
+          s.ops.push({ op, body: new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice() });
+          notify(s);
+          return 1;
+        },
+        enter: (id, op) => {
+          const s = slots.get(id);
+          if (s === undefined || !s.alive) {
+            return 0;
+          }
+          s.ops.push({ op, body: null });
+          notify(s);
+          return 1;
+        },
+        current: () => current,
+      },
+    });
+    const stop = (err) => {
+      console.error("edgepoll: Go instance stopped:", err && err.stack ? err.stack : String(err));
+      starting = undefined; // the next event starts a fresh instance
+      instance = undefined;
+      goTimers.clear();
+      armed = null;
+      reject(err);
+      for (const s of slots.values()) {
+        if (s.answer === null) {
+          s.answer = err instanceof Error ? err : new Error(String(err));
+          notify(s);
+        }
       }
-      if (ticker === null) {
-        ticker = me;
+      sweep();
+    };
+    go.run(wasm).then(() => stop(new Error("edgepoll: Go program exited")), stop);
+  });
+  return starting;
+}
+
+// runOps does, in slot's own context, what Go asked of it.
+function runOps(slot, inst) {
+  const ops = slot.ops;
+  slot.ops = [];
+  for (const { op, body } of ops) {
+    const done = (err) => {
+      if (instance === inst && !inst.go.exited) {
+        enter(slot, () => inst.binding.opDone(op, err));
       }
-      if (ticker === me && go._scheduledTimeouts.size > 0 && !go.exited) {
-        go._resume();
-      }
-    }, tickMillis);
+    };
+    if (body === null) {
+      done(null); // "enter": Go continues from this context
+      continue;
+    }
+    let p;
+    try {
+      p = slot.env[votesBinding].send(body, { contentType: "bytes" });
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      () => done(null),
+      (e) => done(String(e && e.message ? e.message : e)),
+    );
+  }
+}
+
+// waitFor serves slot from its own context until Go has answered it.
+async function waitFor(slot, inst, deadlineMillis) {
+  for (;;) {
+    if (slot.ops.length > 0) {
+      runOps(slot, inst);
+    }
+    if (slot.armTimer) {
+      slot.armTimer = false;
+      ensureTimer(slot);
+    }
+    if (slot.answer !== null) {
+      return;
+    }
+    if (slot.deadline === undefined) {
+      // Each waiting event needs a timer of its own anyway: workerd cancels
+      // a request that awaits nothing but a promise settled from another
+      // context as "hung". This timer is also its deadline.
+      slot.deadline = setTimeout(() => {
+        if (slot.answer === null) {
+          slot.answer = new Error("edgepoll: no answer from Go within " + deadlineMillis + " ms");
+          slot.timedOut = true;
+          notify(slot);
+          sweep();
+        }
+      }, deadlineMillis);
+    }
+    await new Promise((resolve) => {
+      slot.wake = resolve;
+    });
+  }
+}
+
+function release(slot) {
+  slot.alive = false;
+  slots.delete(slot.id);
+  if (slot.deadline !== undefined) {
+    clearTimeout(slot.deadline); // our own context: safe
+  }
+  if (armed !== null && armed.slot === slot) {
+    armed = null;
+  }
+  ensureTimer(undefined); // hand Go's timer to another live event
+  sweep();
+}
+
+function busy() {
+  return new Response('{"error":{"code":"unavailable","message":"the edge did not answer in time; try again"}}', {
+    status: 503,
+    headers: { "Content-Type": "application/json", "Retry-After": "1", "Cache-Control": "no-store" },
   });
 }
 
-const nullBodyStatus = new Set([101, 204, 205, 304]);
+function ensureScratch(inst, need) {
+  if (need > inst.scratchLen) {
+    inst.binding.grow(need);
+  }
+  if (inst.view === null || inst.view.byteLength === 0) {
+    inst.view = new Uint8Array(memory(), inst.scratchPtr, inst.scratchLen);
+  }
+  return inst.view;
+}
 
 async function fetch(req, env, ctx) {
-  const { binding, died, go } = await start(env);
+  const inst = instance ?? (await start(env));
   const method = req.method;
   let body = null;
   if (method !== "GET" && method !== "HEAD" && req.body !== null) {
     body = new Uint8Array(await req.arrayBuffer());
   }
-  const headers = [];
+  let head = method + "\n" + req.url;
   for (const [name, value] of req.headers) {
-    headers.push(name, value);
+    head += "\n" + name + "\n" + value;
   }
-  const slot = newSlot();
+  const bodyLen = body === null ? 0 : body.length;
+  const slot = new Slot("fetch", env, ctx);
   try {
-    binding.handleRequest(method, req.url, headers, body, env, ctx, slot);
+    let view = ensureScratch(inst, head.length * 3 + bodyLen);
+    const { written } = encoder.encodeInto(head, view);
+    if (bodyLen > 0) {
+      view.set(body, written);
+    }
+    enter(slot, () => inst.binding.handleRequest(slot.id, written, bodyLen));
     // A handler that needs no I/O has answered before handleRequest returns.
-    if (!slot.done) {
-      await Promise.race([awaitSlot(go, slot, requestDeadlineMillis), died]);
+    if (slot.answer === null || slot.ops.length > 0) {
+      await waitFor(slot, inst, requestDeadlineMillis);
     }
   } finally {
-    release(slot, ctx);
+    release(slot);
   }
+  const a = slot.answer;
   if (slot.timedOut) {
-    console.error(slot.error.message, method, req.url);
-    return new Response('{"error":{"code":"unavailable","message":"the edge did not answer in time; try again"}}', {
-      status: 503,
-      headers: { "Content-Type": "application/json", "Retry-After": "1", "Cache-Control": "no-store" },
-    });
+    console.error(a.message, method, req.url);
+    return busy();
   }
-  if (slot.error !== undefined) {
-    throw slot.error;
+  if (a instanceof Error) {
+    throw a;
   }
-  const [status, outHeaders, outBody] = slot.value;
-  const h = new Headers();
-  for (let i = 0; i < outHeaders.length; i += 2) {
-    h.append(outHeaders[i], outHeaders[i + 1]);
+  const dv = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const status = dv.getUint16(0, true);
+  const headLen = dv.getUint32(4, true);
+  if (status === 0) {
+    throw new Error(decoder.decode(a.subarray(8 + headLen)));
   }
-  return new Response(nullBodyStatus.has(status) || method === "HEAD" ? null : outBody, {
-    status,
-    headers: h,
-  });
+  const headers = new Headers();
+  if (headLen > 0) {
+    const parts = decoder.decode(a.subarray(8, 8 + headLen)).split("\n");
+    for (let i = 0; i + 1 < parts.length; i += 2) {
+      headers.append(parts[i], parts[i + 1]);
+    }
+  }
+  const noBody = nullBodyStatus.has(status) || method === "HEAD";
+  return new Response(noBody ? null : a.subarray(8 + headLen), { status, headers });
 }
 
 async function queue(batch, env, ctx) {
-  const { binding, died, go } = await start(env);
-  // Go reads every message body now, posts the batches and writes one verdict
-  // per message into the slot: 0 = ack, n > 0 = retry after n seconds. The
-  // acks and retries are applied here, in the queue event's own context.
-  const slot = newSlot();
+  const inst = instance ?? (await start(env));
+  // Go reads every message body now, posts the batches and answers with one
+  // verdict per message: 0 = ack, n > 0 = retry after n seconds. The acks
+  // and retries are applied here, in the queue event's own context.
+  const slot = new Slot("queue", env, ctx);
   try {
-    binding.handleQueue(batch.messages, slot);
-    if (!slot.done) {
-      await Promise.race([awaitSlot(go, slot, queueDeadlineMillis), died]);
+    enter(slot, () => inst.binding.handleQueue(slot.id, batch.messages));
+    if (slot.answer === null || slot.ops.length > 0) {
+      await waitFor(slot, inst, queueDeadlineMillis);
     }
   } finally {
-    release(slot, ctx);
+    release(slot);
   }
-  if (slot.error !== undefined) {
-    throw slot.error; // every message is delivered again
+  const a = slot.answer;
+  if (a instanceof Error) {
+    throw a; // every message is delivered again
   }
-  const verdicts = slot.value;
+  const dv = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const status = dv.getUint16(0, true);
+  const off = 8 + dv.getUint32(4, true);
+  if (status === 0) {
+    throw new Error(decoder.decode(a.subarray(off)));
+  }
   batch.messages.forEach((m, i) => {
-    if (verdicts[i] === 0) {
+    const secs = off + 4 * i + 4 <= a.byteLength ? dv.getUint32(off + 4 * i, true) : 1;
+    if (secs === 0) {
       m.ack();
     } else {
-      m.retry({ delaySeconds: verdicts[i] });
+      m.retry({ delaySeconds: secs });
     }
   });
 }

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+// The glue and the Go program exchange each request and each response as ONE
+// packed byte frame, so a request costs a single crossing each way instead
+// of one JS↔Go call per header (every js.Value the Go side holds costs a
+// finalizer).
+//
+// Request frame (glue → Go, written straight into Go's scratch buffer):
+//
+//	head: UTF-8 "METHOD\nURL\nname\nvalue\n…\nname\nvalue" (headLen bytes)
+//	body: the raw request body (bodyLen bytes)
+//
+// Neither a method, a serialised URL nor a Fetch API header name or value
+// can hold a line feed, so "\n" separates fields unambiguously.
+//
+// Response frame (Go → glue):
+//
+//	u16 status (little endian; 0 means "failed": the body is the reason)
+//	u16 reserved (0)
+//	u32 headLen (little endian)
+//	head: UTF-8 "name\nvalue\n…" (headLen bytes)
+//	body: the rest
+const respPrefix = 8
+
+// decodeRequest builds an *http.Request from a request frame. The frame is
+// copied: the caller's buffer may be reused as soon as this returns.
+func decodeRequest(ctx context.Context, head, body []byte) (*http.Request, error) {
+	h := string(head)
+	method, rest, ok := strings.Cut(h, "\n")
+	if !ok || method == "" {
+		return nil, shared.Errorf(shared.EINVALID, "bad request frame")
+	}
+	rawURL, rest, _ := strings.Cut(rest, "\n")
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, shared.Errorf(shared.EINVALID, "bad request URL")
+	}
+	header := make(http.Header, 8)
+	for rest != "" {
+		var name, value string
+		name, rest, _ = strings.Cut(rest, "\n")
+		value, rest, _ = strings.Cut(rest, "\n")
+		key := http.CanonicalHeaderKey(name)
+		header[key] = append(header[key], value)
+	}
+	req := (&http.Request{
+		Method:        method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          http.NoBody,
+		ContentLength: int64(len(body)),
+		Host:          u.Host,
+		RequestURI:    u.RequestURI(),
+		RemoteAddr:    header.Get("Cf-Connecting-Ip"),
+	}).WithContext(ctx)
+	if len(body) > 0 {
+		req.Body = readCloser{bytes.NewReader(bytes.Clone(body))}
+	}
+	return req, nil
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// appendResponse appends a response frame to dst.
+func appendResponse(dst []byte, status int, header http.Header, body []byte) []byte {
+	n := 0
+	for k, vs := range header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2
+		}
+	}
+	if n > 0 {
+		n-- // no separator after the last value
+	}
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(status))
+	dst = binary.LittleEndian.AppendUint16(dst, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	first := true
+	for k, vs := range header {
+		for _, v := range vs {
+			if !first {
+				dst = append(dst, '\n')
+			}
+			first = false
+			dst = appendLine(dst, k)
+			dst = append(dst, '\n')
+			dst = appendLine(dst, v)
+		}
+	}
+	return append(dst, body...)
+}
+
+// appendLine appends s with any line break replaced by a space, so a header
+// can never split into extra fields.
+func appendLine(dst []byte, s string) []byte {
+	if !strings.ContainsAny(s, "\r\n") {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// failureFrame is a response frame that tells the glue the event failed.
+func failureFrame(reason string) []byte {
+	return appendResponse(nil, 0, nil, []byte(reason))
+}
+
+// responseWriter buffers a response: edge responses are small and complete,
+// so one packed frame beats a stream.
+type responseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newResponseWriter() *responseWriter {
+	return &responseWriter{header: make(http.Header, 8)}
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(p)
+}
+
+// frame returns the buffered response as a response frame.
+func (w *responseWriter) frame() []byte {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return appendResponse(make([]byte, 0, respPrefix+256+w.body.Len()), w.status, w.header, w.body.Bytes())
+}
+
+// errorFrame is the JSON error response for a request that never reached the handler.
+func errorFrame(err error) []byte {
+	body := shared.AppendErrorJSON(nil, err)
+	return appendResponse(nil, shared.HTTPStatus(shared.ErrorCode(err)),
+		http.Header{"Content-Type": {"application/json"}}, body)
+}

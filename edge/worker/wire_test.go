@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/edgepoll/edgepoll/shared"
+)
+
+func TestDecodeRequestFrame(t *testing.T) {
+	head := []byte("POST\nhttps://edge.example/v1/polls/p1/votes?x=1\ncontent-type\napplication/json\ncf-connecting-ip\n203.0.113.9\naccept\na\naccept\nb")
+	body := []byte(`{"choice":1}`)
+	req, err := decodeRequest(context.Background(), head, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body[0] = 'X' // the request must not alias the caller's buffer
+	if req.Method != "POST" || req.URL.Path != "/v1/polls/p1/votes" || req.URL.RawQuery != "x=1" || req.Host != "edge.example" {
+		t.Fatalf("request line: %s %v host %q", req.Method, req.URL, req.Host)
+	}
+	if req.Header.Get("Content-Type") != "application/json" || req.RemoteAddr != "203.0.113.9" {
+		t.Fatalf("headers: %v remote %q", req.Header, req.RemoteAddr)
+	}
+	if got := req.Header.Values("Accept"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("repeated header: %v", got)
+	}
+	b, _ := io.ReadAll(req.Body)
+	if string(b) != `{"choice":1}` || req.ContentLength != 12 {
+		t.Fatalf("body %q (len %d)", b, req.ContentLength)
+	}
+}
+
+func TestDecodeRequestFrameRejectsGarbage(t *testing.T) {
+	for _, head := range []string{"", "GET", "GET\n%zz"} {
+		if _, err := decodeRequest(context.Background(), []byte(head), nil); shared.ErrorCode(err) != shared.EINVALID {
+			t.Errorf("head %q: err %v, want EINVALID", head, err)
+		}
+	}
+}
+
+// parseFrame decodes a response frame the way the glue does.
+func parseFrame(t *testing.T, f []byte) (int, [][2]string, string) {
+	t.Helper()
+	if len(f) < respPrefix {
+		t.Fatalf("frame of %d bytes", len(f))
+	}
+	status := int(binary.LittleEndian.Uint16(f))
+	n := int(binary.LittleEndian.Uint32(f[4:]))
+	var hs [][2]string
+	if n > 0 {
+		parts := strings.Split(string(f[respPrefix:respPrefix+n]), "\n")
+		if len(parts)%2 != 0 {
+			t.Fatalf("odd header fields: %q", parts)
+		}
+		for i := 0; i < len(parts); i += 2 {
+			hs = append(hs, [2]string{parts[i], parts[i+1]})
+		}
+	}
+	return status, hs, string(f[respPrefix+n:])
+}
+
+func TestResponseFrameRoundTrip(t *testing.T) {
+	w := newResponseWriter()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Add("Set-Cookie", "a=1")
+	w.Header().Add("Set-Cookie", "b=2")
+	w.Header().Set("X-Evil", "x\r\nInjected: yes")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write([]byte(`{"ok":true}`))
+	status, hs, body := parseFrame(t, w.frame())
+	if status != http.StatusAccepted || body != `{"ok":true}` {
+		t.Fatalf("status %d body %q", status, body)
+	}
+	got := map[string][]string{}
+	for _, h := range hs {
+		got[h[0]] = append(got[h[0]], h[1])
+	}
+	if len(got["Set-Cookie"]) != 2 || got["Content-Type"][0] != "application/json" {
+		t.Fatalf("headers %v", got)
+	}
+	if v := got["X-Evil"]; len(v) != 1 || strings.ContainsAny(v[0], "\r\n") || len(got) != 3 {
+		t.Fatalf("a line break in a header value must not add fields: %v", got)
+	}
+
+	// No headers, no body, no explicit status.
+	status, hs, body = parseFrame(t, newResponseWriter().frame())
+	if status != http.StatusOK || len(hs) != 0 || body != "" {
+		t.Fatalf("empty response: %d %v %q", status, hs, body)
+	}
+	status, _, body = parseFrame(t, errorFrame(shared.Errorf(shared.EINVALID, "nope")))
+	if status != http.StatusBadRequest || !strings.Contains(body, `"invalid"`) {
+		t.Fatalf("error frame: %d %s", status, body)
+	}
+	if status, _, body = parseFrame(t, failureFrame("boom")); status != 0 || body != "boom" {
+		t.Fatalf("failure frame: %d %q", status, body)
+	}
+}
+
+func BenchmarkRequestResponseFrames(b *testing.B) {
+	head := []byte("POST\nhttps://edge.example/v1/polls/p1/votes\ncontent-type\napplication/json\ncontent-length\n60\nhost\nedge.example")
+	body := []byte(`{"token":"abcdefghijklmnopqrstuvwxyz0123456789abcdefgh","choice":1}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := decodeRequest(context.Background(), head, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := newResponseWriter()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"status":"accepted"}`))
+		_ = req
+		if len(w.frame()) == 0 {
+			b.Fatal("empty frame")
+		}
+	}
+}
