@@ -31,7 +31,7 @@ median() { # median ns/op of sub-benchmark $1
 native_ns=$(median native)
 wasm_ns=$(median wasm)
 nobudget_ns=$(median wasm-nobudget)
-wazerobudget_ns=$(median wasm-wazerobudget)
+wazerobudget_ns=$(median wasm-flagbudget)
 wasm_ratio=$(awk -v a="$wasm_ns" -v b="$native_ns" 'BEGIN { printf "%.2f", a / b }')
 nobudget_ratio=$(awk -v a="$nobudget_ns" -v b="$native_ns" 'BEGIN { printf "%.2f", a / b }')
 wazerobudget_ratio=$(awk -v a="$wazerobudget_ns" -v b="$native_ns" 'BEGIN { printf "%.2f", a / b }')
@@ -77,9 +77,9 @@ harness_ratio=$(awk -v a="$harness_rps" -v b="$fasthttp_rps" 'BEGIN { printf "%.
 	echo "| per-vote edge pipeline (distinct voters, no-op hand-off) | ns/vote (median of $COUNT) | × native |"
 	echo "|---|---|---|"
 	echo "| native handler | $native_ns | 1 |"
-	echo "| wazero guest, time budget on (production: interruption flag checked at loop headers) | $wasm_ns | $wasm_ratio |"
+	echo "| wazero guest, time budget on (default: wazero's WithCloseOnContextDone) | $wasm_ns | $wasm_ratio |"
 	echo "| wazero guest, no time budget (no checks) | $nobudget_ns | $nobudget_ratio |"
-	echo "| wazero guest, budget by wazero's WithCloseOnContextDone (exit to Go per loop header) | $wazerobudget_ns | $wazerobudget_ratio |"
+	echo "| wazero guest, experimental FlagBudget (instrumented loop flag; not the default: unsound) | $wazerobudget_ns | $wazerobudget_ratio |"
 	echo
 	echo "| wrk -t1 -c$CONNS -d$DURATION, POST vote | req/s |"
 	echo "|---|---|"

@@ -22,14 +22,14 @@ func BenchmarkVotePipeline(b *testing.B) {
 		benchVotes(b, edge.New(benchfix.Config(), benchfix.NewHost()))
 	})
 	for _, c := range []struct {
-		name         string
-		noBudget     bool
-		wazeroBudget bool
-	}{{"wasm", false, false}, {"wasm-nobudget", true, false}, {"wasm-wazerobudget", false, true}} {
+		name       string
+		noBudget   bool
+		flagBudget bool
+	}{{"wasm", false, false}, {"wasm-nobudget", true, false}, {"wasm-flagbudget", false, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			module := wasmtest.Build(b, wasmtest.EdgeGuest, "")
 			h, err := harness.New(context.Background(), module, benchfix.NewHost(),
-				harness.Config{Instances: 1, Env: benchfix.Lookup, NoBudget: c.noBudget, WazeroBudget: c.wazeroBudget, CacheDir: "off"})
+				harness.Config{Instances: 1, Env: benchfix.Lookup, NoBudget: c.noBudget, FlagBudget: c.flagBudget, CacheDir: "off"})
 			if err != nil {
 				b.Fatal(err)
 			}

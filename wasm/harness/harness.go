@@ -48,13 +48,14 @@ type Config struct {
 	// and instance, and a core, for good. Only for trusted guests and for
 	// measuring the checks' cost.
 	NoBudget bool
-	// WazeroBudget enforces the time budget with wazero's own mechanism
-	// (RuntimeConfig.WithCloseOnContextDone, an exit to Go at every loop
-	// header: 3–5× slower guest code) instead of the interruption flag the
-	// harness instruments the module with (package wasm/internal/interrupt,
-	// a load and a branch per loop header). The harness also falls back to
-	// it by itself when the module cannot be instrumented.
-	WazeroBudget bool
+	// FlagBudget (experimental, off by default) enforces the time budget
+	// with the interruption flag the harness instruments the module with
+	// (package wasm/internal/interrupt: a load and a branch per loop header)
+	// instead of wazero's RuntimeConfig.WithCloseOnContextDone (an exit to Go
+	// per loop header, 2–3× slower guest code). It is NOT sound yet: wazero's
+	// optimizing compiler may hoist the flag's load out of a loop, and a
+	// looping guest was then seen running past its budget.
+	FlagBudget bool
 	// AcquireTimeout bounds the wait for a free instance (DefaultAcquireTimeout);
 	// past it the request gets a 503.
 	AcquireTimeout time.Duration
@@ -147,16 +148,16 @@ func New(ctx context.Context, module []byte, backing edge.Host, cfg Config) (*Ha
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if !cfg.NoBudget && !cfg.WazeroBudget {
+	if !cfg.NoBudget && cfg.FlagBudget {
 		inst, err := interrupt.Instrument(module, interruptExport)
 		if err != nil {
 			cfg.Logger.Warn("harness: cannot instrument the guest for interruption; using wazero's slower termination checks", "err", err)
-			cfg.WazeroBudget = true
+			cfg.FlagBudget = false
 		} else {
 			module = inst
 		}
 	}
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(!cfg.NoBudget && cfg.WazeroBudget)
+	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(!cfg.NoBudget && !cfg.FlagBudget)
 	if cfg.CacheDir != "off" {
 		if cfg.CacheDir == "" {
 			cfg.CacheDir = DefaultCacheDir()
@@ -248,7 +249,7 @@ func (h *Harness) newInstance(ctx context.Context) (*instance, error) {
 		return fail(fmt.Errorf("harness: guest refused its configuration: %s", msg))
 	}
 	var flag api.MutableGlobal
-	if !h.cfg.NoBudget && !h.cfg.WazeroBudget {
+	if !h.cfg.NoBudget && h.cfg.FlagBudget {
 		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
 		if !ok {
 			return fail(fmt.Errorf("harness: instrumented guest exports no mutable %s", interruptExport))
