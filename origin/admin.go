@@ -50,3 +50,17 @@ func (u *UpdateRequest) Apply(p *shared.Poll) {
 		p.Visibility = *u.Visibility
 	}
 }
+
+// Results is the body of GET /v1/admin/polls/{id}/results: a fresh snapshot
+// with the option labels, whatever the poll's visibility.
+type Results struct {
+	Poll        string    `json:"poll"`
+	Title       string    `json:"title"`
+	State       string    `json:"state"`
+	Version     uint64    `json:"version"`
+	Options     []string  `json:"options"`
+	Counts      []uint64  `json:"counts"`
+	Total       uint64    `json:"total"`
+	Voters      uint64    `json:"voters"`
+	GeneratedAt time.Time `json:"generated_at"`
+}

@@ -41,17 +41,7 @@ type CreateRequest = origin.CreateRequest
 type Update = origin.UpdateRequest
 
 // Results is a fresh snapshot with option labels.
-type Results struct {
-	Poll        string    `json:"poll"`
-	Title       string    `json:"title"`
-	State       string    `json:"state"`
-	Version     uint64    `json:"version"`
-	Options     []string  `json:"options"`
-	Counts      []uint64  `json:"counts"`
-	Total       uint64    `json:"total"`
-	Voters      uint64    `json:"voters"`
-	GeneratedAt time.Time `json:"generated_at"`
-}
+type Results = origin.Results
 
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {

@@ -66,6 +66,19 @@ func (s *Store) check() error {
 	return nil
 }
 
+// lookup returns the state of poll id; s.mu must be held. Errors are
+// EUNAVAILABLE once closed and ENOTFOUND for an unknown poll.
+func (s *Store) lookup(id string) (*pollState, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ps, ok := s.polls[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	return ps, nil
+}
+
 func clonePoll(p *shared.Poll) *shared.Poll {
 	c := *p
 	c.Options = slices.Clone(p.Options)
@@ -103,12 +116,9 @@ func (s *Store) CreatePoll(_ context.Context, p *shared.Poll, _ origin.CreateOpt
 func (s *Store) Poll(_ context.Context, id string) (*shared.Poll, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	ps, err := s.lookup(id)
+	if err != nil {
 		return nil, err
-	}
-	ps, ok := s.polls[id]
-	if !ok {
-		return nil, notFound(id)
 	}
 	return clonePoll(&ps.poll), nil
 }
@@ -133,12 +143,9 @@ func (s *Store) Polls(_ context.Context) ([]*shared.Poll, error) {
 func (s *Store) UpdatePoll(_ context.Context, id string, fn func(*shared.Poll) error) (*shared.Poll, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	ps, err := s.lookup(id)
+	if err != nil {
 		return nil, err
-	}
-	ps, ok := s.polls[id]
-	if !ok {
-		return nil, notFound(id)
 	}
 	c := clonePoll(&ps.poll)
 	if err := fn(c); err != nil {
@@ -200,12 +207,9 @@ func (s *Store) DeletePoll(_ context.Context, id string) error {
 func (s *Store) ResetPoll(_ context.Context, id string) (*shared.Poll, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	ps, err := s.lookup(id)
+	if err != nil {
 		return nil, err
-	}
-	ps, ok := s.polls[id]
-	if !ok {
-		return nil, notFound(id)
 	}
 	ps.counts = make([]uint64, len(ps.poll.Options))
 	ps.voters = map[shared.VoterID][]uint8{}
@@ -276,12 +280,9 @@ func (s *Store) Apply(_ context.Context, b *shared.Batch, window time.Duration) 
 func (s *Store) Snapshot(_ context.Context, id string) (*shared.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	ps, err := s.lookup(id)
+	if err != nil {
 		return nil, err
-	}
-	ps, ok := s.polls[id]
-	if !ok {
-		return nil, notFound(id)
 	}
 	return &shared.Snapshot{
 		Poll:        id,
@@ -297,12 +298,9 @@ func (s *Store) Snapshot(_ context.Context, id string) (*shared.Snapshot, error)
 func (s *Store) SnapshotVersion(_ context.Context, id string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	ps, err := s.lookup(id)
+	if err != nil {
 		return 0, err
-	}
-	ps, ok := s.polls[id]
-	if !ok {
-		return 0, notFound(id)
 	}
 	return ps.version, nil
 }
@@ -311,14 +309,10 @@ func (s *Store) SnapshotVersion(_ context.Context, id string) (uint64, error) {
 // fn runs without the store's lock held.
 func (s *Store) Ledger(ctx context.Context, id string, fn func(origin.LedgerEntry) error) error {
 	s.mu.Lock()
-	if err := s.check(); err != nil {
+	ps, err := s.lookup(id)
+	if err != nil {
 		s.mu.Unlock()
 		return err
-	}
-	ps, ok := s.polls[id]
-	if !ok {
-		s.mu.Unlock()
-		return notFound(id)
 	}
 	entries := make([]origin.LedgerEntry, len(ps.order))
 	for i, v := range ps.order {

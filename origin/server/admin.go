@@ -301,21 +301,7 @@ func (s *Server) adminReset(ctx *fasthttp.RequestCtx, id string) {
 	s.writeJSON(ctx, fasthttp.StatusOK, p)
 }
 
-// Results is the body of GET /v1/admin/polls/{id}/results: a fresh snapshot
-// with the option labels, whatever the poll's visibility.
-type Results struct {
-	Poll        string    `json:"poll"`
-	Title       string    `json:"title"`
-	State       string    `json:"state"`
-	Version     uint64    `json:"version"`
-	Options     []string  `json:"options"`
-	Counts      []uint64  `json:"counts"`
-	Total       uint64    `json:"total"`
-	Voters      uint64    `json:"voters"`
-	GeneratedAt time.Time `json:"generated_at"`
-}
-
-func (s *Server) freshResults(id string) (*Results, error) {
+func (s *Server) freshResults(id string) (*origin.Results, error) {
 	c, cancel := s.readCtx()
 	defer cancel()
 	p, err := s.store.Poll(c, id)
@@ -326,7 +312,7 @@ func (s *Server) freshResults(id string) (*Results, error) {
 	if err != nil {
 		return nil, s.storeErr("snapshot", err)
 	}
-	r := &Results{
+	r := &origin.Results{
 		Poll: id, Title: p.Title, State: string(p.State), Version: snap.Version,
 		Counts: snap.Counts, Total: snap.Total, Voters: snap.Voters,
 		GeneratedAt: time.UnixMilli(snap.GeneratedAt).UTC(),

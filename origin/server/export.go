@@ -85,7 +85,7 @@ func (s *Server) adminExport(ctx *fasthttp.RequestCtx, id string) {
 	})
 }
 
-func writeResultsCSV(w *bufio.Writer, r *Results) {
+func writeResultsCSV(w *bufio.Writer, r *origin.Results) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"option", "label", "votes"})
 	for i, label := range r.Options {
@@ -94,7 +94,7 @@ func writeResultsCSV(w *bufio.Writer, r *Results) {
 	cw.Flush()
 }
 
-func writeResultsJSON(w *bufio.Writer, r *Results) {
+func writeResultsJSON(w *bufio.Writer, r *origin.Results) {
 	b := make([]byte, 0, 256)
 	b = append(b, `{"poll":`...)
 	b = shared.AppendJSONString(b, r.Poll)

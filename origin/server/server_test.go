@@ -520,7 +520,7 @@ func TestAdminLifecycle(t *testing.T) {
 	wantError(t, e.admin("PATCH", "/polls/q", `{"options":[{"label":"x"},{"label":"y"}]}`), 409, shared.ECONFLICT)
 
 	r = e.admin("GET", "/polls/q/results", nil)
-	var res server.Results
+	var res origin.Results
 	if err := json.Unmarshal(r.body, &res); err != nil || res.Voters != 3 || res.Options[1] != "b" || res.Counts[1] != 2 {
 		t.Fatalf("admin results %s", r.body)
 	}
