@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/cachecontrol"
 	"github.com/edgepoll/edgepoll/shared/sign"
 	"github.com/syumai/workers/cloudflare/fetch"
 	"github.com/syumai/workers/cloudflare/queues"
@@ -235,11 +236,11 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 	cacheKey := h.opt.OriginURL + path + "?accept=" + accept
 	now := time.Now()
 	if c, stored, ok := h.cacheMatch(cacheKey); ok {
-		cc := parseCacheControl(c.CacheControl)
-		if fresh := stored.Add(cc.maxAge); now.Before(fresh) {
+		cc := cachecontrol.Parse(c.CacheControl)
+		if fresh := stored.Add(cc.MaxAge); now.Before(fresh) {
 			it, err := newItem(c, isPoll)
 			if err == nil {
-				return loaded{it: it, served: servedHit, fresh: fresh, stale: fresh.Add(cc.swr)}, nil
+				return loaded{it: it, served: servedHit, fresh: fresh, stale: fresh.Add(cc.SWR)}, nil
 			}
 		}
 		if prev == nil || prev.res.ETag == "" {
@@ -266,7 +267,7 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 		return loaded{}, shared.Wrap(shared.EUNAVAILABLE, err, "reading origin response")
 	}
 	now = time.Now()
-	cc := parseCacheControl(header(resp, "Cache-Control"))
+	cc := cachecontrol.Parse(header(resp, "Cache-Control"))
 	var c *edge.Cached
 	switch {
 	case resp.StatusCode == http.StatusNotModified && prev != nil:
@@ -293,11 +294,11 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 	if err != nil {
 		return loaded{}, err
 	}
-	if cc.maxAge > 0 {
+	if cc.MaxAge > 0 {
 		h.cachePut(ctx, cacheKey, c, now)
 	}
-	fresh := now.Add(cc.maxAge)
-	return loaded{it: it, served: servedMiss, fresh: fresh, stale: fresh.Add(cc.swr)}, nil
+	fresh := now.Add(cc.MaxAge)
+	return loaded{it: it, served: servedMiss, fresh: fresh, stale: fresh.Add(cc.SWR)}, nil
 }
 
 func newItem(c *edge.Cached, isPoll bool) (*item, error) {

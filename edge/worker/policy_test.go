@@ -6,29 +6,6 @@ import (
 	"time"
 )
 
-func TestParseCacheControl(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		maxAge  time.Duration
-		swr     time.Duration
-		noStore bool
-	}{
-		{"public, max-age=5, stale-while-revalidate=30", 5 * time.Second, 30 * time.Second, false},
-		{"public,max-age=1,stale-while-revalidate=5", time.Second, 5 * time.Second, false},
-		{"max-age=60, s-maxage=2", 2 * time.Second, 0, false},
-		{"no-store", 0, 0, true},
-		{"private, max-age=60", 0, 0, true},
-		{"max-age=bogus", 0, 0, false},
-		{"max-age=-3", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		cc := parseCacheControl(tc.in)
-		if cc.maxAge != tc.maxAge || cc.swr != tc.swr || cc.noStore != tc.noStore {
-			t.Errorf("%q: got %+v, want max-age %v swr %v no-store %v", tc.in, cc, tc.maxAge, tc.swr, tc.noStore)
-		}
-	}
-}
-
 func TestClassifyIngestOutcome(t *testing.T) {
 	for _, tc := range []struct {
 		status int

@@ -4,12 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/cachecontrol"
 )
 
 // maxOriginBody bounds a poll config or results body read from the origin.
@@ -19,39 +18,6 @@ const maxOriginBody = 4 << 20
 // is kept, so a flood of requests for an unknown poll costs the origin one
 // request per period.
 const negativeTTL = time.Second
-
-// cacheControl is the part of Cache-Control this cache honours.
-type cacheControl struct {
-	maxAge, swr time.Duration
-	set         bool // the header said anything about freshness
-}
-
-func parseCacheControl(h string) cacheControl {
-	var cc cacheControl
-	noStore := false
-	for _, d := range strings.Split(h, ",") {
-		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
-		secs := func() time.Duration {
-			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
-			if err != nil || n < 0 {
-				return 0
-			}
-			return time.Duration(n) * time.Second
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "max-age", "s-maxage":
-			cc.maxAge, cc.set = secs(), true
-		case "stale-while-revalidate":
-			cc.swr = secs()
-		case "no-store", "no-cache", "private":
-			noStore = true
-		}
-	}
-	if noStore {
-		cc = cacheControl{set: true}
-	}
-	return cc
-}
 
 // response is one cached origin response.
 type response struct {
@@ -179,9 +145,9 @@ func (c *cache) load(ctx context.Context, url, accept string, old *response) (*r
 		return nil, shared.Errorf(shared.EUNAVAILABLE, "origin answered %d", resp.StatusCode)
 	}
 	now := c.now()
-	cc := parseCacheControl(resp.Header.Get("Cache-Control"))
-	if !cc.set {
-		cc.maxAge = negativeTTL
+	cc := cachecontrol.Parse(resp.Header.Get("Cache-Control"))
+	if !cc.Set {
+		cc.MaxAge = negativeTTL
 	}
 	if resp.StatusCode == http.StatusNotModified && old != nil {
 		r := *old
@@ -191,7 +157,7 @@ func (c *cache) load(ctx context.Context, url, accept string, old *response) (*r
 		if h := resp.Header.Get("ETag"); h != "" {
 			r.etag = h
 		}
-		r.fresh, r.stale = now.Add(cc.maxAge), now.Add(cc.maxAge+cc.swr)
+		r.fresh, r.stale = now.Add(cc.MaxAge), now.Add(cc.MaxAge+cc.SWR)
 		return &r, nil
 	}
 	r := &response{
@@ -200,8 +166,8 @@ func (c *cache) load(ctx context.Context, url, accept string, old *response) (*r
 		etag:         resp.Header.Get("ETag"),
 		cacheControl: resp.Header.Get("Cache-Control"),
 		body:         body,
-		fresh:        now.Add(cc.maxAge),
-		stale:        now.Add(cc.maxAge + cc.swr),
+		fresh:        now.Add(cc.MaxAge),
+		stale:        now.Add(cc.MaxAge + cc.SWR),
 	}
 	if c.decode != nil {
 		v, err := c.decode(r.status, body)
