@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/sha256"
 	"time"
 
@@ -15,8 +16,9 @@ type Message struct {
 }
 
 // Consumer handles one queue delivery and returns, per message, 0 to ack it
-// or the delay before it is delivered again.
-type Consumer func(msgs []Message) []time.Duration
+// or the delay before it is delivered again. ctx belongs to the delivery's
+// event: I/O made with it runs in that event's context.
+type Consumer func(ctx context.Context, msgs []Message) []time.Duration
 
 // posting is one ingest post the queue consumer makes: the batch to send and
 // the messages whose fate it decides.

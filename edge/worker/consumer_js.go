@@ -3,11 +3,11 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
-	"syscall/js"
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
@@ -22,7 +22,7 @@ import (
 // logged loudly and retried until max_retries moves it to the dead-letter
 // queue: no batch is ever dropped silently. Posts run concurrently. It
 // returns one verdict per message: 0 to ack, else the retry delay.
-func (h *Host) Consume(msgs []Message) []time.Duration {
+func (h *Host) Consume(ctx context.Context, msgs []Message) []time.Duration {
 	out := make([]time.Duration, len(msgs))
 	var wg sync.WaitGroup
 	for _, p := range coalesce(msgs) {
@@ -39,7 +39,7 @@ func (h *Host) Consume(msgs []Message) []time.Duration {
 			if len(p.msgs) > 1 {
 				m.ID = fmt.Sprintf("%s+%d", m.ID, len(p.msgs)-1)
 			}
-			d := h.deliver(&m)
+			d := h.deliver(ctx, &m)
 			for _, i := range p.msgs {
 				out[i] = d
 			}
@@ -49,13 +49,13 @@ func (h *Host) Consume(msgs []Message) []time.Duration {
 	return out
 }
 
-func (h *Host) deliver(m *Message) time.Duration {
+func (h *Host) deliver(ctx context.Context, m *Message) time.Duration {
 	if m.Body == nil {
 		h.Log("error", "queue message is not a byte batch; leaving it for the dead-letter queue",
 			"message", m.ID, "attempts", m.Attempts)
 		return retryDelay(m.Attempts, true)
 	}
-	status, detail, err := h.ingest(m.Body)
+	status, detail, err := h.ingest(ctx, m.Body)
 	switch classify(status, err) {
 	case outcomeAck:
 		return 0
@@ -75,38 +75,25 @@ func (h *Host) deliver(m *Message) time.Duration {
 }
 
 // ingest signs body and posts it to the origin, returning the status and, for
-// a refusal, the start of the origin's error body. It calls the runtime's
-// fetch directly with the body as one Uint8Array (the net/http adapter would
-// wrap it in a ReadableStream, which costs more than the whole post).
-func (h *Host) ingest(body []byte) (int, string, error) {
+// a refusal, the start of the origin's error body.
+func (h *Host) ingest(ctx context.Context, body []byte) (int, string, error) {
 	sig := sign.Sign(h.opt.IngestKey, time.Now(), body)
-	headers := objectClass.New()
-	headers.Set("Content-Type", shared.ContentTypeMsgpack)
-	headers.Set(sign.HeaderKeyID, sig.KeyID)
-	headers.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	headers.Set(sign.HeaderSignature, sig.MAC)
-	init := objectClass.New()
-	init.Set("method", http.MethodPost)
-	init.Set("headers", headers)
-	init.Set("body", toUint8Array(body))
-	init.Set("redirect", "manual")
-	res, err := await(js.Global().Call("fetch", h.opt.OriginURL+"/v1/ingest", init))
+	hd := http.Header{
+		"Content-Type":       {shared.ContentTypeMsgpack},
+		sign.HeaderKeyID:     {sig.KeyID},
+		sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
+		sign.HeaderSignature: {sig.MAC},
+	}
+	res, err := h.fetch(ctx, http.MethodPost, h.opt.OriginURL+"/v1/ingest", hd, body)
 	if err != nil {
 		return 0, "", err
 	}
-	status := res.Get("status").Int()
-	if status < 300 {
-		// The receipt is not needed, but reading it (a few bytes) lets the
-		// connection be reused; cancelling the body would close it.
-		_, _ = await(res.Call("arrayBuffer"))
-		return status, "", nil
+	if res.Status < 300 {
+		return res.Status, "", nil
 	}
-	detail := ""
-	if txt, err := await(res.Call("text")); err == nil && txt.Type() == js.TypeString {
-		detail = txt.String()
-		if len(detail) > 512 {
-			detail = detail[:512]
-		}
+	detail := string(res.Body)
+	if len(detail) > 512 {
+		detail = detail[:512]
 	}
-	return status, detail, nil
+	return res.Status, detail, nil
 }

@@ -4,13 +4,10 @@ package worker
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall/js"
 	"time"
 
@@ -18,15 +15,16 @@ import (
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/cachecontrol"
 	"github.com/edgepoll/edgepoll/shared/sign"
-	"github.com/syumai/workers/cloudflare/fetch"
-	"github.com/syumai/workers/cloudflare/queues"
 )
 
 // memoKeys bounds the responses one isolate remembers.
 const memoKeys = 4096
 
-// sendTimeout bounds a queue send.
-const sendTimeout = 10 * time.Second
+// ioTimeout bounds one I/O operation (a queue send, an origin fetch).
+const ioTimeout = 10 * time.Second
+
+// maxOriginBody bounds an origin response the edge keeps.
+const maxOriginBody = 4 << 20
 
 // errTTL is how long an isolate remembers an origin 4xx (unknown poll,
 // results not visible yet) so a storm of bad ids costs the origin little.
@@ -79,15 +77,10 @@ func Getenv(name string) string {
 // Host implements edge.Host with Cloudflare Worker bindings. It is safe for
 // concurrent use by the requests of one isolate.
 type Host struct {
-	opt    Options
-	client *http.Client
-	cache  js.Value // caches.default
-	memo   *memo
-	log    *slog.Logger
-
-	prodOnce sync.Once
-	prod     *queues.Producer
-	prodErr  error
+	opt     Options
+	memo    *memo
+	log     *slog.Logger
+	limiter bool // the Worker has a Rate Limiting binding
 }
 
 var _ edge.Host = (*Host)(nil)
@@ -95,13 +88,10 @@ var _ edge.Host = (*Host)(nil)
 // NewHost returns a Host for opt.
 func NewHost(opt Options) *Host {
 	h := &Host{
-		opt: opt,
-		// The default client calls fetch on syumai's proxied global, which
-		// throws "Illegal invocation"; bind it to the real globalThis.
-		client: fetch.NewClient(fetch.WithBinding(js.Global().Get("globalThis"))).HTTPClient(fetch.RedirectModeManual),
-		cache:  js.Global().Get("caches").Get("default"),
-		memo:   newMemo(memoKeys, time.Now),
-		log:    opt.Logger,
+		opt:     opt,
+		memo:    newMemo(memoKeys, time.Now),
+		log:     opt.Logger,
+		limiter: js.Global().Get("context").Get("env").Get(BindingRateLimiter).Type() == js.TypeObject,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -174,68 +164,52 @@ func (h *Host) Submit(ctx context.Context, v *shared.Vote) error {
 // it with its own context and awaits the send, so the queue I/O belongs to a
 // request that is still running.
 func (h *Host) SendBatch(ctx context.Context, batch []byte) error {
-	if glue.send != nil {
-		// The one-instance glue: the request that flushes the group sends
-		// from its own JS context and awaits the send there.
-		return glue.send(ctx, batch)
-	}
-	h.prodOnce.Do(func() { h.prod, h.prodErr = queues.NewProducer(BindingVotes) })
-	if h.prodErr != nil {
-		return shared.Wrap(shared.EUNAVAILABLE, h.prodErr, "queue binding "+BindingVotes)
-	}
-	done := make(chan error, 1)
-	go func() { done <- h.prod.SendBytes(batch) }()
-	t := time.NewTimer(sendTimeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			return shared.Wrap(shared.EUNAVAILABLE, err, "queue send")
-		}
-		return nil
-	case <-t.C:
-		return shared.Errorf(shared.EUNAVAILABLE, "queue send timed out after %s", sendTimeout)
-	case <-ctx.Done():
-		return shared.Wrap(shared.EUNAVAILABLE, ctx.Err(), "queue send")
-	}
+	_, err := h.do(ctx, ioSend, batch)
+	return err
 }
 
-// Allow consults the Rate Limiting binding when the Worker has one.
+// Allow consults the Rate Limiting binding when the Worker has one. A
+// binding that fails allows the request: the isolate's own limits still hold.
 func (h *Host) Allow(ctx context.Context, key string) bool {
-	rq := requestFrom(ctx)
-	if rq == nil || glue.env == nil {
+	if !h.limiter {
 		return true
 	}
-	rl := glue.env(rq.id).Get(BindingRateLimiter)
-	if rl.Type() != js.TypeObject {
-		return true
+	b, err := h.do(ctx, ioLimit, []byte(key))
+	if err == nil {
+		var r *ioResponse
+		if r, err = decodeResponse(b); err == nil {
+			return r.Status != http.StatusTooManyRequests
+		}
 	}
-	if err := glue.own(ctx); err != nil {
-		return true
+	h.Log("warn", "rate limiter binding failed; allowing", "err", err.Error())
+	return true
+}
+
+// do performs one I/O operation for the event that owns ctx: through the
+// one-instance glue when it serves, else directly (one instance per request).
+func (h *Host) do(ctx context.Context, kind ioKind, payload []byte) ([]byte, error) {
+	if glue.do != nil {
+		return glue.do(ctx, kind, payload)
 	}
-	arg := objectClass.New()
-	arg.Set("key", key)
-	res, err := await(rl.Call("limit", arg))
+	return directIO(ctx, kind, payload)
+}
+
+// fetch makes one outbound request and returns the whole response.
+func (h *Host) fetch(ctx context.Context, method, url string, header http.Header, body []byte) (*ioResponse, error) {
+	b, err := h.do(ctx, ioFetch, appendIORequest(nil, method, url, header, body))
 	if err != nil {
-		h.Log("warn", "rate limiter binding failed; allowing", "err", err.Error())
-		return true
+		return nil, err
 	}
-	return res.Get("success").Truthy()
+	return decodeResponse(b)
 }
 
 // load refreshes one origin resource: from the location's Cache API when it
 // holds a fresh copy, else from the origin (revalidating prev with
 // If-None-Match), storing a cacheable answer back into the Cache API.
 func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll bool) (loaded, error) {
-	if glue.own != nil {
-		// Start the loads' I/O in the loading request's own context.
-		if err := glue.own(ctx); err != nil {
-			return loaded{}, err
-		}
-	}
 	cacheKey := h.opt.OriginURL + path + "?accept=" + accept
 	now := time.Now()
-	if c, stored, ok := h.cacheMatch(cacheKey); ok {
+	if c, stored, ok := h.cacheMatch(ctx, cacheKey); ok {
 		cc := cachecontrol.Parse(c.CacheControl)
 		if fresh := stored.Add(cc.MaxAge); now.Before(fresh) {
 			it, err := newItem(c, isPoll)
@@ -249,46 +223,42 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 			}
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.opt.OriginURL+path, nil)
-	if err != nil {
-		return loaded{}, shared.Wrap(shared.EINTERNAL, err, "origin request")
-	}
-	req.Header.Set("Accept", accept)
+	hd := http.Header{"Accept": {accept}}
 	if prev != nil && prev.res.ETag != "" && prev.res.Status == http.StatusOK {
-		req.Header.Set("If-None-Match", prev.res.ETag)
+		hd.Set("If-None-Match", prev.res.ETag)
 	}
-	resp, err := h.client.Do(req)
+	resp, err := h.fetch(ctx, http.MethodGet, h.opt.OriginURL+path, hd, nil)
 	if err != nil {
 		h.Log("warn", "origin fetch failed", "path", path, "err", err.Error())
 		return loaded{}, shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable")
 	}
-	body, err := readBody(resp, 4<<20)
-	if err != nil {
-		return loaded{}, shared.Wrap(shared.EUNAVAILABLE, err, "reading origin response")
+	if len(resp.Body) > maxOriginBody {
+		return loaded{}, shared.Errorf(shared.EUNAVAILABLE, "origin sent %d bytes for %s", len(resp.Body), path)
 	}
 	now = time.Now()
-	cc := cachecontrol.Parse(header(resp, "Cache-Control"))
+	cacheControl := joinHeader(resp.Header, "Cache-Control")
+	cc := cachecontrol.Parse(cacheControl)
 	var c *edge.Cached
 	switch {
-	case resp.StatusCode == http.StatusNotModified && prev != nil:
+	case resp.Status == http.StatusNotModified && prev != nil:
 		c = &edge.Cached{Status: http.StatusOK, ContentType: prev.res.ContentType, ETag: prev.res.ETag,
 			CacheControl: prev.res.CacheControl, Body: prev.res.Body}
-		if v := header(resp, "Cache-Control"); v != "" {
-			c.CacheControl = v
+		if cacheControl != "" {
+			c.CacheControl = cacheControl
 		}
 		if v := resp.Header.Get("ETag"); v != "" {
 			c.ETag = v
 		}
-	case resp.StatusCode == http.StatusOK:
+	case resp.Status == http.StatusOK:
 		c = &edge.Cached{Status: http.StatusOK, ContentType: resp.Header.Get("Content-Type"),
-			ETag: resp.Header.Get("ETag"), CacheControl: header(resp, "Cache-Control"), Body: body}
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+			ETag: resp.Header.Get("ETag"), CacheControl: cacheControl, Body: resp.Body}
+	case resp.Status >= 400 && resp.Status < 500 && resp.Status != http.StatusTooManyRequests:
 		// Pass the origin's verdict through; remember it briefly, never in the Cache API.
-		c = &edge.Cached{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"),
-			CacheControl: "no-store", Body: body}
+		c = &edge.Cached{Status: resp.Status, ContentType: resp.Header.Get("Content-Type"),
+			CacheControl: "no-store", Body: resp.Body}
 		return loaded{it: &item{res: c}, served: servedMiss, fresh: now.Add(errTTL), stale: now.Add(errTTL)}, nil
 	default:
-		return loaded{}, shared.Errorf(shared.EUNAVAILABLE, "origin answered %d for %s", resp.StatusCode, path)
+		return loaded{}, shared.Errorf(shared.EUNAVAILABLE, "origin answered %d for %s", resp.Status, path)
 	}
 	it, err := newItem(c, isPoll)
 	if err != nil {
@@ -314,78 +284,43 @@ func newItem(c *edge.Cached, isPoll bool) (*item, error) {
 }
 
 // cacheMatch looks key up in the location's Cache API.
-func (h *Host) cacheMatch(key string) (*edge.Cached, time.Time, bool) {
-	if h.cache.Type() != js.TypeObject {
+func (h *Host) cacheMatch(ctx context.Context, key string) (*edge.Cached, time.Time, bool) {
+	b, err := h.do(ctx, ioCacheMatch, []byte(key))
+	if err != nil {
+		h.Log("warn", "cache read failed", "key", key, "err", err.Error())
 		return nil, time.Time{}, false
 	}
-	res, err := await(h.cache.Call("match", key))
-	if err != nil || res.Type() != js.TypeObject {
+	r, err := decodeResponse(b)
+	if err != nil || r.Status != http.StatusOK {
 		return nil, time.Time{}, false
 	}
-	hd := res.Get("headers")
-	get := func(name string) string {
-		v := hd.Call("get", name)
-		if v.Type() != js.TypeString {
-			return ""
-		}
-		return v.String()
-	}
-	ms, err := strconv.ParseInt(get(headerStored), 10, 64)
+	ms, err := strconv.ParseInt(r.Header.Get(headerStored), 10, 64)
 	if err != nil {
 		return nil, time.Time{}, false
 	}
-	buf, err := await(res.Call("arrayBuffer"))
-	if err != nil {
-		return nil, time.Time{}, false
-	}
-	body, _ := bytesFrom(buf)
-	return &edge.Cached{Status: http.StatusOK, ContentType: get("Content-Type"), ETag: get("ETag"),
-		CacheControl: get("Cache-Control"), Body: body}, time.UnixMilli(ms), true
+	return &edge.Cached{Status: http.StatusOK, ContentType: r.Header.Get("Content-Type"), ETag: r.Header.Get("ETag"),
+		CacheControl: joinHeader(r.Header, "Cache-Control"), Body: r.Body}, time.UnixMilli(ms), true
 }
 
-// cachePut stores c under key in the location's Cache API. The put is handed
-// to the request's waitUntil, so the request does not wait for it.
+// cachePut stores c under key in the location's Cache API. The put runs
+// under the request's waitUntil, so the request does not wait for it.
 func (h *Host) cachePut(ctx context.Context, key string, c *edge.Cached, now time.Time) {
-	rq := requestFrom(ctx)
-	if h.cache.Type() != js.TypeObject || rq == nil || glue.execContext == nil {
-		return
+	hd := http.Header{
+		"Content-Type":  {c.ContentType},
+		"Cache-Control": {c.CacheControl},
+		headerStored:    {strconv.FormatInt(now.UnixMilli(), 10)},
 	}
-	headers := objectClass.New()
-	headers.Set("Content-Type", c.ContentType)
-	headers.Set("Cache-Control", c.CacheControl)
 	if c.ETag != "" {
-		headers.Set("ETag", c.ETag)
+		hd.Set("ETag", c.ETag)
 	}
-	headers.Set(headerStored, strconv.FormatInt(now.UnixMilli(), 10))
-	init := objectClass.New()
-	init.Set("status", http.StatusOK)
-	init.Set("headers", headers)
-	res := js.Global().Get("Response").New(toUint8Array(c.Body), init)
-	p := h.cache.Call("put", key, res).Call("catch", ignore)
-	if ectx := glue.execContext(rq.id); ectx.Type() == js.TypeObject && ectx.Get("waitUntil").Type() == js.TypeFunction {
-		ectx.Call("waitUntil", p)
+	if _, err := h.do(ctx, ioCachePut, appendIORequest(nil, http.MethodPut, key, hd, c.Body)); err != nil {
+		h.Log("warn", "cache write failed", "key", key, "err", err.Error())
 	}
 }
 
-// readBody reads up to limit bytes of resp's body. syumai's body reader
-// panics on a null body (304, 204), so those are never touched.
-func readBody(resp *http.Response, limit int64) (body []byte, err error) {
-	if resp.StatusCode == http.StatusNotModified || resp.StatusCode == http.StatusNoContent {
-		return nil, nil
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			body, err = nil, fmt.Errorf("reading response body: %v", p)
-		}
-	}()
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, limit))
-}
-
-// header returns all of resp's values for name joined with ", " (syumai's
-// header conversion splits a list-valued header into several values).
-func header(resp *http.Response, name string) string {
-	vs := resp.Header.Values(name)
+// joinHeader returns all of h's values for name joined with ", ".
+func joinHeader(h http.Header, name string) string {
+	vs := h.Values(name)
 	out := make([]string, 0, len(vs))
 	for _, v := range vs {
 		if v = strings.TrimSpace(v); v != "" {

@@ -3,8 +3,10 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -38,24 +40,12 @@ func glueScratch(p unsafe.Pointer, n uint32)
 //go:wasmimport edgepoll respond
 func glueRespond(id uint32, p unsafe.Pointer, n uint32)
 
-// glueSend asks event id to send frame p[:n] as one message on the votes
-// queue, from its own JS context, and to report through opDone(op). It
+// glueIO asks event id to perform I/O operation kind on p[:n] from its own
+// JS context and to report through opDone(op); op 0 wants no report. It
 // returns 0 when the event is gone.
 //
-//go:wasmimport edgepoll send
-func glueSend(id, op uint32, p unsafe.Pointer, n uint32) int32
-
-// glueEnter asks event id to call opDone(op) from its own JS context. It
-// returns 0 when the event is gone.
-//
-//go:wasmimport edgepoll enter
-func glueEnter(id, op uint32) int32
-
-// glueCurrent returns the event whose JS context is running Go right now, or 0
-// when the glue does not know (a promise continuation resumed Go).
-//
-//go:wasmimport edgepoll current
-func glueCurrent() uint32
+//go:wasmimport edgepoll io
+func glueIO(id, op, kind uint32, p unsafe.Pointer, n uint32) int32
 
 // request holds one event's own state. It travels in the request's
 // context.Context, never in a global, so concurrent requests in the isolate
@@ -92,15 +82,11 @@ func (r *request) setServed(s string) {
 	r.mu.Unlock()
 }
 
-// glue holds what the Host needs from the one-instance glue; its fields are
-// nil until Serve runs. They are set only there, so a program that never
-// calls Serve (the per-request benchmark build) links none of the imports
-// above.
+// glue holds what the Host needs from the one-instance glue; do is nil until
+// Serve runs. It is set only there, so a program that never calls Serve (the
+// per-request benchmark build) links none of the imports above.
 var glue struct {
-	own         func(ctx context.Context) error
-	send        func(ctx context.Context, batch []byte) error
-	env         func(id uint32) js.Value
-	execContext func(id uint32) js.Value
+	do func(ctx context.Context, kind ioKind, payload []byte) ([]byte, error)
 }
 
 type glueConn struct {
@@ -109,7 +95,7 @@ type glueConn struct {
 
 	mu     sync.Mutex
 	nextOp uint32
-	ops    map[uint32]chan error
+	ops    map[uint32]chan opResult
 
 	idle   chan job     // requests for parked serving goroutines
 	parked atomic.Int32 // serving goroutines parked on idle
@@ -155,11 +141,11 @@ func (g *glueConn) server(h http.Handler, j job) {
 func Serve(h http.Handler, consume Consumer) {
 	g := &glueConn{
 		binding: js.Global().Get("context").Get("binding"),
-		ops:     make(map[uint32]chan error),
+		ops:     make(map[uint32]chan opResult),
 		idle:    make(chan job),
 	}
 	g.grow(64 << 10)
-	glue.own, glue.send, glue.env, glue.execContext = g.own, g.send, g.env, g.execContext
+	glue.do = g.do
 	g.binding.Set("handleRequest", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		// args: id, headLen, bodyLen; the frame is in the scratch buffer.
 		id, headLen, bodyLen := uint32(args[0].Int()), args[1].Int(), args[2].Int()
@@ -178,11 +164,18 @@ func Serve(h http.Handler, consume Consumer) {
 		return nil
 	}))
 	g.binding.Set("opDone", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		var err error
+		// args: op, error (a string) or null, length of the answer the
+		// glue wrote into the scratch buffer.
+		var r opResult
 		if len(args) > 1 && args[1].Type() == js.TypeString {
-			err = fmt.Errorf("%s", args[1].String())
+			r.err = errors.New(args[1].String())
 		}
-		g.finish(uint32(args[0].Int()), err)
+		if len(args) > 2 {
+			if n := args[2].Int(); n > 0 && n <= len(g.scratch) {
+				r.data = bytes.Clone(g.scratch[:n])
+			}
+		}
+		g.finish(uint32(args[0].Int()), r)
 		return nil
 	}))
 	g.binding.Set("handleQueue", js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -210,26 +203,32 @@ func (g *glueConn) grow(n int) {
 	glueScratch(unsafe.Pointer(&g.scratch[0]), uint32(len(g.scratch)))
 }
 
+// opResult is what the glue reports for an I/O operation.
+type opResult struct {
+	data []byte
+	err  error
+}
+
 // op registers a pending glue operation.
-func (g *glueConn) op() (uint32, chan error) {
+func (g *glueConn) op() (uint32, chan opResult) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.nextOp++
 	if g.nextOp == 0 {
 		g.nextOp = 1
 	}
-	ch := make(chan error, 1)
+	ch := make(chan opResult, 1)
 	g.ops[g.nextOp] = ch
 	return g.nextOp, ch
 }
 
-func (g *glueConn) finish(op uint32, err error) {
+func (g *glueConn) finish(op uint32, r opResult) {
 	g.mu.Lock()
 	ch := g.ops[op]
 	delete(g.ops, op)
 	g.mu.Unlock()
 	if ch != nil {
-		ch <- err
+		ch <- r
 	}
 }
 
@@ -239,71 +238,51 @@ func (g *glueConn) forget(op uint32) {
 	g.mu.Unlock()
 }
 
-// own makes sure the calling goroutine runs in the JS context of ctx's
-// request before it starts I/O: a Worker ties I/O to the request whose
-// handler started it and cancels it when that request ends, and with one Go
-// instance a goroutine may be running on behalf of whichever event resumed
-// Go. When another event (or an unknown one) is current, own asks the
-// request's own JS side to call back into Go and waits for that call.
-func (g *glueConn) own(ctx context.Context) error {
-	rq := requestFrom(ctx)
-	if rq == nil || glueCurrent() == rq.id {
-		return nil
-	}
-	op, ch := g.op()
-	if glueEnter(rq.id, op) == 0 {
-		g.forget(op)
-		return shared.Errorf(shared.EUNAVAILABLE, "request ended")
-	}
-	return g.wait(ctx, op, ch, "switching to the request's context")
-}
-
-// send sends batch on the votes queue from the JS context of ctx's request,
-// which awaits it.
-func (g *glueConn) send(ctx context.Context, batch []byte) error {
+// do performs I/O operation kind for the event that owns ctx. A Worker ties
+// I/O to the request (IoContext) that started it, and with one Go instance a
+// goroutine runs on behalf of whichever event resumed Go; so Go never starts
+// I/O, awaits a promise or reads a stream itself. It hands the operation to
+// the glue, which performs it whole (a fetch including its body) from the
+// owning event's own JS context and hands back plain bytes. ioCachePut is
+// not waited for.
+func (g *glueConn) do(ctx context.Context, kind ioKind, payload []byte) ([]byte, error) {
 	rq := requestFrom(ctx)
 	if rq == nil {
-		return shared.Errorf(shared.EINTERNAL, "queue send outside a request")
+		return nil, shared.Errorf(shared.EINTERNAL, "worker I/O outside an event")
 	}
-	op, ch := g.op()
-	ok := glueSend(rq.id, op, unsafe.Pointer(unsafe.SliceData(batch)), uint32(len(batch)))
-	runtime.KeepAlive(batch)
+	var op uint32
+	var ch chan opResult
+	if kind != ioCachePut {
+		op, ch = g.op()
+	}
+	ok := glueIO(rq.id, op, uint32(kind), unsafe.Pointer(unsafe.SliceData(payload)), uint32(len(payload)))
+	runtime.KeepAlive(payload)
 	if ok == 0 {
-		g.forget(op)
-		return shared.Errorf(shared.EUNAVAILABLE, "request ended before its vote batch was sent")
+		if ch != nil {
+			g.forget(op)
+		}
+		return nil, shared.Errorf(shared.EUNAVAILABLE, "%s: the request ended", kind)
 	}
-	return g.wait(ctx, op, ch, "queue send")
-}
-
-// wait waits for operation op; what names it in errors.
-func (g *glueConn) wait(ctx context.Context, op uint32, ch chan error, what string) error {
+	if ch == nil {
+		return nil, nil
+	}
 	// The answer comes from the request's own JS context; should that
 	// context be cancelled first, it may never come: bound the wait.
-	t := time.NewTimer(sendTimeout)
+	t := time.NewTimer(ioTimeout)
 	defer t.Stop()
 	select {
-	case err := <-ch:
-		if err != nil {
-			return shared.Wrap(shared.EUNAVAILABLE, err, what)
+	case r := <-ch:
+		if r.err != nil {
+			return nil, shared.Wrap(shared.EUNAVAILABLE, r.err, kind.String())
 		}
-		return nil
+		return r.data, nil
 	case <-t.C:
 		g.forget(op)
-		return shared.Errorf(shared.EUNAVAILABLE, "%s: no answer from the request's context within %s", what, sendTimeout)
+		return nil, shared.Errorf(shared.EUNAVAILABLE, "%s: no answer from the request's context within %s", kind, ioTimeout)
 	case <-ctx.Done():
 		g.forget(op)
-		return shared.Wrap(shared.EUNAVAILABLE, ctx.Err(), what)
+		return nil, shared.Wrap(shared.EUNAVAILABLE, ctx.Err(), kind.String())
 	}
-}
-
-// execContext returns the ExecutionContext of event id (for waitUntil), or undefined.
-func (g *glueConn) execContext(id uint32) js.Value {
-	return g.binding.Call("ctxOf", id)
-}
-
-// env returns the env of event id, or undefined.
-func (g *glueConn) env(id uint32) js.Value {
-	return g.binding.Call("envOf", id)
 }
 
 // respond hands event id its answer frame.
@@ -335,13 +314,14 @@ func serveOne(h http.Handler, req *http.Request, rq *request) {
 // consumeOne runs one queue delivery; its answer frame's body holds one
 // little-endian u32 per message: 0 = ack, n > 0 = retry after n seconds.
 func consumeOne(consume Consumer, msgs []Message, id uint32) {
+	ctx := withRequest(context.Background(), &request{id: id})
 	defer func() {
 		if p := recover(); p != nil {
 			slog.Error("queue consumer panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			respond(id, failureFrame(fmt.Sprintf("edgepoll: consumer panicked: %v", p)))
 		}
 	}()
-	delays := consume(msgs)
+	delays := consume(ctx, msgs)
 	body := make([]byte, 0, 4*len(msgs))
 	for i := range msgs {
 		secs := 0

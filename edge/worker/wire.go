@@ -168,3 +168,126 @@ func errorFrame(err error) []byte {
 	return appendResponse(nil, shared.HTTPStatus(shared.ErrorCode(err)),
 		http.Header{"Content-Type": {"application/json"}}, body)
 }
+
+// The Go program asks the glue for I/O (an origin fetch, a Cache API read or
+// write) with an I/O request frame, and gets a response frame back:
+//
+//	u32 headLen (little endian)
+//	head: UTF-8 "METHOD\nURL\nname\nvalue\n…" (headLen bytes)
+//	body: the rest
+//
+// The glue answers a fetch or a cache read with a response frame of the
+// layout above, status 1..599.
+
+// appendIORequest appends an I/O request frame to dst.
+func appendIORequest(dst []byte, method, url string, header http.Header, body []byte) []byte {
+	n := len(method) + 1 + len(url)
+	for k, vs := range header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2
+		}
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	dst = appendLine(dst, method)
+	dst = append(dst, '\n')
+	dst = appendLine(dst, url)
+	for k, vs := range header {
+		for _, v := range vs {
+			dst = append(dst, '\n')
+			dst = appendLine(dst, k)
+			dst = append(dst, '\n')
+			dst = appendLine(dst, v)
+		}
+	}
+	return append(dst, body...)
+}
+
+// ioResponse is the glue's answer to an I/O request.
+type ioResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// decodeResponse decodes a response frame from the glue. Errors are
+// EINTERNAL: the glue wrote the frame.
+func decodeResponse(f []byte) (*ioResponse, error) {
+	if len(f) < respPrefix {
+		return nil, shared.Errorf(shared.EINTERNAL, "short response frame (%d bytes)", len(f))
+	}
+	status := int(binary.LittleEndian.Uint16(f))
+	n := binary.LittleEndian.Uint32(f[4:])
+	if status < 100 || status > 599 || uint64(n) > uint64(len(f)-respPrefix) {
+		return nil, shared.Errorf(shared.EINTERNAL, "bad response frame (status %d, head %d of %d bytes)", status, n, len(f))
+	}
+	r := &ioResponse{Status: status, Header: make(http.Header, 8), Body: f[respPrefix+n:]}
+	rest := string(f[respPrefix : respPrefix+n])
+	for rest != "" {
+		var name, value string
+		name, rest, _ = strings.Cut(rest, "\n")
+		value, rest, _ = strings.Cut(rest, "\n")
+		key := http.CanonicalHeaderKey(name)
+		r.Header[key] = append(r.Header[key], value)
+	}
+	return r, nil
+}
+
+// ioKind names an I/O operation the Go program asks of the glue. The values
+// are shared with glue/worker.mjs.
+type ioKind uint32
+
+const (
+	// ioSend sends the payload as one bytes message on the VOTES queue.
+	ioSend ioKind = 1
+	// ioFetch makes the outbound fetch in the payload's I/O request frame
+	// and answers with the whole response as a response frame.
+	ioFetch ioKind = 2
+	// ioCacheMatch looks the payload (a URL) up in the location's Cache API
+	// and answers with a response frame, status 404 when nothing matched.
+	ioCacheMatch ioKind = 3
+	// ioCachePut stores the payload's I/O request frame (method PUT, the
+	// key as URL, headers and body) in the Cache API under the event's
+	// waitUntil; it answers at once, before the put completes.
+	ioCachePut ioKind = 4
+	// ioLimit asks the Rate Limiting binding about the payload (a key) and
+	// answers with a response frame: 200 allowed, 429 limited.
+	ioLimit ioKind = 5
+)
+
+// String names the operation in errors.
+func (k ioKind) String() string {
+	switch k {
+	case ioSend:
+		return "queue send"
+	case ioFetch:
+		return "origin fetch"
+	case ioCacheMatch:
+		return "cache read"
+	case ioCachePut:
+		return "cache write"
+	case ioLimit:
+		return "rate limiter"
+	}
+	return "worker I/O"
+}
+
+// ioRequest is a decoded I/O request frame.
+type ioRequest struct {
+	Method, URL string
+	Header      http.Header
+	Body        []byte
+}
+
+// decodeIORequest decodes an I/O request frame written by appendIORequest.
+// Errors are EINTERNAL: the Go program wrote the frame.
+func decodeIORequest(f []byte) (*ioRequest, error) {
+	if len(f) < 4 || uint64(binary.LittleEndian.Uint32(f)) > uint64(len(f)-4) {
+		return nil, shared.Errorf(shared.EINTERNAL, "bad I/O request frame")
+	}
+	n := binary.LittleEndian.Uint32(f)
+	r, err := decodeRequest(context.Background(), f[4:4+n], nil)
+	if err != nil {
+		return nil, shared.Wrap(shared.EINTERNAL, err, "bad I/O request frame")
+	}
+	return &ioRequest{Method: r.Method, URL: r.URL.String(), Header: r.Header, Body: f[4+n:]}, nil
+}

@@ -120,3 +120,63 @@ func BenchmarkRequestResponseFrames(b *testing.B) {
 		}
 	}
 }
+
+func TestIORequestFrame(t *testing.T) {
+	f := appendIORequest(nil, "POST", "https://origin.example/v1/ingest",
+		http.Header{"Content-Type": {"application/msgpack"}, "X-Evil": {"a\r\nb"}}, []byte("body"))
+	n := int(binary.LittleEndian.Uint32(f))
+	if n+4 > len(f) {
+		t.Fatalf("head length %d past frame of %d", n, len(f))
+	}
+	r, err := decodeIORequest(f)
+	if err != nil || r.Method != "POST" || r.URL != "https://origin.example/v1/ingest" ||
+		r.Header.Get("X-Evil") != "a  b" || string(r.Body) != "body" {
+		t.Fatalf("decodeIORequest: %+v, %v", r, err)
+	}
+	if _, err := decodeIORequest(f[:3]); shared.ErrorCode(err) != shared.EINTERNAL {
+		t.Fatalf("short frame: err %v", err)
+	}
+	head, body := string(f[4:4+n]), string(f[4+n:])
+	if body != "body" {
+		t.Fatalf("body %q", body)
+	}
+	parts := strings.Split(head, "\n")
+	if len(parts) != 6 || parts[0] != "POST" || parts[1] != "https://origin.example/v1/ingest" {
+		t.Fatalf("head %q", head)
+	}
+	got := map[string]string{parts[2]: parts[3], parts[4]: parts[5]}
+	if got["Content-Type"] != "application/msgpack" || got["X-Evil"] != "a  b" {
+		t.Fatalf("headers %q", got)
+	}
+}
+
+func TestDecodeResponseRoundTrip(t *testing.T) {
+	f := appendResponse(nil, 304, http.Header{"Etag": {`"v1"`}, "Cache-Control": {"max-age=1", "public"}}, []byte("x"))
+	r, err := decodeResponse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 304 || r.Header.Get("ETag") != `"v1"` || len(r.Header.Values("Cache-Control")) != 2 || string(r.Body) != "x" {
+		t.Fatalf("decoded %+v", r)
+	}
+	for _, bad := range [][]byte{nil, {1, 2, 3}, appendResponse(nil, 0, nil, nil), appendResponse(nil, 700, nil, nil),
+		{200, 0, 0, 0, 9, 0, 0, 0, 'a'}} {
+		if _, err := decodeResponse(bad); shared.ErrorCode(err) != shared.EINTERNAL {
+			t.Errorf("decodeResponse(%v): err %v, want EINTERNAL", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add(appendResponse(nil, 200, http.Header{"A": {"b"}}, []byte("body")))
+	f.Add([]byte{200, 0, 0, 0, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeResponse(b)
+		if err != nil {
+			return
+		}
+		if r.Status < 100 || r.Status > 599 || len(r.Body) > len(b) {
+			t.Fatalf("accepted %v as %+v", b, r)
+		}
+	})
+}

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -31,7 +32,7 @@ func main() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write(body)
 		})
-		consume = func(msgs []worker.Message) []time.Duration {
+		consume = func(_ context.Context, msgs []worker.Message) []time.Duration {
 			delays := make([]time.Duration, len(msgs))
 			for i := range delays {
 				delays[i] = time.Minute // keep them queued until the config is fixed

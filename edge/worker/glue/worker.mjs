@@ -26,9 +26,14 @@
 //     continuation in B's own context (handle_cross_request_promise_resolution,
 //     the default since compatibility date 2024-10-14), where B builds its
 //     Response.
-//   - I/O that B needs (the group commit's queue send, a load from the
-//     origin) is started from B's own context: Go asks through send/enter,
-//     B's fetch() wakes and does it (or calls back into Go from there).
+//   - Go does no I/O itself. What B needs (the group commit's queue send, an
+//     origin fetch, a Cache API read or write, the rate limiter) Go asks for
+//     through the io import; B's fetch() wakes and performs the WHOLE
+//     operation in B's own context (a fetch including reading its body) and
+//     hands Go plain bytes. Go never holds a stream, a Response or a promise
+//     that belongs to a request, so it can never touch one from another
+//     request's context ("Cannot perform I/O on behalf of a different
+//     request").
 //   - Go's timers (the group committer's few-millisecond wait) need a JS timer
 //     in a context that is still alive. The glue owns Go's
 //     scheduleTimeoutEvent: it arms ONE real timer in a live event's context
@@ -49,6 +54,7 @@ import wasmModule from "./app.wasm";
 const requestDeadlineMillis = 15000;
 const queueDeadlineMillis = 60000;
 const votesBinding = "VOTES"; // edge/worker.BindingVotes
+const rateLimiterBinding = "RATE_LIMITER"; // edge/worker.BindingRateLimiter
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -256,25 +262,15 @@ function start(env) {
           s.answer = new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice();
           notify(s);
         },
-        send: (id, op, ptr, len) => {
+        io: (id, op, kind, ptr, len) => {
           const s = slots.get(id);
           if (s === undefined || !s.alive) {
             return 0;
           }
-          s.ops.push({ op, body: new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice() });
+          s.ops.push({ op, kind, body: new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice() });
           notify(s);
           return 1;
         },
-        enter: (id, op) => {
-          const s = slots.get(id);
-          if (s === undefined || !s.alive) {
-            return 0;
-          }
-          s.ops.push({ op, body: null });
-          notify(s);
-          return 1;
-        },
-        current: () => current,
       },
     });
     const stop = (err) => {
@@ -297,31 +293,127 @@ function start(env) {
   return starting;
 }
 
-// runOps does, in slot's own context, what Go asked of it.
+// ---- I/O on Go's behalf ------------------------------------------------
+// Go never starts I/O, awaits a promise or reads a stream itself: a goroutine
+// may run while another event's context is current, and workerd refuses I/O
+// objects used from a context other than their own ("Cannot perform I/O on
+// behalf of a different request"). Go asks; the owning event performs the
+// whole operation here, from its own context, and hands back plain bytes.
+// The kinds and frames are edge/worker/wire.go's ioKind and frames.
+const ioSend = 1;
+const ioFetch = 2;
+const ioCacheMatch = 3;
+const ioCachePut = 4;
+const ioLimit = 5;
+const maxFetchBody = 8 << 20;
+
+// ioRequest decodes an I/O request frame: u32 headLen, "METHOD\nURL\nname\nvalue…", body.
+function ioRequest(frame) {
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const headLen = dv.getUint32(0, true);
+  const parts = decoder.decode(frame.subarray(4, 4 + headLen)).split("\n");
+  const headers = new Headers();
+  for (let i = 2; i + 1 < parts.length; i += 2) {
+    headers.append(parts[i], parts[i + 1]);
+  }
+  return { method: parts[0], url: parts[1], headers, body: frame.subarray(4 + headLen) };
+}
+
+// responseFrame encodes a status, headers and body as a response frame.
+function responseFrame(status, headers, body) {
+  let head = "";
+  if (headers !== undefined) {
+    for (const [name, value] of headers) {
+      head += (head === "" ? "" : "\n") + name + "\n" + value;
+    }
+  }
+  const hb = encoder.encode(head);
+  const out = new Uint8Array(8 + hb.length + body.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(0, status, true);
+  dv.setUint32(4, hb.length, true);
+  out.set(hb, 8);
+  out.set(body, 8 + hb.length);
+  return out;
+}
+
+const empty = new Uint8Array(0);
+
+async function readResponse(res) {
+  const body = new Uint8Array(await res.arrayBuffer());
+  if (body.length > maxFetchBody) {
+    throw new Error("response of " + body.length + " bytes is too large");
+  }
+  return responseFrame(res.status, res.headers, body);
+}
+
+// perform does one I/O operation for slot; it resolves to the answer bytes
+// (or null).
+async function perform(slot, kind, body) {
+  switch (kind) {
+    case ioSend:
+      await slot.env[votesBinding].send(body, { contentType: "bytes" });
+      return null;
+    case ioFetch: {
+      const r = ioRequest(body);
+      const init = { method: r.method, headers: r.headers, redirect: "manual" };
+      if (r.body.length > 0) {
+        init.body = r.body;
+      }
+      return readResponse(await globalThis.fetch(r.url, init));
+    }
+    case ioCacheMatch: {
+      const res = await caches.default.match(decoder.decode(body));
+      return res === undefined ? responseFrame(404, undefined, empty) : readResponse(res);
+    }
+    case ioCachePut: {
+      const r = ioRequest(body);
+      const p = caches.default.put(r.url, new Response(r.body, { headers: r.headers }));
+      slot.ctx.waitUntil(p.catch((e) => console.error("edgepoll: cache put failed:", String(e))));
+      return null;
+    }
+    case ioLimit: {
+      const rl = slot.env[rateLimiterBinding];
+      const { success } = await rl.limit({ key: decoder.decode(body) });
+      return responseFrame(success ? 200 : 429, undefined, empty);
+    }
+  }
+  throw new Error("unknown I/O kind " + kind);
+}
+
+// runOps does, in slot's own context, what Go asked of it, and reports each
+// outcome to Go from this context.
 function runOps(slot, inst) {
   const ops = slot.ops;
   slot.ops = [];
-  for (const { op, body } of ops) {
-    const done = (err) => {
-      if (instance === inst && !inst.go.exited) {
-        enter(slot, () => inst.binding.opDone(op, err));
-      }
-    };
-    if (body === null) {
-      done(null); // "enter": Go continues from this context
-      continue;
-    }
+  for (const { op, kind, body } of ops) {
     let p;
     try {
-      p = slot.env[votesBinding].send(body, { contentType: "bytes" });
+      p = perform(slot, kind, body);
     } catch (e) {
       p = Promise.reject(e);
     }
     p.then(
-      () => done(null),
-      (e) => done(String(e && e.message ? e.message : e)),
+      (answer) => done(slot, inst, op, null, answer),
+      (e) => done(slot, inst, op, String(e && e.message ? e.message : e), null),
     );
   }
+}
+
+// done hands an operation's outcome to Go: the answer bytes go through the
+// scratch buffer, which Go copies before opDone returns.
+function done(slot, inst, op, err, answer) {
+  if (op === 0 || instance !== inst || inst.go.exited) {
+    return;
+  }
+  enter(slot, () => {
+    let n = 0;
+    if (answer !== null && answer.length > 0) {
+      ensureScratch(inst, answer.length).set(answer);
+      n = answer.length;
+    }
+    inst.binding.opDone(op, err, n);
+  });
 }
 
 // waitFor serves slot from its own context until Go has answered it.
