@@ -41,7 +41,7 @@ func glueScratch(p unsafe.Pointer, n uint32)
 func glueRespond(id uint32, p unsafe.Pointer, n uint32)
 
 // glueIO asks event id to perform I/O operation kind on p[:n] from its own
-// JS context and to report through opDone(op); op 0 wants no report. It
+// JS context and to report through ep_op_done(op); op 0 wants no report. It
 // returns 0 when the event is gone.
 //
 //go:wasmimport edgepoll io
@@ -90,8 +90,9 @@ var glue struct {
 }
 
 type glueConn struct {
-	binding js.Value // globalThis.context.binding: env and ExecutionContext lookups
-	scratch []byte   // where the glue writes request frames
+	binding js.Value     // globalThis.context.binding: where the queue handler is registered
+	h       http.Handler // the fetch handler
+	scratch []byte       // where the glue writes request frames and I/O answers
 
 	mu     sync.Mutex
 	nextOp uint32
@@ -135,49 +136,69 @@ func (g *glueConn) server(h http.Handler, j job) {
 	}
 }
 
+// conn is the running glue connection, set by Serve before it reports ready.
+var conn *glueConn
+
+// The glue calls these exports directly: a plain WebAssembly call costs far
+// less than a js.FuncOf callback, which wraps its receiver and arguments in
+// js.Values (each with a finalizer). An export only hands work to
+// goroutines; the glue then resumes Go, which runs them until all are idle.
+
+// epRequest takes the request frame of event id from the scratch buffer
+// (head then body) and starts serving it.
+//
+//go:wasmexport ep_request
+func epRequest(id, headLen, bodyLen uint32) {
+	g := conn
+	rq := &request{id: id}
+	if uint64(headLen)+uint64(bodyLen) > uint64(len(g.scratch)) {
+		respond(id, errorFrame(shared.Errorf(shared.EINTERNAL, "request frame past the scratch buffer")))
+		return
+	}
+	req, err := decodeRequest(withRequest(context.Background(), rq),
+		g.scratch[:headLen], g.scratch[headLen:headLen+bodyLen])
+	if err != nil {
+		respond(id, errorFrame(err))
+		return
+	}
+	g.serve(g.h, req, rq)
+}
+
+// epGrow makes the scratch buffer hold at least n bytes.
+//
+//go:wasmexport ep_grow
+func epGrow(n uint32) { conn.grow(int(n)) }
+
+// epOpDone reports the outcome of I/O operation op: the first n bytes of the
+// scratch buffer hold its answer, or its error message when failed is 1.
+//
+//go:wasmexport ep_op_done
+func epOpDone(op, n, failed uint32) {
+	g := conn
+	var r opResult
+	if int(n) > len(g.scratch) {
+		r.err = errors.New("I/O answer past the scratch buffer")
+	} else if failed != 0 {
+		r.err = errors.New(string(g.scratch[:n]))
+	} else if n > 0 {
+		r.data = bytes.Clone(g.scratch[:n])
+	}
+	g.finish(op, r)
+}
+
 // Serve registers h as the Worker's fetch handler and consume as its queue
 // consumer with the glue, tells the glue the instance is ready and blocks
 // forever: the glue keeps this one instance for the isolate's lifetime.
 func Serve(h http.Handler, consume Consumer) {
 	g := &glueConn{
 		binding: js.Global().Get("context").Get("binding"),
+		h:       h,
 		ops:     make(map[uint32]chan opResult),
 		idle:    make(chan job),
 	}
 	g.grow(64 << 10)
 	glue.do = g.do
-	g.binding.Set("handleRequest", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		// args: id, headLen, bodyLen; the frame is in the scratch buffer.
-		id, headLen, bodyLen := uint32(args[0].Int()), args[1].Int(), args[2].Int()
-		rq := &request{id: id}
-		req, err := decodeRequest(withRequest(context.Background(), rq),
-			g.scratch[:headLen], g.scratch[headLen:headLen+bodyLen])
-		if err != nil {
-			respond(id, errorFrame(err))
-			return nil
-		}
-		g.serve(h, req, rq)
-		return nil
-	}))
-	g.binding.Set("grow", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		g.grow(args[0].Int())
-		return nil
-	}))
-	g.binding.Set("opDone", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		// args: op, error (a string) or null, length of the answer the
-		// glue wrote into the scratch buffer.
-		var r opResult
-		if len(args) > 1 && args[1].Type() == js.TypeString {
-			r.err = errors.New(args[1].String())
-		}
-		if len(args) > 2 {
-			if n := args[2].Int(); n > 0 && n <= len(g.scratch) {
-				r.data = bytes.Clone(g.scratch[:n])
-			}
-		}
-		g.finish(uint32(args[0].Int()), r)
-		return nil
-	}))
+	conn = g
 	g.binding.Set("handleQueue", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		// args: id, messages. Copy the messages while this event is current.
 		id, arr := uint32(args[0].Int()), args[1]

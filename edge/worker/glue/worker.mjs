@@ -8,8 +8,9 @@
 // the Go side).
 //
 // Crossing cost. A request is written as ONE packed frame straight into a
-// scratch buffer in Go's memory and announced with one call,
-// binding.handleRequest(id, headLen, bodyLen); the answer comes back as ONE
+// scratch buffer in Go's memory and announced with one plain WebAssembly
+// export call, ep_request(id, headLen, bodyLen) (a js.FuncOf callback would
+// cost several js.Values with finalizers); the answer comes back as ONE
 // frame through a plain WebAssembly import, respond(id, ptr, len). No header
 // travels as its own JS value (each js.Value on the Go side costs a
 // finalizer); the frame layout is documented in edge/worker/wire.go.
@@ -218,7 +219,7 @@ function start(env) {
   // bindings and vars, the same for every event.
   globalThis.context = { env, binding };
   const go = new Go();
-  const inst = { go, binding, scratchPtr: 0, scratchLen: 0, view: null };
+  const inst = { go, binding, exports: null, scratchPtr: 0, scratchLen: 0, view: null };
   const gojs = go.importObject.gojs;
   // Go's timers: see ensureTimer.
   gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
@@ -273,6 +274,7 @@ function start(env) {
         },
       },
     });
+    inst.exports = wasm.exports;
     const stop = (err) => {
       console.error("edgepoll: Go instance stopped:", err && err.stack ? err.stack : String(err));
       starting = undefined; // the next event starts a fresh instance
@@ -407,12 +409,14 @@ function done(slot, inst, op, err, answer) {
     return;
   }
   enter(slot, () => {
+    const bytes = err !== null ? encoder.encode(err) : answer;
     let n = 0;
-    if (answer !== null && answer.length > 0) {
-      ensureScratch(inst, answer.length).set(answer);
-      n = answer.length;
+    if (bytes !== null && bytes.length > 0) {
+      ensureScratch(inst, bytes.length).set(bytes);
+      n = bytes.length;
     }
-    inst.binding.opDone(op, err, n);
+    inst.exports.ep_op_done(op, n, err !== null ? 1 : 0);
+    inst.go._resume(); // run the goroutines the answer woke
   });
 }
 
@@ -470,7 +474,7 @@ function busy() {
 
 function ensureScratch(inst, need) {
   if (need > inst.scratchLen) {
-    inst.binding.grow(need);
+    inst.exports.ep_grow(need);
   }
   if (inst.view === null || inst.view.byteLength === 0) {
     inst.view = new Uint8Array(memory(), inst.scratchPtr, inst.scratchLen);
@@ -497,8 +501,11 @@ async function fetch(req, env, ctx) {
     if (bodyLen > 0) {
       view.set(body, written);
     }
-    enter(slot, () => inst.binding.handleRequest(slot.id, written, bodyLen));
-    // A handler that needs no I/O has answered before handleRequest returns.
+    enter(slot, () => {
+      inst.exports.ep_request(slot.id, written, bodyLen);
+      inst.go._resume(); // serve it: Go runs until every goroutine is idle
+    });
+    // A handler that needs no I/O has answered before Go yields.
     if (slot.answer === null || slot.ops.length > 0) {
       await waitFor(slot, inst, requestDeadlineMillis);
     }
