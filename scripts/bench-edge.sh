@@ -56,7 +56,7 @@ echo "$build_out"
 gzip_bytes=$(sed -n 's/^bundle_gzip_bytes=//p' <<<"$build_out")
 mkdir -p "$work/perreq"
 (cd "$work/perreq" && go run -C "$root" github.com/syumai/workers/cmd/workers-assets-gen -mode go -o "$work/perreq" >/dev/null)
-GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o "$work/perreq/app.wasm" ./edge/worker/bench/perrequest
+GOOS=js GOARCH=wasm go build -tags edgepoll_perrequest -trimpath -ldflags='-s -w' -o "$work/perreq/app.wasm" ./edge/worker/bench/perrequest
 go build -o "$work/origin" ./origin/cmd/origin
 go build -o "$work/tokens" ./edge/worker/bench/tokens
 

@@ -1,4 +1,4 @@
-//go:build js && wasm
+//go:build js && wasm && !edgepoll_perrequest
 
 package worker
 
@@ -46,48 +46,6 @@ func glueRespond(id uint32, p unsafe.Pointer, n uint32)
 //
 //go:wasmimport edgepoll io
 func glueIO(id, op, kind uint32, p unsafe.Pointer, n uint32) int32
-
-// request holds one event's own state. It travels in the request's
-// context.Context, never in a global, so concurrent requests in the isolate
-// never see each other's handles.
-type request struct {
-	id uint32 // the glue's event id
-
-	mu     sync.Mutex
-	served string // how a cached read was served, for HeaderCache
-}
-
-type requestKey struct{}
-
-// withRequest returns ctx carrying r.
-func withRequest(ctx context.Context, r *request) context.Context {
-	return context.WithValue(ctx, requestKey{}, r)
-}
-
-// requestFrom returns the event handles in ctx, or nil.
-func requestFrom(ctx context.Context) *request {
-	r, _ := ctx.Value(requestKey{}).(*request)
-	return r
-}
-
-func (r *request) setServed(s string) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	// A request that reads several cached values reports the worst.
-	if r.served == "" || s == servedMiss || (s == servedStale && r.served == servedHit) {
-		r.served = s
-	}
-	r.mu.Unlock()
-}
-
-// glue holds what the Host needs from the one-instance glue; do is nil until
-// Serve runs. It is set only there, so a program that never calls Serve (the
-// per-request benchmark build) links none of the imports above.
-var glue struct {
-	do func(ctx context.Context, kind ioKind, payload []byte) ([]byte, error)
-}
 
 type glueConn struct {
 	binding js.Value     // globalThis.context.binding: where the queue handler is registered

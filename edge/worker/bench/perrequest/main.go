@@ -1,4 +1,4 @@
-//go:build js && wasm
+//go:build js && wasm && edgepoll_perrequest
 
 // Command perrequest is the edge handler behind syumai/workers' own glue
 // (workers-assets-gen), which starts a new Go instance for every request. It
