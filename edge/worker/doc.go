@@ -5,11 +5,15 @@
 //
 // The Worker-only code is built with `js && wasm`; the glue in glue/ keeps ONE
 // Go instance per isolate and dispatches every fetch and queue event into it.
-// A request crosses as one packed frame each way (wire.go); each event keeps
-// its env and ExecutionContext in the glue, under an id that travels in the
-// request's context.Context, so concurrent requests never share per-request
-// handles, and I/O is started from the JS context of the request that owns
-// it. The platform-independent parts (the frames, the coalescing response
+// A request crosses as one packed frame each way (wire.go), entering Go
+// through a plain WebAssembly export. Each event keeps its env and
+// ExecutionContext in the glue, under an id that travels in the request's
+// context.Context, so concurrent requests never share per-request handles.
+// Go does no Worker I/O itself: it asks the glue (ioKind) and the owning
+// event performs the whole operation (an origin fetch with its body, a Cache
+// API read or write, a queue send, the rate limiter) from its own JS
+// context, handing back plain bytes, so no I/O object is ever touched from
+// another request's context. The platform-independent parts (the frames, the coalescing response
 // memo, Cache-Control parsing, merging queued batches and the consumer's
 // retry policy) build everywhere and are unit tested natively.
 package worker

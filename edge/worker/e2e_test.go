@@ -74,7 +74,10 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startEdge(t *testing.T) *edgeEnv {
+func startEdge(t *testing.T) *edgeEnv { return startEdgeWith(t, "") }
+
+// startEdgeWith starts the stack with extra appended to the Worker's wrangler.toml.
+func startEdgeWith(t *testing.T, extra string) *edgeEnv {
 	t.Helper()
 	root := repoRoot(t)
 	wrangler := filepath.Join(root, "node_modules", ".bin", "wrangler")
@@ -116,7 +119,7 @@ max_batch_size = 10
 max_batch_timeout = 1
 max_retries = 20
 dead_letter_queue = "edgepoll-votes-dlq"
-`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret))
+`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret)) + extra
 	if err := os.WriteFile(filepath.Join(dir, "wrangler.toml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +302,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 	}
 	e := startEdge(t)
 
+	t.Run("ErrorsAndCORS", func(t *testing.T) {
+		e.t = t
+		errorsAndCORS(t, e)
+	})
+
 	t.Run("VoteRepeatResultsCache", func(t *testing.T) {
 		e.t = t
 		e.createPoll("solo")
@@ -460,4 +468,161 @@ func TestWorkerEndToEnd(t *testing.T) {
 		}
 		e.waitCounted("outage", int64(acked), 90*time.Second)
 	})
+}
+
+// do sends one request through the Worker.
+func (e *edgeEnv) do(method, path string, header map[string]string, body string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// wantError checks a JSON error answer.
+func wantError(t *testing.T, what string, resp *http.Response, b []byte, status int, code string) {
+	t.Helper()
+	var r struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if resp.StatusCode != status || json.Unmarshal(b, &r) != nil || r.Error.Code != code || r.Error.Message == "" {
+		t.Errorf("%s: %d %s, want %d with code %q", what, resp.StatusCode, b, status, code)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want JSON", what, ct)
+	}
+}
+
+// errorsAndCORS checks, through workerd and the glue, that bad requests get
+// their documented status and JSON error and change nothing, and that CORS
+// (preflight and simple) answers carry the right headers.
+func errorsAndCORS(t *testing.T, e *edgeEnv) {
+	e.createPoll("errs")
+	tok, err := e.token("errs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	votes := "/v1/polls/errs/votes"
+	jsonCT := map[string]string{"Content-Type": "application/json"}
+	for _, c := range []struct {
+		what   string
+		method string
+		path   string
+		header map[string]string
+		body   string
+		status int
+		code   string
+	}{
+		{"unknown poll", "GET", "/v1/polls/nope", nil, "", 404, "not_found"},
+		{"unknown route", "GET", "/v2/whatever", nil, "", 404, "not_found"},
+		{"vote without token", "POST", votes, jsonCT, `{"choice":1}`, 401, "unauthorized"},
+		{"vote with a forged token", "POST", votes, jsonCT, `{"token":"` + tok[:len(tok)-2] + `xx","choice":1}`, 401, "unauthorized"},
+		{"malformed JSON", "POST", votes, jsonCT, `{"token":"` + tok + `","choice":`, 400, "invalid"},
+		{"choice out of range", "POST", votes, jsonCT, `{"token":"` + tok + `","choice":7}`, 400, "invalid"},
+		{"wrong media type", "POST", votes, map[string]string{"Content-Type": "text/plain"}, `{"token":"` + tok + `","choice":1}`, 415, "unsupported_media_type"},
+		{"body too large", "POST", votes, jsonCT, `{"token":"` + tok + `","choice":1,"pad":"` + strings.Repeat("x", 8192) + `"}`, 413, "too_large"},
+		// The token is checked first: it names another poll.
+		{"vote for an unknown poll", "POST", "/v1/polls/nope/votes", jsonCT, `{"token":"` + tok + `","choice":1}`, 401, "unauthorized"},
+	} {
+		resp, b := e.do(c.method, c.path, c.header, c.body)
+		wantError(t, c.what, resp, b, c.status, c.code)
+	}
+	// None of that was a vote: the token still votes once.
+	if st, body, err := e.vote("errs", tok, 0); err != nil || st != http.StatusAccepted {
+		t.Fatalf("vote after the bad requests: %d %s %v, want 202", st, body, err)
+	}
+	e.waitCounted("errs", 1, 30*time.Second)
+
+	// A closed poll refuses votes with 403 once the edge's copy of its config
+	// expires (the origin's Cache-Control decides when).
+	if st, b := e.admin("POST", "polls/errs/close", ""); st/100 != 2 {
+		t.Fatalf("close poll: %d %s", st, b)
+	}
+	tok2, err := e.token("errs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, b := e.do("POST", votes, jsonCT, `{"token":"`+tok2+`","choice":1}`)
+		if resp.StatusCode == http.StatusForbidden {
+			wantError(t, "vote on a closed poll", resp, b, 403, "forbidden")
+			break
+		}
+		if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusConflict || time.Now().After(deadline) {
+			t.Fatalf("vote on a closed poll: %d %s, want 403 once the config expires", resp.StatusCode, b)
+		}
+		tok2, _ = e.token("errs")
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	// CORS: a preflight from another site, and the simple request after it.
+	resp, b := e.do("OPTIONS", votes, map[string]string{
+		"Origin": "https://news.example", "Access-Control-Request-Method": "POST",
+		"Access-Control-Request-Headers": "content-type"}, "")
+	if resp.StatusCode/100 != 2 || resp.Header.Get("Access-Control-Allow-Origin") == "" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "content-type") {
+		t.Errorf("preflight: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	resp, _ = e.do("GET", "/v1/polls/errs/results", map[string]string{"Origin": "https://news.example"}, "")
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Errorf("cross-site results read: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// TestWorkerRateLimitBinding runs the Worker with a Rate Limiting binding
+// (simulated locally by workerd) and the isolate's own per-IP limits off:
+// the binding alone must turn the fourth token request within its period
+// into a 429 with Retry-After.
+func TestWorkerRateLimitBinding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("workerd end-to-end test: runs wrangler dev, the origin and redis (skipped with -short)")
+	}
+	e := startEdgeWith(t, `[[ratelimits]]
+name = "RATE_LIMITER"
+namespace_id = "1001"
+simple = { limit = 3, period = 60 }
+`)
+	e.createPoll("rl")
+	for i := 1; i <= 3; i++ {
+		if _, err := e.token("rl"); err != nil {
+			t.Fatalf("token request %d of 3: %v", i, err)
+		}
+	}
+	resp, b := e.do("GET", "/v1/polls/rl", nil, "")
+	wantError(t, "fourth token request", resp, b, http.StatusTooManyRequests, "rate_limited")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After: %v", resp.Header)
+	}
+	// Votes have their own key: the first vote still passes the binding.
+	resp, b = e.do("GET", "/v1/polls/rl", map[string]string{"Cf-Connecting-Ip": "198.51.100.7"}, "")
+	if resp.StatusCode == http.StatusOK {
+		// workerd let the client name its address: a new key, a new budget.
+		var r struct {
+			Token string `json:"token"`
+		}
+		if json.Unmarshal(b, &r) != nil || r.Token == "" {
+			t.Fatalf("token for another address: %s", b)
+		}
+		if st, body, err := e.vote("rl", r.Token, 0); err != nil || st != http.StatusAccepted {
+			t.Fatalf("vote: %d %s %v, want 202", st, body, err)
+		}
+	} else {
+		t.Logf("workerd ignored the client's Cf-Connecting-Ip (%d): same key, budget spent", resp.StatusCode)
+		wantError(t, "token request naming another address", resp, b, http.StatusTooManyRequests, "rate_limited")
+	}
 }
