@@ -49,4 +49,3 @@ func (r *request) setServed(s string) {
 var glue struct {
 	do func(ctx context.Context, kind ioKind, payload []byte) ([]byte, error)
 }
-
