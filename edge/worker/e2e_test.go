@@ -307,6 +307,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 		errorsAndCORS(t, e)
 	})
 
+	t.Run("OneOriginLoadPerPeriod", func(t *testing.T) {
+		e.t = t
+		oneOriginLoadPerPeriod(t, e)
+	})
+
 	t.Run("VoteRepeatResultsCache", func(t *testing.T) {
 		e.t = t
 		e.createPoll("solo")
@@ -624,5 +629,66 @@ simple = { limit = 3, period = 60 }
 	} else {
 		t.Logf("workerd ignored the client's Cf-Connecting-Ip (%d): same key, budget spent", resp.StatusCode)
 		wantError(t, "token request naming another address", resp, b, http.StatusTooManyRequests, "rate_limited")
+	}
+}
+
+// originRequests sums the origin's request counter for route (all statuses).
+func (e *edgeEnv) originRequests(route string) int {
+	e.t.Helper()
+	resp, err := client.Get(e.origin.URL + "/metrics")
+	if err != nil {
+		e.t.Fatalf("origin metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n := 0
+	prefix := `edgepoll_origin_requests_total{route="` + route + `"`
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+				n += int(v)
+			}
+		}
+	}
+	return n
+}
+
+// oneOriginLoadPerPeriod fires concurrent reads of a fresh poll's config and
+// results through the Worker: the origin must see one config request and one
+// results request per cache period (the origin sends max-age=5 and 1).
+func oneOriginLoadPerPeriod(t *testing.T, e *edgeEnv) {
+	e.createPoll("burst")
+	polls0, results0 := e.originRequests("poll"), e.originRequests("results")
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan string, 128)
+	for i := 0; i < 64; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if resp, b, err := e.get("/v1/polls/burst"); err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Sprintf("GET poll: %v %s", err, b)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if resp, b, err := e.get("/v1/polls/burst/results"); err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Sprintf("GET results: %v %s", err, b)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	polls, results := e.originRequests("poll")-polls0, e.originRequests("results")-results0
+	if polls != 1 {
+		t.Errorf("64 concurrent config reads in %s cost the origin %d config requests, want 1", elapsed, polls)
+	}
+	if max := 1 + int(elapsed/time.Second); results < 1 || results > max {
+		t.Errorf("64 concurrent results reads in %s cost the origin %d results requests, want 1..%d", elapsed, results, max)
 	}
 }
