@@ -16,33 +16,27 @@
 // finalizer); the frame layout is documented in edge/worker/wire.go.
 //
 // Request contexts. A Worker ties I/O, timers and promise continuations to
-// the request (IoContext) whose code created them, and cancels them when that
-// request ends. Go runs every ready goroutine whenever any event resumes it,
-// so the goroutine of request B may finish, or want to start I/O, while Go
-// runs on behalf of request A. Hence:
-//   - Go never settles anything itself. It only records answers and requests
-//     in plain slots; after Go returns to JS (Go has yielded, nothing of Go is
-//     on the stack), one sweep wakes every slot that has news, by resolving
-//     the promise that slot's own fetch() is awaiting. workerd runs that
-//     continuation in B's own context (handle_cross_request_promise_resolution,
-//     the default since compatibility date 2024-10-14), where B builds its
-//     Response.
-//   - Go does no I/O itself. What B needs (the group commit's queue send, an
-//     origin fetch, a Cache API read or write, the rate limiter) Go asks for
-//     through the io import; B's fetch() wakes and performs the WHOLE
-//     operation in B's own context (a fetch including reading its body) and
-//     hands Go plain bytes. Go never holds a stream, a Response or a promise
-//     that belongs to a request, so it can never touch one from another
-//     request's context ("Cannot perform I/O on behalf of a different
-//     request").
-//   - Go's timers (the group committer's few-millisecond wait) need a JS timer
-//     in a context that is still alive. The glue owns Go's
-//     scheduleTimeoutEvent: it arms ONE real timer in a live event's context
-//     and, when that event ends first, moves the timer to another live event.
-//   - Each waiting event holds one timer of its own, its deadline: workerd
-//     cancels a request that awaits nothing but a promise settled from
-//     another context, as "hung". No polling: a waiting request costs one
-//     timer until it is woken.
+// the request (IoContext) whose code created them. Go runs every ready
+// goroutine whenever any event resumes it, so the goroutine of request B may
+// finish, or want to start I/O, while Go runs on behalf of request A. Hence:
+//   - Go never settles anything and does no I/O itself. It records answers
+//     (respond) and I/O requests (io) in B's slot, as plain bytes.
+//   - B's own fetch() picks them up, in B's own context: it polls its slot on
+//     a short timer of its own (pollMillis) until Go has answered. It does
+//     NOT wait for a promise resolved from another request: workerd's
+//     cross-request promise resolution was measured here to run such a
+//     continuation in the wrong context now and then, under load ("Cannot
+//     perform I/O on behalf of a different request" for B's queue send and
+//     B's Response), and polling own timers also cost less CPU than those
+//     cross-context wake-ups.
+//   - What B needs done (the group commit's queue send, an origin fetch, a
+//     Cache API read or write, the rate limiter) B performs WHOLE in its own
+//     context (a fetch including reading its body) and hands Go the bytes.
+//     Go never holds a stream, a Response or a promise of any request.
+//   - Go's timers (the group committer's few-millisecond wait) run when a
+//     waiting event's poll finds one due: a waiting event always exists
+//     while Go waits on a timer for a request, and any other Go timer is run
+//     by the next event that enters Go.
 //
 // If the Go program exits or dies, every pending event fails (nothing hangs)
 // and the next event starts a fresh instance.
@@ -68,7 +62,6 @@ let starting; // Promise<instance> while starting
 const slots = new Map();
 let nextId = 1;
 let current = 0; // id of the event whose context is running Go (0: unknown)
-const news = []; // slots with something for their own context to do
 
 class Slot {
   constructor(kind, env, ctx) {
@@ -82,95 +75,43 @@ class Slot {
     this.alive = true;
     this.answer = null; // Uint8Array frame copied from Go, or an Error
     this.ops = []; // work Go asked this context to do
-    this.armTimer = false; // asked to carry Go's timer
-    this.wake = null; // resolves the promise the event is awaiting
-    this.deadline = undefined; // the event's own deadline timer, once it waits
+    this.timedOut = false;
     slots.set(this.id, this);
-  }
-}
-
-function notify(slot) {
-  if (!slot.queued) {
-    slot.queued = true;
-    news.push(slot);
   }
 }
 
 // ---- Go's timers -------------------------------------------------------
 // Go keeps at most a couple of timeout events; each records when Go wants to
-// run again. One real JS timer (armed) serves the earliest, in a live event.
+// run again. Waiting events run them (see waitFor).
 const goTimers = new Map(); // Go's timeout id → due (ms since epoch)
 let nextTimerId = 1;
-let armed = null; // { slot, due }
 
-function earliestDue() {
-  let due = Infinity;
-  for (const d of goTimers.values()) {
-    due = Math.min(due, d);
-  }
-  return due;
-}
-
-// ensureTimer makes sure a live event carries a JS timer for Go's earliest
-// timeout. Only ever arms in the context that is running (inContext).
-function ensureTimer(inContext) {
-  const due = earliestDue();
-  if (due === Infinity) {
-    armed = null; // a stale timer that fires finds nothing due
+// runDueTimers resumes Go, from slot's context, when one of its timeouts is
+// due.
+function runDueTimers(slot, inst) {
+  if (goTimers.size === 0 || instance !== inst || inst.go.exited) {
     return;
   }
-  if (armed !== null && armed.slot.alive && armed.due <= due) {
-    return;
-  }
-  if (inContext !== undefined && inContext.alive) {
-    armIn(inContext, due);
-    return;
-  }
-  // Ask a live, waiting event to carry it from its own context.
-  for (const s of slots.values()) {
-    if (s.alive && s.answer === null) {
-      s.armTimer = true;
-      notify(s);
-      return;
+  const now = Date.now();
+  const due = [];
+  for (const [id, d] of goTimers) {
+    if (d <= now) {
+      due.push(id);
     }
   }
-  armed = null; // nobody alive: the next event to enter Go arms it
-}
-
-function armIn(slot, due) {
-  const me = { slot, due };
-  armed = me;
-  setTimeout(() => {
-    if (armed !== me) {
-      return; // superseded (a timer is never cleared across contexts)
+  if (due.length > 0) {
+    // Go clears a timeout it has handled; never fire one twice.
+    for (const id of due) {
+      goTimers.delete(id);
     }
-    armed = null;
-    const now = Date.now();
-    const due = [];
-    for (const [id, d] of goTimers) {
-      if (d <= now + 1) {
-        due.push(id);
-      }
-    }
-    if (due.length > 0 && instance !== undefined && !instance.go.exited) {
-      enter(slot, () => {
-        instance.go._resume();
-        // Go clears a timeout it has handled; never fire one twice.
-        for (const id of due) {
-          goTimers.delete(id);
-        }
-      });
-    } else {
-      ensureTimer(slot);
-      sweep();
-    }
-  }, Math.max(0, due - Date.now()));
+    enter(slot, () => inst.go._resume());
+  }
 }
 
 // ---- entering Go -------------------------------------------------------
 
 // enter runs f (a call into Go) on behalf of slot, whose context is the one
-// running, then sweeps.
+// running.
 function enter(slot, f) {
   const prev = current;
   current = slot.id;
@@ -178,25 +119,6 @@ function enter(slot, f) {
     return f();
   } finally {
     current = prev;
-    if (slot.alive) {
-      ensureTimer(slot);
-    }
-    sweep();
-  }
-}
-
-// sweep runs after Go has returned to JS: it wakes every slot with news. The
-// woken continuation runs in that slot's own context.
-function sweep() {
-  ensureTimer(current === 0 ? undefined : slots.get(current));
-  while (news.length > 0) {
-    const s = news.pop();
-    s.queued = false;
-    if (s.wake !== null) {
-      const w = s.wake;
-      s.wake = null;
-      w();
-    }
   }
 }
 
@@ -221,7 +143,7 @@ function start(env) {
   const go = new Go();
   const inst = { go, binding, exports: null, scratchPtr: 0, scratchLen: 0, view: null };
   const gojs = go.importObject.gojs;
-  // Go's timers: see ensureTimer.
+  // Go's timers: see runDueTimers.
   gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
     sp >>>= 0;
     const delay = go.mem.getUint32(sp + 8, true) + go.mem.getInt32(sp + 12, true) * 4294967296;
@@ -232,13 +154,6 @@ function start(env) {
   gojs["runtime.clearTimeoutEvent"] = (sp) => {
     sp >>>= 0;
     goTimers.delete(go.mem.getInt32(sp + 8, true));
-  };
-  // Every return from Go into JS (including promise continuations that Go
-  // registered itself) ends with a sweep.
-  const resume = go._resume;
-  go._resume = function () {
-    resume.call(this);
-    sweep();
   };
   starting = new Promise((resolve, reject) => {
     const wasm = new WebAssembly.Instance(wasmModule, {
@@ -261,7 +176,6 @@ function start(env) {
             return; // timed out or gone
           }
           s.answer = new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice();
-          notify(s);
         },
         io: (id, op, kind, ptr, len) => {
           const s = slots.get(id);
@@ -269,7 +183,6 @@ function start(env) {
             return 0;
           }
           s.ops.push({ op, kind, body: new Uint8Array(memory(), ptr >>> 0, len >>> 0).slice() });
-          notify(s);
           return 1;
         },
       },
@@ -280,15 +193,12 @@ function start(env) {
       starting = undefined; // the next event starts a fresh instance
       instance = undefined;
       goTimers.clear();
-      armed = null;
       reject(err);
       for (const s of slots.values()) {
         if (s.answer === null) {
           s.answer = err instanceof Error ? err : new Error(String(err));
-          notify(s);
         }
       }
-      sweep();
     };
     go.run(wasm).then(() => stop(new Error("edgepoll: Go program exited")), stop);
   });
@@ -420,49 +330,39 @@ function done(slot, inst, op, err, answer) {
   });
 }
 
-// waitFor serves slot from its own context until Go has answered it.
+// pollMillis is how often a waiting event looks at its slot. A vote waits
+// for its group (a few milliseconds) and the group's queue send.
+const pollMillis = 1;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// waitFor serves slot from its own context until Go has answered it, or
+// deadlineMillis have passed.
 async function waitFor(slot, inst, deadlineMillis) {
+  const deadline = Date.now() + deadlineMillis;
   for (;;) {
     if (slot.ops.length > 0) {
       runOps(slot, inst);
     }
-    if (slot.armTimer) {
-      slot.armTimer = false;
-      ensureTimer(slot);
-    }
     if (slot.answer !== null) {
       return;
     }
-    if (slot.deadline === undefined) {
-      // Each waiting event needs a timer of its own anyway: workerd cancels
-      // a request that awaits nothing but a promise settled from another
-      // context as "hung". This timer is also its deadline.
-      slot.deadline = setTimeout(() => {
-        if (slot.answer === null) {
-          slot.answer = new Error("edgepoll: no answer from Go within " + deadlineMillis + " ms");
-          slot.timedOut = true;
-          notify(slot);
-          sweep();
-        }
-      }, deadlineMillis);
+    if (Date.now() >= deadline) {
+      slot.answer = new Error("edgepoll: no answer from Go within " + deadlineMillis + " ms");
+      slot.timedOut = true;
+      return;
     }
-    await new Promise((resolve) => {
-      slot.wake = resolve;
-    });
+    runDueTimers(slot, inst);
+    if (slot.answer !== null || slot.ops.length > 0) {
+      continue;
+    }
+    await sleep(pollMillis);
   }
 }
 
 function release(slot) {
   slot.alive = false;
   slots.delete(slot.id);
-  if (slot.deadline !== undefined) {
-    clearTimeout(slot.deadline); // our own context: safe
-  }
-  if (armed !== null && armed.slot === slot) {
-    armed = null;
-  }
-  ensureTimer(undefined); // hand Go's timer to another live event
-  sweep();
 }
 
 function busy() {
