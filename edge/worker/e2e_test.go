@@ -5,6 +5,7 @@ package worker_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/token"
 )
 
 // The end-to-end tests run the real Worker (this package's glue and host,
@@ -310,6 +313,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 	t.Run("OneOriginLoadPerPeriod", func(t *testing.T) {
 		e.t = t
 		oneOriginLoadPerPeriod(t, e)
+	})
+
+	t.Run("SustainedVoting", func(t *testing.T) {
+		e.t = t
+		sustainedVoting(t, e)
 	})
 
 	t.Run("VoteRepeatResultsCache", func(t *testing.T) {
@@ -691,4 +699,54 @@ func oneOriginLoadPerPeriod(t *testing.T, e *edgeEnv) {
 	if max := 1 + int(elapsed/time.Second); results < 1 || results > max {
 		t.Errorf("64 concurrent results reads in %s cost the origin %d results requests, want 1..%d", elapsed, results, max)
 	}
+}
+
+// sustainedVoting drives the Worker with concurrent voters for a few seconds
+// (tokens minted with the test's TOKEN_SECRET, as the edge mints them): every
+// vote must be acknowledged, and counted exactly once by the origin. It is
+// the regression test for requests finishing in another request's context
+// under sustained load (which showed as bursts of 500s and 503s).
+func sustainedVoting(t *testing.T, e *edgeEnv) {
+	const workers, dur = 32, 6 * time.Second
+	e.createPoll("soak")
+	var (
+		mu       sync.Mutex
+		accepted int64
+		failures = map[string]int{}
+	)
+	stop := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				var v shared.VoterID
+				_, _ = rand.Read(v[:])
+				st, body, err := e.vote("soak", token.Issue([]byte(e2eTokenSecret), "soak", v), int(v[0]%3))
+				mu.Lock()
+				switch {
+				case err != nil:
+					failures[err.Error()]++
+				case st == http.StatusAccepted:
+					accepted++
+				default:
+					if len(body) > 120 {
+						body = body[:120]
+					}
+					failures[fmt.Sprintf("%d %s", st, body)]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for f, n := range failures {
+		t.Errorf("%d votes failed: %s", n, f)
+	}
+	t.Logf("%d votes acknowledged in %s", accepted, dur)
+	if accepted == 0 {
+		t.Fatal("no vote was acknowledged")
+	}
+	e.waitCounted("soak", accepted, 60*time.Second)
 }
