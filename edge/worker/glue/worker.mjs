@@ -332,7 +332,7 @@ function done(slot, inst, op, err, answer) {
 
 // pollMillis is how often a waiting event looks at its slot. A vote waits
 // for its group (a few milliseconds) and the group's queue send.
-const pollMillis = 1;
+const pollMillis = 2;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
