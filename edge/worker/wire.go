@@ -42,17 +42,31 @@ func decodeRequest(ctx context.Context, head, body []byte) (*http.Request, error
 		return nil, shared.Errorf(shared.EINVALID, "bad request frame")
 	}
 	rawURL, rest, _ := strings.Cut(rest, "\n")
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, shared.Errorf(shared.EINVALID, "bad request URL")
+	u, requestURI, ok := parseSimpleURL(rawURL)
+	if !ok {
+		var err error
+		if u, err = url.Parse(rawURL); err != nil {
+			return nil, shared.Errorf(shared.EINVALID, "bad request URL")
+		}
+		requestURI = u.RequestURI()
 	}
-	header := make(http.Header, 8)
+	// One backing array for every header value: a header that repeats
+	// appends beyond its one-element, capacity-capped slice and so copies.
+	vals := make([]string, strings.Count(rest, "\n")/2+1)
+	header := make(http.Header, len(vals))
+	n := 0
 	for rest != "" {
 		var name, value string
 		name, rest, _ = strings.Cut(rest, "\n")
 		value, rest, _ = strings.Cut(rest, "\n")
-		key := http.CanonicalHeaderKey(name)
-		header[key] = append(header[key], value)
+		key := canonicalHeader(name)
+		if vs, dup := header[key]; dup {
+			header[key] = append(vs, value)
+			continue
+		}
+		vals[n] = value
+		header[key] = vals[n : n+1 : n+1]
+		n++
 	}
 	req := (&http.Request{
 		Method:        method,
@@ -64,13 +78,123 @@ func decodeRequest(ctx context.Context, head, body []byte) (*http.Request, error
 		Body:          http.NoBody,
 		ContentLength: int64(len(body)),
 		Host:          u.Host,
-		RequestURI:    u.RequestURI(),
+		RequestURI:    requestURI,
 		RemoteAddr:    header.Get("Cf-Connecting-Ip"),
 	}).WithContext(ctx)
 	if len(body) > 0 {
 		req.Body = readCloser{bytes.NewReader(bytes.Clone(body))}
 	}
 	return req, nil
+}
+
+// parseSimpleURL parses the common absolute URL "http(s)://host/path?query"
+// whose characters need no unescaping, without url.Parse's allocations. It
+// reports false for anything else, which url.Parse then handles.
+func parseSimpleURL(raw string) (u *url.URL, requestURI string, ok bool) {
+	var scheme string
+	switch {
+	case strings.HasPrefix(raw, "https://"):
+		scheme = "https"
+	case strings.HasPrefix(raw, "http://"):
+		scheme = "http"
+	default:
+		return nil, "", false
+	}
+	rest := raw[len(scheme)+3:]
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '/', c == ':', c == '?', c == '=', c == '&', c == ',':
+		default:
+			return nil, "", false // %, @, #, +, ;, spaces, non-ASCII...
+		}
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash <= 0 {
+		return nil, "", false
+	}
+	host, requestURI := rest[:slash], rest[slash:]
+	path, query, hasQuery := strings.Cut(requestURI, "?")
+	if strings.Contains(query, "?") || !simpleHost(host) {
+		return nil, "", false
+	}
+	return &url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, requestURI, true
+}
+
+// simpleHost reports whether host is a DNS name or IPv4 address of letters,
+// digits, dots and dashes with an optional decimal port.
+func simpleHost(host string) bool {
+	name, port, hasPort := strings.Cut(host, ":")
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	if hasPort {
+		for i := 0; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// canonicalHeader returns the canonical form of a header name. The runtime
+// hands names over in lower case; the common ones map to constants without
+// allocating.
+func canonicalHeader(name string) string {
+	switch name {
+	case "accept":
+		return "Accept"
+	case "accept-encoding":
+		return "Accept-Encoding"
+	case "accept-language":
+		return "Accept-Language"
+	case "access-control-request-headers":
+		return "Access-Control-Request-Headers"
+	case "access-control-request-method":
+		return "Access-Control-Request-Method"
+	case "cache-control":
+		return "Cache-Control"
+	case "cf-connecting-ip":
+		return "Cf-Connecting-Ip"
+	case "cf-ipcountry":
+		return "Cf-Ipcountry"
+	case "cf-ray":
+		return "Cf-Ray"
+	case "cf-visitor":
+		return "Cf-Visitor"
+	case "connection":
+		return "Connection"
+	case "content-length":
+		return "Content-Length"
+	case "content-type":
+		return "Content-Type"
+	case "cookie":
+		return "Cookie"
+	case "host":
+		return "Host"
+	case "if-none-match":
+		return "If-None-Match"
+	case "origin":
+		return "Origin"
+	case "referer":
+		return "Referer"
+	case "user-agent":
+		return "User-Agent"
+	case "x-forwarded-for":
+		return "X-Forwarded-For"
+	case "x-forwarded-proto":
+		return "X-Forwarded-Proto"
+	case "x-real-ip":
+		return "X-Real-Ip"
+	}
+	return http.CanonicalHeaderKey(name)
 }
 
 type readCloser struct{ *bytes.Reader }

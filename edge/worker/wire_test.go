@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -177,6 +178,76 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		if r.Status < 100 || r.Status > 599 || len(r.Body) > len(b) {
 			t.Fatalf("accepted %v as %+v", b, r)
+		}
+	})
+}
+
+// checkSimpleURL fails when parseSimpleURL accepts raw but disagrees with url.Parse.
+func checkSimpleURL(t *testing.T, raw string) {
+	u, uri, ok := parseSimpleURL(raw)
+	if !ok {
+		return
+	}
+	want, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("parseSimpleURL accepted %q, url.Parse refuses it: %v", raw, err)
+	}
+	if u.Scheme != want.Scheme || u.Host != want.Host || u.Path != want.Path || u.RawQuery != want.RawQuery ||
+		u.RawPath != want.RawPath || uri != want.RequestURI() || u.String() != want.String() {
+		t.Fatalf("parseSimpleURL(%q) = %#v %q; url.Parse gives %#v %q", raw, u, uri, want, want.RequestURI())
+	}
+}
+
+func TestParseSimpleURL(t *testing.T) {
+	for _, raw := range []string{
+		"https://edge.example/v1/polls/p1/votes",
+		"http://127.0.0.1:8787/v1/polls/p1/results?x=1&y=2",
+		"https://edge.example/",
+		"https://edge.example/a,b/c~d_e.f:g",
+	} {
+		if _, _, ok := parseSimpleURL(raw); !ok {
+			t.Errorf("parseSimpleURL(%q) refused a simple URL", raw)
+		}
+		checkSimpleURL(t, raw)
+	}
+	for _, raw := range []string{
+		"https://edge.example", "https://edge.example/a%20b", "https://u@edge.example/", "https://edge.example/#x",
+		"ftp://edge.example/", "https://edge.example/a?b?c", "https://[::1]:80/", "https://edge.example/é", "/relative",
+	} {
+		if _, _, ok := parseSimpleURL(raw); ok {
+			t.Errorf("parseSimpleURL(%q) took a URL it should leave to url.Parse", raw)
+		}
+	}
+}
+
+func FuzzParseSimpleURL(f *testing.F) {
+	for _, s := range []string{"https://edge.example/v1/polls/p1/votes?x=1", "http://h:1/a", "https://a/b?c=d&e"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkSimpleURL)
+}
+
+func TestCanonicalHeader(t *testing.T) {
+	for _, name := range []string{"accept", "accept-encoding", "accept-language", "access-control-request-headers",
+		"access-control-request-method", "cache-control", "cf-connecting-ip", "cf-ipcountry", "cf-ray", "cf-visitor",
+		"connection", "content-length", "content-type", "cookie", "host", "if-none-match", "origin", "referer",
+		"user-agent", "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "x-custom-thing", "sec-fetch-mode"} {
+		if got, want := canonicalHeader(name), http.CanonicalHeaderKey(name); got != want {
+			t.Errorf("canonicalHeader(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add([]byte("POST\nhttps://edge.example/v1/polls/p1/votes\ncontent-type\napplication/json"), []byte(`{"choice":1}`))
+	f.Add([]byte("GET\nhttp://h/a?b\naccept\nx\naccept\ny\nodd"), []byte(nil))
+	f.Fuzz(func(t *testing.T, head, body []byte) {
+		req, err := decodeRequest(context.Background(), head, body)
+		if err != nil {
+			return
+		}
+		if req.Method == "" || req.URL == nil || req.ContentLength != int64(len(body)) {
+			t.Fatalf("decoded %q into %+v", head, req)
 		}
 	})
 }
