@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,64 @@ func TestTable(t *testing.T) {
 	edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
 		return edge.New(cfg, host)
 	})
+}
+
+// TestTableWithOnlyRequestHeaders runs the table with every request header
+// outside edge.RequestHeaders removed, as the Worker glue passes them: the
+// handler must behave exactly the same.
+func TestTableWithOnlyRequestHeaders(t *testing.T) {
+	keep := map[string]bool{}
+	for _, h := range edge.RequestHeaders {
+		keep[h] = true
+	}
+	edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
+		h := edge.New(cfg, host)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for name := range r.Header {
+				if !keep[name] {
+					delete(r.Header, name)
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+}
+
+// TestRequestHeadersListsEveryHeaderRead scans the handler's source for
+// request header reads: each must be in edge.RequestHeaders, or a host that
+// passes only those would silently drop it.
+func TestRequestHeadersListsEveryHeaderRead(t *testing.T) {
+	listed := map[string]bool{}
+	for _, h := range edge.RequestHeaders {
+		if h != http.CanonicalHeaderKey(h) {
+			t.Errorf("RequestHeaders holds %q, not in canonical form", h)
+		}
+		listed[h] = true
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := regexp.MustCompile(`\b(?:r|req)\.Header\.(?:Get|Values)\("([^"]+)"\)`)
+	found := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range read.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !listed[http.CanonicalHeaderKey(m[1])] {
+				t.Errorf("%s reads request header %q, which edge.RequestHeaders does not list", f, m[1])
+			}
+		}
+	}
+	if found < len(edge.RequestHeaders) {
+		t.Errorf("found %d header reads in the source, fewer than the %d listed: is the pattern stale?", found, len(edge.RequestHeaders))
+	}
 }
 
 // panicHost is a FakeHost whose Poll panics.

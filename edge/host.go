@@ -11,6 +11,12 @@ import (
 	"github.com/edgepoll/edgepoll/shared"
 )
 
+// RequestHeaders lists, in canonical form, every request header the handler
+// reads. A host may pass it only these: the Worker glue does, because
+// copying each request's every header across to Go costs more than the rest
+// of a cached read. TestTableWithOnlyRequestHeaders proves the list complete.
+var RequestHeaders = []string{"Accept", "Authorization", "Cf-Connecting-Ip", "Content-Type", "Cookie", "If-None-Match", "Origin"}
+
 // Cached is an origin response held by the host's cache, with the validators
 // the handler needs to answer conditional requests.
 type Cached struct {

@@ -10,7 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/edgepoll/edgepoll/edge"
 )
 
 // TestGlueLinkage builds the Worker and the per-request benchmark build and
@@ -77,6 +80,19 @@ func TestGlueLinkage(t *testing.T) {
 		if !bytes.Contains(glue, []byte("exports."+want+"(")) {
 			t.Errorf("glue/worker.mjs never calls %s", want)
 		}
+	}
+
+	// The glue passes only the request headers the handler reads.
+	m := regexp.MustCompile(`const requestHeaders = \[([^\]]*)\]`).FindSubmatch(glue)
+	if m == nil {
+		t.Fatal("glue/worker.mjs has no requestHeaders list")
+	}
+	var want []string
+	for _, h := range edge.RequestHeaders {
+		want = append(want, `"`+strings.ToLower(h)+`"`)
+	}
+	if got := string(m[1]); got != strings.Join(want, ", ") {
+		t.Errorf("glue/worker.mjs passes headers [%s], edge.RequestHeaders is [%s]", got, strings.Join(want, ", "))
 	}
 
 	imports, exports = build("perrequest", "./edge/worker/bench/perrequest", "edgepoll_perrequest")
