@@ -91,6 +91,14 @@ class Slot {
 const goTimers = new Map(); // Go's timeout id → due (ms since epoch)
 let nextTimerId = 1;
 
+function earliestDue() {
+  let due = Infinity;
+  for (const d of goTimers.values()) {
+    due = Math.min(due, d);
+  }
+  return due;
+}
+
 // runDueTimers resumes Go, from slot's context, when one of its timeouts is
 // due.
 function runDueTimers(slot, inst) {
@@ -337,7 +345,7 @@ function done(slot, inst, op, err, answer) {
 
 // pollMillis is how often a waiting event looks at its slot. A vote waits
 // for its group (a few milliseconds) and the group's queue send.
-const pollMillis = 2;
+const pollMillis = 1;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -361,7 +369,12 @@ async function waitFor(slot, inst, deadlineMillis) {
     if (slot.answer !== null || slot.ops.length > 0) {
       continue;
     }
-    await sleep(pollMillis);
+    // Wake for Go's next timer (the group commit's window) on time.
+    let ms = pollMillis;
+    if (goTimers.size > 0) {
+      ms = Math.max(0, Math.min(ms, earliestDue() - Date.now()));
+    }
+    await sleep(ms);
   }
 }
 
