@@ -157,9 +157,9 @@ func Serve(h http.Handler, consume Consumer) {
 	g.grow(64 << 10)
 	// The heap of one request's garbage is small and an isolate has 128 MB:
 	// collect less often (measured: a few per cent more votes per second),
-	// but never let the heap grow past a quarter of the isolate's memory.
+	// but keep the heap under half of the isolate's memory.
 	debug.SetGCPercent(400)
-	debug.SetMemoryLimit(32 << 20)
+	debug.SetMemoryLimit(64 << 20)
 	glue.do = g.do
 	conn = g
 	g.binding.Set("handleQueue", js.FuncOf(func(_ js.Value, args []js.Value) any {
