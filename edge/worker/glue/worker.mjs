@@ -448,11 +448,12 @@ async function fetch(req, env, ctx) {
   if (status === 0) {
     throw new Error(decoder.decode(a.subarray(8 + headLen)));
   }
-  const headers = new Headers();
+  // One list of pairs: the Response builds its Headers in one native call.
+  const headers = [];
   if (headLen > 0) {
     const parts = decoder.decode(a.subarray(8, 8 + headLen)).split("\n");
     for (let i = 0; i + 1 < parts.length; i += 2) {
-      headers.append(parts[i], parts[i + 1]);
+      headers.push([parts[i], parts[i + 1]]);
     }
   }
   const noBody = nullBodyStatus.has(status) || method === "HEAD";
