@@ -292,7 +292,8 @@ func serveOne(h http.Handler, req *http.Request, rq *request) {
 	if served != "" && w.header.Get(HeaderCache) == "" {
 		w.header.Set(HeaderCache, served)
 	}
-	respond(rq.id, w.frame())
+	respond(rq.id, w.frame()) // the glue copies the frame before respond returns
+	w.release()
 }
 
 // consumeOne runs one queue delivery; its answer frame's body holds one

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/edgepoll/edgepoll/shared"
 )
@@ -252,15 +253,30 @@ func failureFrame(reason string) []byte {
 }
 
 // responseWriter buffers a response: edge responses are small and complete,
-// so one packed frame beats a stream.
+// so one packed frame beats a stream. Writers are pooled: the glue copies a
+// frame before respond returns, so both the writer and its frame buffer are
+// reused by the next request.
 type responseWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	buf    []byte // the last frame, kept for its capacity
 }
 
-func newResponseWriter() *responseWriter {
-	return &responseWriter{header: make(http.Header, 8)}
+var writers = sync.Pool{New: func() any { return &responseWriter{header: make(http.Header, 8)} }}
+
+// newResponseWriter returns an empty writer from the pool.
+func newResponseWriter() *responseWriter { return writers.Get().(*responseWriter) }
+
+// release returns w to the pool; neither w nor its last frame may be used after.
+func (w *responseWriter) release() {
+	if w.body.Cap() > 64<<10 || cap(w.buf) > 64<<10 {
+		return // let an unusually large response go
+	}
+	clear(w.header)
+	w.status = 0
+	w.body.Reset()
+	writers.Put(w)
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -278,12 +294,14 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return w.body.Write(p)
 }
 
-// frame returns the buffered response as a response frame.
+// frame returns the buffered response as a response frame, valid until
+// release.
 func (w *responseWriter) frame() []byte {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return appendResponse(make([]byte, 0, respPrefix+256+w.body.Len()), w.status, w.header, w.body.Bytes())
+	w.buf = appendResponse(w.buf[:0], w.status, w.header, w.body.Bytes())
+	return w.buf
 }
 
 // errorFrame is the JSON error response for a request that never reached the handler.

@@ -119,6 +119,7 @@ func BenchmarkRequestResponseFrames(b *testing.B) {
 		if len(w.frame()) == 0 {
 			b.Fatal("empty frame")
 		}
+		w.release()
 	}
 }
 
@@ -250,4 +251,21 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("decoded %q into %+v", head, req)
 		}
 	})
+}
+
+func TestResponseWriterReleaseClears(t *testing.T) {
+	w := newResponseWriter()
+	w.Header().Set("X-A", "1")
+	w.WriteHeader(http.StatusTeapot)
+	_, _ = w.Write([]byte("body"))
+	if st, _, body := parseFrame(t, w.frame()); st != http.StatusTeapot || body != "body" {
+		t.Fatalf("frame: %d %q", st, body)
+	}
+	w.release()
+	if len(w.header) != 0 || w.status != 0 || w.body.Len() != 0 {
+		t.Fatalf("released writer keeps state: %v %d %d", w.header, w.status, w.body.Len())
+	}
+	if st, hs, body := parseFrame(t, w.frame()); st != http.StatusOK || len(hs) != 0 || body != "" {
+		t.Fatalf("reused writer frame: %d %v %q", st, hs, body)
+	}
 }
