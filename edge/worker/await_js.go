@@ -11,8 +11,6 @@ var (
 	uint8Array  = js.Global().Get("Uint8Array")
 	arrayBuffer = js.Global().Get("ArrayBuffer")
 	objectClass = js.Global().Get("Object")
-	// ignore swallows a rejection of a promise handed to waitUntil.
-	ignore = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 )
 
 // await blocks the calling goroutine until p settles. The continuation runs

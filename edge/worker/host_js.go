@@ -20,9 +20,6 @@ import (
 // memoKeys bounds the responses one isolate remembers.
 const memoKeys = 4096
 
-// ioTimeout bounds one I/O operation (a queue send, an origin fetch).
-const ioTimeout = 10 * time.Second
-
 // maxOriginBody bounds an origin response the edge keeps.
 const maxOriginBody = 4 << 20
 

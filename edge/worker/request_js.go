@@ -11,6 +11,7 @@ import (
 // context.Context, never in a global, so concurrent requests in the isolate
 // never see each other's handles.
 type request struct {
+	//lint:ignore U1000 used by the one-instance glue (serve_js.go), not in per-request builds
 	id uint32 // the glue's event id
 
 	mu     sync.Mutex
@@ -18,11 +19,6 @@ type request struct {
 }
 
 type requestKey struct{}
-
-// withRequest returns ctx carrying r.
-func withRequest(ctx context.Context, r *request) context.Context {
-	return context.WithValue(ctx, requestKey{}, r)
-}
 
 // requestFrom returns the event handles in ctx, or nil.
 func requestFrom(ctx context.Context) *request {

@@ -94,6 +94,14 @@ func (g *glueConn) server(h http.Handler, j job) {
 	}
 }
 
+// ioTimeout bounds one I/O operation (a queue send, an origin fetch).
+const ioTimeout = 10 * time.Second
+
+// withRequest returns ctx carrying r.
+func withRequest(ctx context.Context, r *request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
 // conn is the running glue connection, set by Serve before it reports ready.
 var conn *glueConn
 
@@ -106,6 +114,7 @@ var conn *glueConn
 // (head then body) and starts serving it.
 //
 //go:wasmexport ep_request
+//lint:ignore U1000 called by the glue through go:wasmexport
 func epRequest(id, headLen, bodyLen uint32) {
 	g := conn
 	rq := &request{id: id}
@@ -125,12 +134,14 @@ func epRequest(id, headLen, bodyLen uint32) {
 // epGrow makes the scratch buffer hold at least n bytes.
 //
 //go:wasmexport ep_grow
+//lint:ignore U1000 called by the glue through go:wasmexport
 func epGrow(n uint32) { conn.grow(int(n)) }
 
 // epOpDone reports the outcome of I/O operation op: the first n bytes of the
 // scratch buffer hold its answer, or its error message when failed is 1.
 //
 //go:wasmexport ep_op_done
+//lint:ignore U1000 called by the glue through go:wasmexport
 func epOpDone(op, n, failed uint32) {
 	g := conn
 	var r opResult
