@@ -4,7 +4,6 @@ package worker_test
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/internal/syncbuf"
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/token"
 )
@@ -47,24 +47,7 @@ type edgeEnv struct {
 	t      *testing.T
 	origin *origintest.Origin
 	url    string // the Worker
-	logs   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *syncbuf.Buffer
 }
 
 func freePort(t *testing.T) int {
@@ -133,7 +116,7 @@ dead_letter_queue = "edgepoll-votes-dlq"
 	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "WRANGLER_SEND_ERROR_REPORTS=false",
 		"CLOUDFLARE_CF_FETCH_ENABLED=false", "CI=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {

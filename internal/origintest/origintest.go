@@ -5,7 +5,6 @@
 package origintest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgepoll/edgepoll/internal/syncbuf"
 	"github.com/edgepoll/edgepoll/shared/sign"
 )
 
@@ -57,7 +57,7 @@ type Origin struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 var (
@@ -121,12 +121,12 @@ func StartWith(t testing.TB, redisURL string, opts Options) *Origin {
 	ln.Close()
 	o := &Origin{
 		URL: "http://" + addr, Addr: addr, AdminToken: opts.AdminToken, IngestKey: opts.IngestKey,
-		RedisURL: redisURL, t: t, opts: opts, logs: &syncBuffer{},
+		RedisURL: redisURL, t: t, opts: opts, logs: &syncbuf.Buffer{},
 	}
 	t.Cleanup(func() {
 		o.Stop()
 		if t.Failed() {
-			t.Logf("origin %s log tail:\n%s", o.Addr, o.logs.tail(4000))
+			t.Logf("origin %s log tail:\n%s", o.Addr, o.logs.Tail(4000))
 		}
 	})
 	o.start()
@@ -153,7 +153,7 @@ func (o *Origin) start() {
 		// The port may still be held by the previous process for a moment.
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("origintest: start origin: %v\nlog:\n%s", lastErr, o.logs.tail(4000))
+	t.Fatalf("origintest: start origin: %v\nlog:\n%s", lastErr, o.logs.Tail(4000))
 }
 
 func (o *Origin) startOnce(bin string) error {
@@ -277,29 +277,4 @@ func (o *Origin) Sign(body []byte, now time.Time) http.Header {
 	h.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
 	h.Set(sign.HeaderSignature, sig.MAC)
 	return h
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	s := b.String()
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

@@ -1,30 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/edgepoll/edgepoll/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the background goroutines (Redis
-// pool dialers logging through slog's default) that outlive run.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -51,7 +32,7 @@ func TestConfigErrorsExitTwo(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var stderr lockedBuffer
+			var stderr syncbuf.Buffer
 			if code := run(c.args, env(c.env), &stderr); code != 2 {
 				t.Fatalf("exit %d, want 2 (%s)", code, stderr.String())
 			}
@@ -66,7 +47,7 @@ func TestConfigErrorsExitTwo(t *testing.T) {
 }
 
 func TestRedisUnreachableExitsOne(t *testing.T) {
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	// Port 1 on loopback refuses connections.
 	code := run([]string{"-redis", "redis://127.0.0.1:1/0"}, env(map[string]string{"INGEST_KEYS": goodKeys, "ADMIN_TOKEN": "0123456789abcdef"}), &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "redis") {
@@ -75,7 +56,7 @@ func TestRedisUnreachableExitsOne(t *testing.T) {
 }
 
 func TestConfigFlagsOverrideEnv(t *testing.T) {
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	c, err := parseConfig([]string{"-listen", "127.0.0.1:9999", "-log-format", "text"},
 		env(map[string]string{"LISTEN_ADDR": "127.0.0.1:1111", "INGEST_KEYS": goodKeys, "ADMIN_TOKEN": "0123456789abcdef", "REDIS_URL": "h1:1,h2:2"}), &stderr)
 	if err != nil {
