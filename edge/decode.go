@@ -43,10 +43,10 @@ func decodeVoteJSON(data []byte, b *ballot) error {
 	if !p.consume('{') {
 		return errBody("body must be a JSON object")
 	}
-	var seenToken, seenChoice bool
+	var f ballotFields
 	p.skipSpace()
 	if p.consume('}') {
-		return finishBallot(&p, b, seenChoice)
+		return finishBallot(&p, &f)
 	}
 	for {
 		p.skipSpace()
@@ -59,56 +59,83 @@ func decodeVoteJSON(data []byte, b *ballot) error {
 			return errBody("expected ':' after key at byte %d", p.pos)
 		}
 		p.skipSpace()
-		switch key {
-		case "token":
-			if seenToken {
-				return errBody("duplicate key \"token\"")
-			}
-			seenToken = true
-			tok, err := p.str(maxTokenLen)
-			if err != nil {
-				return err
-			}
-			b.Token = tok
-		case "choice":
-			if seenChoice {
-				return errBody("give either \"choice\" or \"choices\", once")
-			}
-			seenChoice = true
-			c, err := p.choice()
-			if err != nil {
-				return err
-			}
-			b.Choices[0], b.N = c, 1
-		case "choices":
-			if seenChoice {
-				return errBody("give either \"choice\" or \"choices\", once")
-			}
-			seenChoice = true
+		field, err := f.claim(key)
+		if err != nil {
+			return err
+		}
+		switch field {
+		case fieldToken:
+			b.Token, err = p.str(maxTokenLen)
+		case fieldChoice:
+			b.Choices[0], err = p.choice()
+			b.N = 1
+		case fieldChoices:
 			b.Multiple = true
-			if err := p.choiceArray(b); err != nil {
-				return err
-			}
-		default:
-			return errBody("unknown key %s (allowed: token, choice, choices)", strconv.Quote(key))
+			err = p.choiceArray(b)
+		}
+		if err != nil {
+			return err
 		}
 		p.skipSpace()
 		if p.consume(',') {
 			continue
 		}
 		if p.consume('}') {
-			return finishBallot(&p, b, seenChoice)
+			return finishBallot(&p, &f)
 		}
 		return errBody("expected ',' or '}' at byte %d", p.pos)
 	}
 }
 
-func finishBallot(p *jsonParser, b *ballot, seenChoice bool) error {
+func finishBallot(p *jsonParser, f *ballotFields) error {
 	p.skipSpace()
 	if p.pos != len(p.data) {
 		return errBody("trailing data after the JSON object")
 	}
-	if !seenChoice {
+	return f.done()
+}
+
+// voteField is a field of a vote body.
+type voteField int
+
+const (
+	fieldToken voteField = iota
+	fieldChoice
+	fieldChoices
+)
+
+// ballotFields checks the fields of a vote body against the rules both
+// formats share: only "token", "choice" and "choices", each at most once,
+// "choice" and "choices" mutually exclusive, one of them required.
+type ballotFields struct {
+	seenToken, seenChoice bool
+}
+
+// claim names the field key is, refusing an unknown or repeated one.
+func (f *ballotFields) claim(key string) (voteField, error) {
+	switch key {
+	case "token":
+		if f.seenToken {
+			return 0, errBody("duplicate key \"token\"")
+		}
+		f.seenToken = true
+		return fieldToken, nil
+	case "choice", "choices":
+		if f.seenChoice {
+			return 0, errBody("give either \"choice\" or \"choices\", once")
+		}
+		f.seenChoice = true
+		if key == "choices" {
+			return fieldChoices, nil
+		}
+		return fieldChoice, nil
+	}
+	return 0, errBody("unknown key %s (allowed: token, choice, choices)", strconv.Quote(key))
+}
+
+// done reports a body that named no choice.
+func (f *ballotFields) done() error {
+	if !f.seenChoice {
 		return shared.Errorf(shared.EINVALID, "a vote needs \"choice\" or \"choices\"")
 	}
 	return nil
@@ -372,58 +399,48 @@ func decodeVoteMsgpack(data []byte, b *ballot) error {
 	if err != nil || n < 1 || n > 2 {
 		return errBody("MessagePack map must have a token and a choice")
 	}
-	var seenToken, seenChoice bool
+	var f ballotFields
 	var kbuf [16]byte
 	for i := 0; i < n; i++ {
 		k, err := msgpackRaw(d, true, len(kbuf), kbuf[:0])
 		if err != nil {
 			return errBody("map keys must be short strings")
 		}
-		switch string(k) {
-		case "token":
-			if seenToken {
-				return errBody("duplicate key \"token\"")
-			}
-			seenToken = true
-			var tbuf [maxTokenLen]byte
-			t, err := msgpackRaw(d, true, maxTokenLen, tbuf[:0])
-			if err != nil {
-				return errBody("\"token\" must be a string of at most %d bytes", maxTokenLen)
-			}
-			if !utf8.Valid(t) {
-				return errBody("string is not valid UTF-8")
-			}
-			b.Token = string(t)
-		case "choice":
-			if seenChoice {
-				return errBody("give either \"choice\" or \"choices\", once")
-			}
-			seenChoice = true
-			c, err := msgpackChoice(d)
-			if err != nil {
-				return err
-			}
-			b.Choices[0], b.N = c, 1
-		case "choices":
-			if seenChoice {
-				return errBody("give either \"choice\" or \"choices\", once")
-			}
-			seenChoice = true
+		field, err := f.claim(string(k))
+		if err != nil {
+			return err
+		}
+		switch field {
+		case fieldToken:
+			b.Token, err = msgpackToken(d)
+		case fieldChoice:
+			b.Choices[0], err = msgpackChoice(d)
+			b.N = 1
+		case fieldChoices:
 			b.Multiple = true
-			if err := msgpackChoices(d, b); err != nil {
-				return err
-			}
-		default:
-			return errBody("unknown key %s (allowed: token, choice, choices)", strconv.Quote(string(k)))
+			err = msgpackChoices(d, b)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if r.Len() != 0 {
 		return errBody("trailing data after the MessagePack map")
 	}
-	if !seenChoice {
-		return shared.Errorf(shared.EINVALID, "a vote needs \"choice\" or \"choices\"")
+	return f.done()
+}
+
+// msgpackToken reads the "token" string.
+func msgpackToken(d *msgpack.Decoder) (string, error) {
+	var tbuf [maxTokenLen]byte
+	t, err := msgpackRaw(d, true, maxTokenLen, tbuf[:0])
+	if err != nil {
+		return "", errBody("\"token\" must be a string of at most %d bytes", maxTokenLen)
 	}
-	return nil
+	if !utf8.Valid(t) {
+		return "", errBody("string is not valid UTF-8")
+	}
+	return string(t), nil
 }
 
 func isMsgpackStr(c byte) bool {
