@@ -14,6 +14,20 @@ type CreateRequest struct {
 	ExpectedVoters int `json:"expected_voters,omitempty"`
 }
 
+// SetDefaults fills an empty kind, state and visibility with single, draft
+// and live.
+func (r *CreateRequest) SetDefaults() {
+	if r.Kind == "" {
+		r.Kind = shared.KindSingle
+	}
+	if r.State == "" {
+		r.State = shared.StateDraft
+	}
+	if r.Visibility == "" {
+		r.Visibility = shared.VisibilityLive
+	}
+}
+
 // UpdateRequest is the body of PATCH /v1/admin/polls/{id}: only the fields
 // present change. State changes go through /open and /close.
 type UpdateRequest struct {

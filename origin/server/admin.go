@@ -25,15 +25,7 @@ func DecodeCreate(body []byte) (*origin.CreateRequest, error) {
 	if err := decodeStrict(body, &r); err != nil {
 		return nil, err
 	}
-	if r.Kind == "" {
-		r.Kind = shared.KindSingle
-	}
-	if r.State == "" {
-		r.State = shared.StateDraft
-	}
-	if r.Visibility == "" {
-		r.Visibility = shared.VisibilityLive
-	}
+	r.SetDefaults()
 	if r.ExpectedVoters < 0 || r.ExpectedVoters > MaxExpectedVoters {
 		return nil, shared.Errorf(shared.EINVALID, "expected_voters must be 0-%d", MaxExpectedVoters)
 	}

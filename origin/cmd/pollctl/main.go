@@ -395,15 +395,7 @@ Example:
 			*t.dst = v
 		}
 	}
-	if req.State == "" {
-		req.State = shared.StateDraft
-	}
-	if req.Kind == "" {
-		req.Kind = shared.KindSingle
-	}
-	if req.Visibility == "" {
-		req.Visibility = shared.VisibilityLive
-	}
+	req.SetDefaults()
 	if err := req.Poll.Validate(); err != nil {
 		return usagef("%s", shared.ErrorMessage(err))
 	}
