@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -235,6 +236,21 @@ func clientIP(r *http.Request) string {
 	return a
 }
 
+// allowIP applies a per-address limit: the isolate's limiter l first, then
+// the host's platform limiter under prefix+ip. When either refuses, it
+// writes the 429 (msg names the isolate's limit) and returns false.
+func (h *handler) allowIP(ctx context.Context, w http.ResponseWriter, l *ratelimit.Limiter, prefix, ip string, now time.Time, msg string) bool {
+	if ok, wait := allowed(l, ratelimit.Key(ip), now); !ok {
+		writeRateLimited(w, wait, msg)
+		return false
+	}
+	if !h.host.Allow(ctx, prefix+ip) {
+		writeRateLimited(w, platformRetryAfter, "too many requests from your address")
+		return false
+	}
+	return true
+}
+
 // allowed consults l (nil means off) for key and returns how long to wait
 // when the event does not conform.
 func allowed(l *ratelimit.Limiter, key uint64, now time.Time) (bool, time.Duration) {
@@ -322,13 +338,7 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		}
 	}
 	if tok == "" {
-		ip := clientIP(r)
-		if ok, wait := allowed(h.tokenIP, ratelimit.Key(ip), now); !ok {
-			writeRateLimited(w, wait, "too many voter tokens requested from your address")
-			return
-		}
-		if !h.host.Allow(ctx, "token:"+ip) {
-			writeRateLimited(w, platformRetryAfter, "too many requests from your address")
+		if !h.allowIP(ctx, w, h.tokenIP, "token:", clientIP(r), now, "too many voter tokens requested from your address") {
 			return
 		}
 	}
@@ -460,12 +470,7 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	now := h.host.Now()
 	ip := clientIP(r)
-	if ok, wait := allowed(h.voteIP, ratelimit.Key(ip), now); !ok {
-		writeRateLimited(w, wait, "too many votes from your address")
-		return
-	}
-	if !h.host.Allow(ctx, "vote:"+ip) {
-		writeRateLimited(w, platformRetryAfter, "too many requests from your address")
+	if !h.allowIP(ctx, w, h.voteIP, "vote:", ip, now, "too many votes from your address") {
 		return
 	}
 	mt := mediaType(r.Header.Get("Content-Type"))
