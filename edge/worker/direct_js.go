@@ -17,7 +17,6 @@ import (
 // glue, where every instance serves one request, so the JS context running
 // Go is always the request's own). It speaks the same frames as the glue.
 func directIO(ctx context.Context, kind ioKind, payload []byte) ([]byte, error) {
-	env := js.Global().Get("context").Get("env")
 	switch kind {
 	case ioSend:
 		directProducer.once.Do(func() { directProducer.p, directProducer.err = queues.NewProducer(BindingVotes) })
@@ -66,7 +65,8 @@ func directIO(ctx context.Context, kind ioKind, payload []byte) ([]byte, error) 
 	case ioLimit:
 		arg := objectClass.New()
 		arg.Set("key", string(payload))
-		res, err := await(env.Get(BindingRateLimiter).Call("limit", arg))
+		rl := js.Global().Get("context").Get("env").Get(BindingRateLimiter)
+		res, err := await(rl.Call("limit", arg))
 		if err != nil {
 			return nil, shared.Wrap(shared.EUNAVAILABLE, err, kind.String())
 		}

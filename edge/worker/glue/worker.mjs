@@ -66,15 +66,13 @@ let starting; // Promise<instance> while starting
 // Per-event state lives in slots, keyed by a small integer id that Go holds.
 const slots = new Map();
 let nextId = 1;
-let current = 0; // id of the event whose context is running Go (0: unknown)
 
 class Slot {
-  constructor(kind, env, ctx) {
+  constructor(env, ctx) {
     this.id = nextId++;
     if (nextId > 0x7fffffff) {
       nextId = 1;
     }
-    this.kind = kind;
     this.env = env;
     this.ctx = ctx;
     this.alive = true;
@@ -99,9 +97,9 @@ function earliestDue() {
   return due;
 }
 
-// runDueTimers resumes Go, from slot's context, when one of its timeouts is
-// due.
-function runDueTimers(slot, inst) {
+// runDueTimers resumes Go when one of its timeouts is due. Its caller is a
+// waiting event, so Go runs from that event's own context.
+function runDueTimers(inst) {
   if (goTimers.size === 0 || instance !== inst || inst.go.exited) {
     return;
   }
@@ -117,21 +115,7 @@ function runDueTimers(slot, inst) {
     for (const id of due) {
       goTimers.delete(id);
     }
-    enter(slot, () => inst.go._resume());
-  }
-}
-
-// ---- entering Go -------------------------------------------------------
-
-// enter runs f (a call into Go) on behalf of slot, whose context is the one
-// running.
-function enter(slot, f) {
-  const prev = current;
-  current = slot.id;
-  try {
-    return f();
-  } finally {
-    current = prev;
+    inst.go._resume();
   }
 }
 
@@ -143,12 +127,7 @@ function start(env) {
   if (starting !== undefined) {
     return starting;
   }
-  const binding = {
-    // Lazily fetched per-event handles (rarely needed: waitUntil for a
-    // cache put, the rate-limit binding).
-    ctxOf: (id) => slots.get(id)?.ctx,
-    envOf: (id) => slots.get(id)?.env ?? env,
-  };
+  const binding = {}; // Go registers handleQueue here
   // syumai/workers' packages read globalThis.context (env and the binding
   // object) when the Go program initialises. env holds the isolate's
   // bindings and vars, the same for every event.
@@ -326,21 +305,19 @@ function runOps(slot, inst) {
 }
 
 // done hands an operation's outcome to Go: the answer bytes go through the
-// scratch buffer, which Go copies before opDone returns.
+// scratch buffer, which Go copies before ep_op_done returns.
 function done(slot, inst, op, err, answer) {
   if (op === 0 || instance !== inst || inst.go.exited) {
     return;
   }
-  enter(slot, () => {
-    const bytes = err !== null ? encoder.encode(err) : answer;
-    let n = 0;
-    if (bytes !== null && bytes.length > 0) {
-      ensureScratch(inst, bytes.length).set(bytes);
-      n = bytes.length;
-    }
-    inst.exports.ep_op_done(op, n, err !== null ? 1 : 0);
-    inst.go._resume(); // run the goroutines the answer woke
-  });
+  const bytes = err !== null ? encoder.encode(err) : answer;
+  let n = 0;
+  if (bytes !== null && bytes.length > 0) {
+    ensureScratch(inst, bytes.length).set(bytes);
+    n = bytes.length;
+  }
+  inst.exports.ep_op_done(op, n, err !== null ? 1 : 0);
+  inst.go._resume(); // run the goroutines the answer woke
 }
 
 // pollMillis is how often a waiting event looks at its slot. A vote waits
@@ -365,7 +342,7 @@ async function waitFor(slot, inst, deadlineMillis) {
       slot.timedOut = true;
       return;
     }
-    runDueTimers(slot, inst);
+    runDueTimers(inst);
     if (slot.answer !== null || slot.ops.length > 0) {
       continue;
     }
@@ -416,17 +393,15 @@ async function fetch(req, env, ctx) {
     }
   }
   const bodyLen = body === null ? 0 : body.length;
-  const slot = new Slot("fetch", env, ctx);
+  const slot = new Slot(env, ctx);
   try {
     let view = ensureScratch(inst, head.length * 3 + bodyLen);
     const { written } = encoder.encodeInto(head, view);
     if (bodyLen > 0) {
       view.set(body, written);
     }
-    enter(slot, () => {
-      inst.exports.ep_request(slot.id, written, bodyLen);
-      inst.go._resume(); // serve it: Go runs until every goroutine is idle
-    });
+    inst.exports.ep_request(slot.id, written, bodyLen);
+    inst.go._resume(); // serve it: Go runs until every goroutine is idle
     // A handler that needs no I/O has answered before Go yields.
     if (slot.answer === null || slot.ops.length > 0) {
       await waitFor(slot, inst, requestDeadlineMillis);
@@ -465,9 +440,9 @@ async function queue(batch, env, ctx) {
   // Go reads every message body now, posts the batches and answers with one
   // verdict per message: 0 = ack, n > 0 = retry after n seconds. The acks
   // and retries are applied here, in the queue event's own context.
-  const slot = new Slot("queue", env, ctx);
+  const slot = new Slot(env, ctx);
   try {
-    enter(slot, () => inst.binding.handleQueue(slot.id, batch.messages));
+    inst.binding.handleQueue(slot.id, batch.messages);
     if (slot.answer === null || slot.ops.length > 0) {
       await waitFor(slot, inst, queueDeadlineMillis);
     }
