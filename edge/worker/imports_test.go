@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestGlueLinkage(t *testing.T) {
 		t.Errorf("the Worker imports nothing from the glue: %v", imports)
 	}
 	for _, want := range []string{"ep_request", "ep_grow", "ep_op_done"} {
-		if !contains(exports, want) {
+		if !slices.Contains(exports, want) {
 			t.Errorf("the Worker does not export %s (exports: %v)", want, exports)
 		}
 		if !bytes.Contains(glue, []byte("exports."+want+"(")) {
@@ -102,19 +103,10 @@ func TestGlueLinkage(t *testing.T) {
 		}
 	}
 	for _, e := range exports {
-		if len(e) > 3 && e[:3] == "ep_" {
+		if strings.HasPrefix(e, "ep_") {
 			t.Errorf("the per-request build exports %s", e)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // wasmLinkage lists a WebAssembly module's imports ("module.name") and exports.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -102,7 +103,7 @@ func TestNoServerOnlyDependencies(t *testing.T) {
 					}
 				}
 			}
-			if !contains(deps, "github.com/vmihailenco/msgpack/v5") {
+			if !slices.Contains(deps, "github.com/vmihailenco/msgpack/v5") {
 				t.Errorf("expected msgpack in the edge graph; the check is not looking at the right packages")
 			}
 		})
@@ -127,13 +128,4 @@ func TestBanListCatchesServerPackages(t *testing.T) {
 	if hits == 0 {
 		t.Fatal("origin's dependency graph has no banned package: the ban list is wrong")
 	}
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
