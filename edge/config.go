@@ -26,6 +26,7 @@ var (
 	DefaultVoteRate  = Rate{N: 50, Per: time.Second, Burst: 200}
 	DefaultTokenRate = Rate{N: 20, Per: time.Second, Burst: 100}
 	DefaultVoterRate = Rate{N: 1, Per: time.Second, Burst: 5}
+	DefaultCheckRate = Rate{N: 1, Per: time.Second, Burst: 10}
 )
 
 // Rate is a GCRA rate limit: N events per Per with bursts of Burst.
@@ -106,6 +107,8 @@ type Config struct {
 	TokenRate Rate
 	// VoterRate limits vote requests per voter (per poll).
 	VoterRate Rate
+	// CheckRate limits vote checks (GET /v1/polls/{id}/vote) per voter.
+	CheckRate Rate
 	// LimiterKeys bounds the keys each limiter remembers (DefaultLimiterKeys).
 	LimiterKeys int
 	// DedupeCapacity bounds the (poll, voter) pairs remembered as already voted.
@@ -125,6 +128,7 @@ func DefaultConfig() Config {
 		VoteRate:       DefaultVoteRate,
 		TokenRate:      DefaultTokenRate,
 		VoterRate:      DefaultVoterRate,
+		CheckRate:      DefaultCheckRate,
 		LimiterKeys:    DefaultLimiterKeys,
 		DedupeCapacity: DefaultDedupeCapacity,
 		MaxBodyBytes:   DefaultMaxBodyBytes,
@@ -142,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.VoterRate == (Rate{}) {
 		c.VoterRate = DefaultVoterRate
+	}
+	if c.CheckRate == (Rate{}) {
+		c.CheckRate = DefaultCheckRate
 	}
 	if c.LimiterKeys <= 0 {
 		c.LimiterKeys = DefaultLimiterKeys
@@ -177,7 +184,7 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		r    Rate
-	}{{"vote", c.VoteRate}, {"token", c.TokenRate}, {"voter", c.VoterRate}} {
+	}{{"vote", c.VoteRate}, {"token", c.TokenRate}, {"voter", c.VoterRate}, {"check", c.CheckRate}} {
 		if r.r.Off() || r.r == (Rate{}) {
 			continue
 		}
@@ -209,6 +216,7 @@ func validOrigin(o string) bool {
 //	RATE_IP_VOTES    optional per-IP vote rate, N/PERIOD[:BURST] or off (default 50/s:200)
 //	RATE_IP_TOKENS   optional per-IP token issuance rate (default 20/s:100)
 //	RATE_VOTER       optional per-voter vote rate (default 1/s:5)
+//	RATE_CHECK       optional per-voter vote-check rate (default 1/s:10)
 //	DEDUPE_CAPACITY  optional number of (poll, voter) pairs remembered
 //	MAX_BODY_BYTES   optional vote body limit (default 4096)
 //	COOKIE_SECURE    optional, "false" for plain-HTTP development (default true)
@@ -226,7 +234,7 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 	for _, r := range []struct {
 		name string
 		dst  *Rate
-	}{{"RATE_IP_VOTES", &c.VoteRate}, {"RATE_IP_TOKENS", &c.TokenRate}, {"RATE_VOTER", &c.VoterRate}} {
+	}{{"RATE_IP_VOTES", &c.VoteRate}, {"RATE_IP_TOKENS", &c.TokenRate}, {"RATE_VOTER", &c.VoterRate}, {"RATE_CHECK", &c.CheckRate}} {
 		if s := get(r.name); s != "" {
 			v, err := ParseRate(s)
 			if err != nil {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
-	"github.com/edgepoll/edgepoll/shared/dedupe"
 	"github.com/edgepoll/edgepoll/shared/ratelimit"
 )
 
@@ -56,6 +55,7 @@ const (
 	routePoll route = iota + 1
 	routeVotes
 	routeResults
+	routeVote
 )
 
 // handler is the edge http.Handler; see New.
@@ -64,17 +64,15 @@ type handler struct {
 	host      Host
 	tokens    TokenService // the host's, or shared/token with cfg.TokenSecret
 	cfgErr    error
-	voteIP    *ratelimit.Limiter // nil when off
-	tokenIP   *ratelimit.Limiter
-	voter     *ratelimit.Limiter
-	seen      *dedupe.Set
+	state     LocationState // the host's (StateHost) or the handler's own
 	anyOrigin bool
 	origins   map[string]struct{}
 }
 
 // New returns the edge handler serving the public voter API (see
 // docs/EDGE-API.md) on host. Rate-limit and dedupe state lives in the
-// handler, so a host keeps one handler per isolate or instance. If cfg is
+// handler, so a host keeps one handler per isolate or instance, unless the
+// host implements StateHost and shares it between handlers. If cfg is
 // invalid the handler logs why and answers every request 503, so a
 // misconfigured edge fails loudly without crashing its host.
 func New(cfg Config, host Host) http.Handler {
@@ -90,10 +88,12 @@ func New(cfg Config, host Host) http.Handler {
 		host.Log("error", "edge: invalid configuration", "err", err.Error())
 		return h
 	}
-	h.voteIP = newLimiter(cfg.VoteRate, cfg.LimiterKeys)
-	h.tokenIP = newLimiter(cfg.TokenRate, cfg.LimiterKeys)
-	h.voter = newLimiter(cfg.VoterRate, cfg.LimiterKeys)
-	h.seen = dedupe.New(cfg.DedupeCapacity)
+	if sh, ok := host.(StateHost); ok {
+		h.state = sh.LocationState()
+	}
+	if h.state == nil {
+		h.state = NewLocationState(cfg)
+	}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			h.anyOrigin = true
@@ -101,13 +101,6 @@ func New(cfg Config, host Host) http.Handler {
 		h.origins[o] = struct{}{}
 	}
 	return h
-}
-
-func newLimiter(r Rate, keys int) *ratelimit.Limiter {
-	if r.Off() {
-		return nil
-	}
-	return ratelimit.New(r.N, r.Per, r.Burst, keys)
 }
 
 // ServeHTTP implements http.Handler. It never panics: a panic below is
@@ -154,10 +147,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveVote(w, r, id)
 	case routeResults:
 		h.serveResults(w, r, id)
+	case routeVote:
+		h.serveVoteCheck(w, r, id)
 	}
 }
 
-// parsePath splits /v1/polls/{id}[/votes|/results] into the id and route.
+// parsePath splits /v1/polls/{id}[/votes|/results|/vote] into the id and route.
 func parsePath(p string) (string, route) {
 	rest, ok := strings.CutPrefix(p, "/v1/polls/")
 	if !ok || rest == "" {
@@ -175,6 +170,8 @@ func parsePath(p string) (string, route) {
 		return id, routeVotes
 	case "results":
 		return id, routeResults
+	case "vote":
+		return id, routeVote
 	}
 	return "", 0
 }
@@ -239,8 +236,8 @@ func clientIP(r *http.Request) string {
 // allowIP applies a per-address limit: the isolate's limiter l first, then
 // the host's platform limiter under prefix+ip. When either refuses, it
 // writes the 429 (msg names the isolate's limit) and returns false.
-func (h *handler) allowIP(ctx context.Context, w http.ResponseWriter, l *ratelimit.Limiter, prefix, ip string, now time.Time, msg string) bool {
-	if ok, wait := allowed(l, ratelimit.Key(ip), now); !ok {
+func (h *handler) allowIP(ctx context.Context, w http.ResponseWriter, l Limiter, prefix, ip string, now time.Time, msg string) bool {
+	if ok, wait := h.state.Limit(l, ratelimit.Key(ip), now); !ok {
 		writeRateLimited(w, wait, msg)
 		return false
 	}
@@ -249,15 +246,6 @@ func (h *handler) allowIP(ctx context.Context, w http.ResponseWriter, l *ratelim
 		return false
 	}
 	return true
-}
-
-// allowed consults l (nil means off) for key and returns how long to wait
-// when the event does not conform.
-func allowed(l *ratelimit.Limiter, key uint64, now time.Time) (bool, time.Duration) {
-	if l == nil {
-		return true, 0
-	}
-	return l.Allow(key, now)
 }
 
 // writeRateLimited answers 429 with Retry-After in whole seconds (at least 1).
@@ -338,7 +326,7 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		}
 	}
 	if tok == "" {
-		if !h.allowIP(ctx, w, h.tokenIP, "token:", clientIP(r), now, "too many voter tokens requested from your address") {
+		if !h.allowIP(ctx, w, LimitTokenIP, "token:", clientIP(r), now, "too many voter tokens requested from your address") {
 			return
 		}
 	}
@@ -470,7 +458,7 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	now := h.host.Now()
 	ip := clientIP(r)
-	if !h.allowIP(ctx, w, h.voteIP, "vote:", ip, now, "too many votes from your address") {
+	if !h.allowIP(ctx, w, LimitVoteIP, "vote:", ip, now, "too many votes from your address") {
 		return
 	}
 	mt := mediaType(r.Header.Get("Content-Type"))
@@ -524,17 +512,17 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, err)
 		return
 	}
-	if ok, wait := allowed(h.voter, voterKey(id, voter), now); !ok {
+	if ok, wait := h.state.Limit(LimitVoter, voterKey(id, voter), now); !ok {
 		writeRateLimited(w, wait, "too many votes from this voter")
 		return
 	}
-	if !h.seen.Add(id, voter) {
+	if !h.state.SeenAdd(id, voter) {
 		writeError(w, shared.Errorf(shared.ECONFLICT, "this voter has already voted in this poll"))
 		return
 	}
 	v := &shared.Vote{Poll: id, Voter: voter, Choices: append([]uint8(nil), b.choices()...), At: now.UnixMilli()}
 	if err := h.host.Submit(ctx, v); err != nil {
-		h.seen.Remove(id, voter)
+		h.state.SeenRemove(id, voter)
 		h.host.Log("warn", "edge: vote hand-off failed", "poll", id, "err", err.Error())
 		writeError(w, shared.Wrap(shared.EUNAVAILABLE, err, "the vote could not be recorded; retry"))
 		return
@@ -547,6 +535,46 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	body = append(body, `"}`...)
 	w.Header()["Cache-Control"] = hvNoStore
 	writeJSON(w, http.StatusAccepted, body)
+}
+
+// serveVoteCheck answers GET /v1/polls/{id}/vote: whether the origin has
+// counted the vote of the voter whose token the request carries (Bearer or
+// cookie). It reveals nothing about any other voter: the voter id comes
+// from the verified token, never from the request.
+func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id string) {
+	tok := requestToken(r, id)
+	if tok == "" {
+		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie", id))
+		return
+	}
+	voter, err := h.tokens.VerifyToken(id, tok)
+	if err != nil {
+		if shared.ErrorCode(err) == shared.EUNAUTHORIZED {
+			writeError(w, err)
+		} else {
+			h.hostError(w, "token check", id, err)
+		}
+		return
+	}
+	if ok, wait := h.state.Limit(LimitCheck, voterKey(id, voter), h.host.Now()); !ok {
+		writeRateLimited(w, wait, "too many vote checks from this voter")
+		return
+	}
+	counted, err := h.host.Voted(r.Context(), id, voter)
+	if err != nil {
+		h.hostError(w, "vote check", id, err)
+		return
+	}
+	body := make([]byte, 0, 128)
+	body = append(body, `{"poll":`...)
+	body = shared.AppendJSONString(body, id)
+	body = append(body, `,"receipt":"`...)
+	body = hex.AppendEncode(body, voter[:])
+	body = append(body, `","counted":`...)
+	body = strconv.AppendBool(body, counted)
+	body = append(body, '}')
+	w.Header()["Cache-Control"] = hvNoStore
+	writeJSON(w, http.StatusOK, body)
 }
 
 // voterKey is the per-voter rate-limit key for (poll, voter).

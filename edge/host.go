@@ -34,8 +34,10 @@ type Host interface {
 	// Now returns the current time.
 	Now() time.Time
 	// Poll returns a poll's config, from a cache that honours the origin's
-	// Cache-Control. Returns ENOTFOUND for an unknown poll and EUNAVAILABLE
-	// when the origin cannot be reached and nothing is cached.
+	// Cache-Control, and never one the host asked the origin for more than
+	// shared.MaxConfigAge ago (not even stale-if-error): announced closes
+	// rely on it. Returns ENOTFOUND for an unknown poll and EUNAVAILABLE
+	// when the origin cannot be reached and nothing young enough is cached.
 	Poll(ctx context.Context, id string) (*shared.Poll, error)
 	// Results returns the cached results response for a poll in JSON, or
 	// MessagePack when msgpack is true, refreshing it from the origin on a
@@ -46,6 +48,12 @@ type Host interface {
 	// has been durably accepted (queue send succeeded). Returns EUNAVAILABLE
 	// if it could not be handed off; the vote must then not be counted.
 	Submit(ctx context.Context, v *shared.Vote) error
+	// Voted reports whether the origin has counted voter's vote in poll
+	// (GET /v1/polls/{id}/voters/{voter} on the origin, signed with the
+	// ingest key), from a cache that keeps each answer for VotedCacheTTL.
+	// Returns ENOTFOUND for an unknown poll and EUNAVAILABLE when the origin
+	// cannot be reached.
+	Voted(ctx context.Context, poll string, voter shared.VoterID) (bool, error)
 	// Allow consults a platform rate limiter (e.g. the Workers Rate Limiting
 	// binding) for key; hosts without one return true.
 	Allow(ctx context.Context, key string) bool

@@ -60,6 +60,8 @@ type Store interface {
 	// poll, whatever other batches or processes do. A batch id seen within
 	// window returns its original receipt with Replayed set, changing nothing.
 	Apply(ctx context.Context, b *shared.Batch, window time.Duration) (*shared.Receipt, error)
+	// Voted reports whether voter's vote is counted in poll. Returns ENOTFOUND.
+	Voted(ctx context.Context, poll string, voter shared.VoterID) (bool, error)
 	// Snapshot returns a poll's current results. Returns ENOTFOUND.
 	Snapshot(ctx context.Context, id string) (*shared.Snapshot, error)
 	// SnapshotVersion returns the current results version of a poll, cheaply.

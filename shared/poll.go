@@ -18,6 +18,19 @@ const (
 	maxStateStrLen = 16
 )
 
+// Config propagation. Every edge host serves a poll's config no older than
+// MaxConfigAge (measured from the moment it asked the origin for it), so a
+// change the origin makes at time T is in force at every edge by
+// T+MaxConfigAge. A close announced CloseLead ahead (MaxConfigAge plus
+// ClockSkew for the edges' and origin's clocks) therefore stops every edge
+// at the same instant, and no vote an edge acknowledges is refused later as
+// closed.
+const (
+	MaxConfigAge = 8 * time.Second
+	ClockSkew    = 2 * time.Second
+	CloseLead    = MaxConfigAge + ClockSkew
+)
+
 // Kind says how many options a voter may choose.
 type Kind string
 

@@ -45,6 +45,8 @@ type FakeHost struct {
 	pollErr    error
 	logs       []LogEntry
 	pollCalls  int
+	voted      map[string]bool // poll + "/" + voter hex
+	votedErr   error
 }
 
 type resultsKey struct {
@@ -199,6 +201,46 @@ func (h *FakeHost) Votes() []shared.Vote {
 	out := make([]shared.Vote, len(h.votes))
 	copy(out, h.votes)
 	return out
+}
+
+// Voted implements edge.Host: true once SetVoted marked the voter, or
+// once the voter's vote was submitted (as if the origin had counted it at
+// once); the error set with SetVotedError; ENOTFOUND for an unknown poll.
+func (h *FakeHost) Voted(ctx context.Context, poll string, voter shared.VoterID) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.votedErr != nil {
+		return false, h.votedErr
+	}
+	if _, ok := h.polls[poll]; !ok {
+		return false, shared.Errorf(shared.ENOTFOUND, "unknown poll %q", poll)
+	}
+	if v, ok := h.voted[poll+"/"+voter.String()]; ok {
+		return v, nil
+	}
+	for _, v := range h.votes {
+		if v.Poll == poll && v.Voter == voter {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// SetVoted makes Voted answer counted for (poll, voter).
+func (h *FakeHost) SetVoted(poll string, voter shared.VoterID, counted bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.voted == nil {
+		h.voted = make(map[string]bool)
+	}
+	h.voted[poll+"/"+voter.String()] = counted
+}
+
+// SetVotedError makes Voted fail with err (nil restores it).
+func (h *FakeHost) SetVotedError(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.votedErr = err
 }
 
 // Allow implements edge.Host: true unless SetAllow(false).

@@ -276,6 +276,18 @@ func (s *Store) Apply(_ context.Context, b *shared.Batch, window time.Duration) 
 	return &r, nil
 }
 
+// Voted implements origin.Store.
+func (s *Store) Voted(_ context.Context, poll string, voter shared.VoterID) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, err := s.lookup(poll)
+	if err != nil {
+		return false, err
+	}
+	_, ok := ps.voters[voter]
+	return ok, nil
+}
+
 // Snapshot returns a poll's current results. Returns ENOTFOUND.
 func (s *Store) Snapshot(_ context.Context, id string) (*shared.Snapshot, error) {
 	s.mu.Lock()

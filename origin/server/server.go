@@ -37,7 +37,7 @@ const maxAdminBody = 64 << 10
 
 // Cache-Control values of the public read endpoints.
 const (
-	cacheControlPoll    = "public, max-age=5, stale-while-revalidate=30"
+	cacheControlPoll    = "public, max-age=3, stale-while-revalidate=5" // max-age+swr = shared.MaxConfigAge
 	cacheControlResults = "public, max-age=1, stale-while-revalidate=5"
 )
 
@@ -178,6 +178,13 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, path string) string {
 				s.getResults(ctx, id)
 			}
 			return "results"
+		default:
+			if voter, ok := strings.CutPrefix(sub, "voters/"); ok {
+				if s.allow(ctx, fasthttp.MethodGet) {
+					s.getVoted(ctx, id, voter)
+				}
+				return "voter"
+			}
 		}
 	case strings.HasPrefix(path, "/v1/admin/"):
 		if !s.authorized(ctx) {

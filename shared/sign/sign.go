@@ -63,6 +63,12 @@ func Sign(k Key, now time.Time, body []byte) Signature {
 	return Signature{KeyID: k.ID, Timestamp: ts, MAC: hex.EncodeToString(m)}
 }
 
+// RequestBody is what signs a body-less request from an edge to the origin
+// (the vote check): its method and path, e.g. "GET /v1/polls/x/voters/…".
+func RequestBody(method, path string) []byte {
+	return []byte(method + " " + path)
+}
+
 // ParseKeys parses a key ring "id1=secret1,id2=secret2". Ids are 1–32 of
 // [A-Za-z0-9_-]; secrets are at least MinKeyLen bytes and contain no comma.
 func ParseKeys(s string) ([]Key, error) {
