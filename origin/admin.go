@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"slices"
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
@@ -77,4 +78,87 @@ type Results struct {
 	Total       uint64    `json:"total"`
 	Voters      uint64    `json:"voters"`
 	GeneratedAt time.Time `json:"generated_at"`
+	// Rejected counts votes edges acknowledged that the origin refused, by
+	// reason (poll_closed after an immediate close, say); absent when none.
+	Rejected map[string]uint64 `json:"rejected,omitempty"`
+}
+
+// Live reports whether an edge that holds p's config may acknowledge a vote
+// at some time from now on until the config it holds has been replaced
+// everywhere (shared.CloseLead): p is open, its window has not ended, and it
+// opens before now+CloseLead.
+func Live(p *shared.Poll, now time.Time) bool {
+	if p.State != shared.StateOpen {
+		return false
+	}
+	if !p.ClosesAt.IsZero() && !now.Before(p.ClosesAt) {
+		return false
+	}
+	return p.OpensAt.IsZero() || p.OpensAt.Before(now.Add(shared.CloseLead))
+}
+
+// CheckLiveChange returns ECONFLICT when changing a live poll (see Live)
+// from old to updated could turn a vote some edge acknowledged under old into
+// one the origin refuses under updated: edges hold a poll's config for up
+// to shared.MaxConfigAge and batches arrive late. On a live poll, options
+// may only be appended (existing labels unchanged), max_choices may only
+// grow, the kind cannot change, opens_at may only move earlier (or later
+// when it is still at least CloseLead away), and closes_at may only move
+// later, or earlier to a time at least CloseLead from now. Changes to a
+// poll that is not live are not restricted.
+func CheckLiveChange(old, updated *shared.Poll, now time.Time) error {
+	if !Live(old, now) {
+		return nil
+	}
+	conflict := func(format string, args ...any) error {
+		return shared.Errorf(shared.ECONFLICT, "poll %s is taking votes: "+format, append([]any{old.ID}, args...)...)
+	}
+	if updated.Kind != old.Kind {
+		return conflict("its kind cannot change until it is closed")
+	}
+	if len(updated.Options) < len(old.Options) || !slices.Equal(updated.Options[:len(old.Options)], old.Options) {
+		return conflict("options may only be appended until it is closed (edges validate votes against the options they hold)")
+	}
+	if updated.Limit() < old.Limit() {
+		return conflict("max_choices may only grow until it is closed")
+	}
+	lead := now.Add(shared.CloseLead)
+	if !updated.OpensAt.Equal(old.OpensAt) && (old.OpensAt.IsZero() || updated.OpensAt.After(old.OpensAt)) && (old.OpensAt.IsZero() || old.OpensAt.Before(lead)) {
+		return conflict("opens_at may only move earlier now; votes have been acknowledged since %s", shortTime(old.OpensAt))
+	}
+	if !updated.ClosesAt.Equal(old.ClosesAt) && !updated.ClosesAt.IsZero() && (old.ClosesAt.IsZero() || updated.ClosesAt.Before(old.ClosesAt)) && updated.ClosesAt.Before(lead) {
+		return conflict("closes_at may be brought forward to %s at the earliest (edges hold its config for up to %s); close it with now=true to stop at once", lead.UTC().Format(time.RFC3339), shared.MaxConfigAge)
+	}
+	return nil
+}
+
+// AnnounceClose is the change "close" makes to a poll by default: a live
+// poll keeps taking votes until now+CloseLead (or its earlier closes_at),
+// so every edge stops at the same instant and no acknowledged vote is
+// refused; any other poll is closed at once.
+func AnnounceClose(p *shared.Poll, now time.Time) {
+	if !Live(p, now) {
+		p.State = shared.StateClosed
+		return
+	}
+	at := now.Add(shared.CloseLead).Truncate(time.Millisecond)
+	if p.ClosesAt.IsZero() || p.ClosesAt.After(at) {
+		p.ClosesAt = at
+	}
+}
+
+// StopsAt returns when p stops taking votes, for a poll returned by a close:
+// its closes_at while it is still open, else now.
+func StopsAt(p *shared.Poll, now time.Time) time.Time {
+	if p.State == shared.StateOpen && !p.ClosesAt.IsZero() && p.ClosesAt.After(now) {
+		return p.ClosesAt
+	}
+	return now
+}
+
+func shortTime(t time.Time) string {
+	if t.IsZero() {
+		return "it opened"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -155,4 +155,8 @@ type Snapshot struct {
 	Total       uint64   // choices counted (equals Voters for single-choice polls)
 	Voters      uint64   // distinct voters counted
 	GeneratedAt int64    // Unix milliseconds
+	// Rejected counts the votes of a batch the origin refused for this
+	// poll, indexed like Reasons (unknown_poll stays 0). The origin's admin
+	// results show it; it is not part of the wire format.
+	Rejected [NumReasons]uint64
 }

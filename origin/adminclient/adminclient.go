@@ -161,10 +161,17 @@ func (c *Client) Open(ctx context.Context, id string) (*shared.Poll, error) {
 	return &p, c.doJSON(ctx, http.MethodPost, pollPath(id, "/open"), nil, &p)
 }
 
-// Close closes a poll.
-func (c *Client) Close(ctx context.Context, id string) (*shared.Poll, error) {
+// Close closes a poll. By default the origin announces the close ahead
+// (closes_at = now + shared.CloseLead, see origin.AnnounceClose) so no
+// acknowledged vote is refused; immediate closes at once, and votes edges
+// acknowledged meanwhile are refused as poll_closed.
+func (c *Client) Close(ctx context.Context, id string, immediate bool) (*shared.Poll, error) {
 	var p shared.Poll
-	return &p, c.doJSON(ctx, http.MethodPost, pollPath(id, "/close"), nil, &p)
+	path := pollPath(id, "/close")
+	if immediate {
+		path += "?now=true"
+	}
+	return &p, c.doJSON(ctx, http.MethodPost, path, nil, &p)
 }
 
 // Reset removes all votes of a poll.
@@ -173,9 +180,14 @@ func (c *Client) Reset(ctx context.Context, id string) (*shared.Poll, error) {
 	return &p, c.doJSON(ctx, http.MethodPost, pollPath(id, "/reset"), nil, &p)
 }
 
-// Delete removes a poll and its votes.
-func (c *Client) Delete(ctx context.Context, id string) error {
-	return c.doJSON(ctx, http.MethodDelete, pollPath(id, ""), nil, nil)
+// Delete removes a poll and its votes. A poll taking votes is refused
+// with ECONFLICT unless force is set.
+func (c *Client) Delete(ctx context.Context, id string, force bool) error {
+	path := pollPath(id, "")
+	if force {
+		path += "?force=true"
+	}
+	return c.doJSON(ctx, http.MethodDelete, path, nil, nil)
 }
 
 // Results returns a fresh snapshot of a poll, whatever its visibility.

@@ -26,6 +26,8 @@ type pollState struct {
 	order   []shared.VoterID // ledger order: first vote first
 	total   uint64
 	version uint64 // results version
+	// rejected counts refused votes by reason (shared.Snapshot.Rejected)
+	rejected [shared.NumReasons]uint64
 }
 
 type seenBatch struct {
@@ -213,6 +215,7 @@ func (s *Store) ResetPoll(_ context.Context, id string) (*shared.Poll, error) {
 	}
 	ps.counts = make([]uint64, len(ps.poll.Options))
 	ps.voters = map[shared.VoterID][]uint8{}
+	ps.rejected = [shared.NumReasons]uint64{}
 	ps.order = nil
 	ps.total = 0
 	ps.version++
@@ -253,10 +256,12 @@ func (s *Store) Apply(_ context.Context, b *shared.Batch, window time.Duration) 
 		}
 		if err := ps.poll.AcceptsAt(time.UnixMilli(v.At)); err != nil {
 			reject(shared.ErrorMessage(err))
+			ps.rejected[shared.ReasonIndex(shared.ErrorMessage(err))]++
 			continue
 		}
 		if err := ps.poll.ValidateChoices(v.Choices); err != nil {
 			reject(shared.RejectInvalidChoice)
+			ps.rejected[shared.ReasonIndex(shared.RejectInvalidChoice)]++
 			continue
 		}
 		if _, dup := ps.voters[v.Voter]; dup {
@@ -303,6 +308,7 @@ func (s *Store) Snapshot(_ context.Context, id string) (*shared.Snapshot, error)
 		Total:       ps.total,
 		Voters:      uint64(len(ps.voters)),
 		GeneratedAt: s.now().UnixMilli(),
+		Rejected:    ps.rejected,
 	}, nil
 }
 

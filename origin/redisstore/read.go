@@ -48,6 +48,12 @@ func (s *Store) Snapshot(ctx context.Context, id string) (*shared.Snapshot, erro
 			snap.Voters = c
 		case "_n":
 		default:
+			if reason, ok := strings.CutPrefix(k, "_rej_"); ok {
+				if i := shared.ReasonIndex(reason); i >= 0 {
+					snap.Rejected[i] = c
+				}
+				continue
+			}
 			if o, err := strconv.Atoi(k); err == nil && o >= 0 && o < n {
 				snap.Counts[o] = c
 			}

@@ -22,6 +22,9 @@ import "github.com/redis/go-redis/v9"
 // Nothing is passed per vote as its own argument: each argument costs Redis
 // a protocol parse, an object and a Lua string, more than a string.sub.
 //
+// Votes a known poll refuses are also added to its counts hash as
+// _rej_<reason> (not part of the results version: snapshots do not change).
+//
 // Returns the stored receipt string "a,d,r1,...,r5" when the batch was seen
 // before; {-1, buckets} when the caller's bucket count is stale (nothing
 // changed); otherwise {accepted, duplicate, r1..r5} with r indexed like
@@ -127,6 +130,11 @@ else
     call('HINCRBY', KEYS[2], '_voters', acc)
     call('HINCRBY', KEYS[2], '_v', 1)
   end
+  -- refused votes of a known poll, kept for the operator (admin results)
+  if r2 > 0 then call('HINCRBY', KEYS[2], '_rej_poll_not_open', r2) end
+  if r3 > 0 then call('HINCRBY', KEYS[2], '_rej_poll_closed', r3) end
+  if r4 > 0 then call('HINCRBY', KEYS[2], '_rej_invalid_choice', r4) end
+  if r5 > 0 then call('HINCRBY', KEYS[2], '_rej_invalid_vote', r5) end
 end
 local res = {acc, dup, r1, r2, r3, r4, r5}
 call('SET', KEYS[3], table.concat(res, ','), 'PX', ARGV[2])

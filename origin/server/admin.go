@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -242,9 +244,15 @@ func (s *Server) adminUpdate(ctx *fasthttp.RequestCtx, id string) {
 	}
 	c, cancel := s.readCtx()
 	defer cancel()
+	now := s.now()
 	p, err := s.store.UpdatePoll(c, id, func(p *shared.Poll) error {
+		old := *p
+		old.Options = slices.Clone(p.Options)
 		u.Apply(p)
-		return p.Validate()
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		return origin.CheckLiveChange(&old, p, now)
 	})
 	if err != nil {
 		s.fail(ctx, s.storeErr("update", err))
@@ -255,9 +263,28 @@ func (s *Server) adminUpdate(ctx *fasthttp.RequestCtx, id string) {
 	s.writeJSON(ctx, fasthttp.StatusOK, p)
 }
 
+// adminDelete deletes a poll. A poll that is taking votes (origin.Live) is
+// refused with 409 unless ?force=true: edges would go on acknowledging votes
+// that the origin could no longer count.
 func (s *Server) adminDelete(ctx *fasthttp.RequestCtx, id string) {
 	c, cancel := s.readCtx()
 	defer cancel()
+	force, err := queryBool(ctx, "force")
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if !force {
+		p, err := s.store.Poll(c, id)
+		if err != nil {
+			s.fail(ctx, s.storeErr("delete", err))
+			return
+		}
+		if origin.Live(p, s.now()) {
+			s.fail(ctx, shared.Errorf(shared.ECONFLICT, "poll %s is taking votes: close it first, or delete with force=true (votes edges acknowledge meanwhile are lost)", id))
+			return
+		}
+	}
 	if err := s.store.DeletePoll(c, id); err != nil {
 		s.fail(ctx, s.storeErr("delete", err))
 		return
@@ -267,17 +294,49 @@ func (s *Server) adminDelete(ctx *fasthttp.RequestCtx, id string) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
+// adminSetState opens or closes a poll. A close is announced ahead by
+// default (origin.AnnounceClose: closes_at = now+CloseLead); ?now=true
+// closes at once, and votes edges acknowledged in the propagation window
+// are then refused as poll_closed and counted in the poll's rejected
+// figures (admin results).
 func (s *Server) adminSetState(ctx *fasthttp.RequestCtx, id string, state shared.State) {
 	c, cancel := s.readCtx()
 	defer cancel()
-	p, err := s.store.SetState(c, id, state, s.now())
+	immediate, err := queryBool(ctx, "now")
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	now := s.now()
+	var p *shared.Poll
+	if state == shared.StateClosed && !immediate {
+		p, err = s.store.UpdatePoll(c, id, func(p *shared.Poll) error {
+			origin.AnnounceClose(p, now)
+			return nil
+		})
+	} else {
+		p, err = s.store.SetState(c, id, state, now)
+	}
 	if err != nil {
 		s.fail(ctx, s.storeErr("set_state", err))
 		return
 	}
 	s.invalidate(id)
-	s.log.Info("poll state set", "poll", id, "state", string(state))
+	s.log.Info("poll state set", "poll", id, "state", string(state), "now", immediate, "stops_at", origin.StopsAt(p, now))
 	s.writeJSON(ctx, fasthttp.StatusOK, p)
+}
+
+// queryBool reads an optional boolean query parameter (true/false/1/0).
+func queryBool(ctx *fasthttp.RequestCtx, name string) (bool, error) {
+	v := ctx.QueryArgs().Peek(name)
+	if len(v) == 0 {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(string(v))
+	if err != nil {
+		return false, shared.Errorf(shared.EINVALID, "query parameter %s must be true or false", name)
+	}
+	return b, nil
 }
 
 func (s *Server) adminReset(ctx *fasthttp.RequestCtx, id string) {
@@ -311,6 +370,14 @@ func (s *Server) freshResults(id string) (*origin.Results, error) {
 	}
 	for _, o := range p.Options {
 		r.Options = append(r.Options, o.Label)
+	}
+	for i, n := range snap.Rejected {
+		if n > 0 {
+			if r.Rejected == nil {
+				r.Rejected = make(map[string]uint64)
+			}
+			r.Rejected[shared.Reasons[i]] = n
+		}
 	}
 	for len(r.Counts) < len(r.Options) {
 		r.Counts = append(r.Counts, 0)

@@ -333,7 +333,7 @@ func TestReadPollAndResults(t *testing.T) {
 
 	r := e.do("GET", "/v1/polls/p1", nil, nil)
 	if r.status != 200 || r.header.Get("Content-Type") != "application/json" ||
-		r.header.Get("Cache-Control") != "public, max-age=5, stale-while-revalidate=30" ||
+		r.header.Get("Cache-Control") != "public, max-age=3, stale-while-revalidate=5" ||
 		r.header.Get("Vary") != "Accept" || r.header.Get("ETag") == "" {
 		t.Fatalf("poll: %d %v %s", r.status, r.header, r.body)
 	}
@@ -403,6 +403,9 @@ func TestResultsHiddenUntilClose(t *testing.T) {
 	if r := e.admin("POST", "/polls/secret/close", nil); r.status != 200 {
 		t.Fatalf("close: %d %s", r.status, r.body)
 	}
+	// The close is announced: results stay hidden until it takes effect.
+	wantError(t, e.do("GET", "/v1/polls/secret/results", nil, nil), 403, shared.EFORBIDDEN)
+	e.advance(shared.CloseLead)
 	if r := e.do("GET", "/v1/polls/secret/results", nil, nil); r.status != 200 {
 		t.Fatalf("after close: %d %s", r.status, r.body)
 	}
@@ -554,7 +557,7 @@ func TestAdminLifecycle(t *testing.T) {
 	if r := e.admin("GET", "/stats", nil); r.status != 200 || !bytes.Contains(r.body, []byte(`"voters":3`)) {
 		t.Fatalf("stats: %s", r.body)
 	}
-	if r := e.admin("POST", "/polls/q/close", nil); !bytes.Contains(r.body, []byte(`"state":"closed"`)) {
+	if r := e.admin("POST", "/polls/q/close?now=true", nil); !bytes.Contains(r.body, []byte(`"state":"closed"`)) {
 		t.Fatalf("close: %s", r.body)
 	}
 	if r := e.admin("POST", "/polls/q/reset", nil); r.status != 200 {

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/edgepoll/edgepoll/origin"
 	"github.com/edgepoll/edgepoll/origin/adminclient"
 	"github.com/edgepoll/edgepoll/shared"
 )
@@ -261,13 +262,22 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		return c.printPolls(ps)
 	case "show", "open", "close", "reset", "delete":
 		help := map[string]string{
-			"show":   "Show one poll's configuration.",
-			"open":   "Open a poll: votes received from now on count.",
-			"close":  "Close a poll: votes received from now on are refused.",
+			"show": "Show one poll's configuration.",
+			"open": "Open a poll: votes received from now on count.",
+			"close": "Close a poll. A poll taking votes stops " + shared.CloseLead.String() + " from now (the time edges need to learn of it),\n" +
+				"so every edge stops at the same instant and no acknowledged vote is refused. --now stops it at once:\n" +
+				"votes edges acknowledge meanwhile are then refused and shown as rejected in `pollctl results`.",
 			"reset":  "Remove every vote of a poll (its configuration stays).",
-			"delete": "Delete a poll and all its votes.",
+			"delete": "Delete a poll and all its votes. A poll taking votes needs --force.",
 		}[cmd]
 		fs := c.newFlags(cmd, "<poll-id>", help)
+		var immediate, force bool
+		switch cmd {
+		case "close":
+			fs.BoolVar(&immediate, "now", false, "close at once (emergencies: acknowledged votes in flight are refused)")
+		case "delete":
+			fs.BoolVar(&force, "force", false, "delete even while the poll takes votes")
+		}
 		id, err := c.idArg(fs, args)
 		if err != nil {
 			return err
@@ -279,11 +289,13 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		case "open":
 			p, err = c.client.Open(ctx, id)
 		case "close":
-			p, err = c.client.Close(ctx, id)
+			if p, err = c.client.Close(ctx, id, immediate); err == nil {
+				return c.printClose(p)
+			}
 		case "reset":
 			p, err = c.client.Reset(ctx, id)
 		case "delete":
-			if err = c.client.Delete(ctx, id); err == nil {
+			if err = c.client.Delete(ctx, id, force); err == nil {
 				if c.g.output == "json" {
 					return c.printJSON(map[string]string{"deleted": id})
 				}
@@ -497,6 +509,11 @@ func (c *cli) printResults(r *adminclient.Results, chart bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, reason := range shared.Reasons {
+		if n := r.Rejected[reason]; n > 0 {
+			fmt.Fprintf(c.stdout, "rejected %s: %d\n", reason, n)
+		}
+	}
 	if chart {
 		fmt.Fprintf(c.stdout, "updated %s (Ctrl-C to stop)\n", r.GeneratedAt.Local().Format(time.TimeOnly))
 	}
@@ -577,6 +594,24 @@ func (c *cli) printPoll(p *shared.Poll) error {
 		fmt.Fprintf(tw, "  %d\t%s\n", i, o.Label)
 	}
 	return tw.Flush()
+}
+
+// printClose reports when a closed poll really stops taking votes.
+func (c *cli) printClose(p *shared.Poll) error {
+	now := time.Now()
+	stops := origin.StopsAt(p, now)
+	if c.g.output == "json" {
+		return c.printJSON(struct {
+			Poll    *shared.Poll `json:"poll"`
+			StopsAt time.Time    `json:"stops_at"`
+		}{p, stops.UTC()})
+	}
+	if stops.After(now) {
+		fmt.Fprintf(c.stdout, "poll %s stops taking votes at %s (in %s)\n", p.ID, stops.UTC().Format("2006-01-02T15:04:05.000Z07:00"), stops.Sub(now).Round(100*time.Millisecond))
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "poll %s is closed\n", p.ID)
+	return nil
 }
 
 func (c *cli) printPolls(ps []*shared.Poll) error {

@@ -162,7 +162,9 @@ func TestPollctlEndToEnd(t *testing.T) {
 	want(t, pollctl(t, env, "export", "nope", "ledger"), 3, "not found")
 
 	want(t, pollctl(t, env, "stats"), 0, "voters", "redis version")
-	want(t, pollctl(t, env, "close", "show42"), 0, "closed")
+	want(t, pollctl(t, env, "close", "show42"), 0, "show42 stops taking votes at", "(in 10s)")
+	want(t, pollctl(t, env, "delete", "show42"), 4, "taking votes")
+	want(t, pollctl(t, env, "close", "show42", "--now"), 0, "show42 is closed")
 	want(t, pollctl(t, env, "reset", "show42"), 0, "show42")
 	res = pollctl(t, env, "results", "show42", "-o", "json")
 	if err := json.Unmarshal([]byte(res.stdout), &results); err != nil || results.Voters != 0 {
