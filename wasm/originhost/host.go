@@ -66,6 +66,7 @@ type Host struct {
 	base    string
 	polls   *cache
 	results *cache
+	voted   *votedCache
 	q       *queue
 }
 
@@ -123,6 +124,7 @@ func New(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.OriginURL, "/")}
 	h.polls = newCache(cfg.Client, cfg.Now, decodePoll)
 	h.results = newCache(cfg.Client, cfg.Now, nil)
+	h.voted = newVotedCache(cfg, h.base)
 	h.q = newQueue(cfg, h.base+"/v1/ingest")
 	return h, nil
 }
@@ -232,6 +234,7 @@ type Stats struct {
 	Undelivered   uint64 // votes still unsent when Close gave up
 	PollFetches   uint64 // poll config requests to the origin
 	ResultFetches uint64 // results requests to the origin
+	VotedFetches  uint64 // vote-check requests to the origin
 	Receipt       shared.Receipt
 }
 
@@ -240,6 +243,7 @@ func (h *Host) Stats() Stats {
 	s := h.q.stats()
 	s.PollFetches = h.polls.stats()
 	s.ResultFetches = h.results.stats()
+	s.VotedFetches = h.voted.stats()
 	return s
 }
 
