@@ -24,7 +24,41 @@ const (
 	votesP  = "/v1/polls/open1/votes"
 	resP    = "/v1/polls/open1/results"
 	cookieA = "ep_open1={tok:a}"
+	checkP  = "/v1/polls/open1/vote"
 )
+
+// check is a GET /v1/polls/{poll}/vote step whose answer must say counted.
+func check(poll string, h map[string]string, counted bool) Step {
+	return Step{Path: "/v1/polls/" + poll + "/vote", Header: h, Want: Want{Status: 200,
+		Header: map[string]string{"Cache-Control": "no-store", "Content-Type": jsonCT},
+		Check: func(t *testing.T, r *Result, _ *FakeHost) {
+			t.Helper()
+			var c struct {
+				Poll    string `json:"poll"`
+				Receipt string `json:"receipt"`
+				Counted *bool  `json:"counted"`
+			}
+			if err := json.Unmarshal(r.Body, &c); err != nil || c.Counted == nil {
+				t.Fatalf("vote check body %s: %v", r.Body, err)
+			}
+			if c.Poll != poll || !hexRE.MatchString(c.Receipt) || *c.Counted != counted {
+				t.Errorf("vote check %s: want poll %s, a 32-hex receipt, counted %v", r.Body, poll, counted)
+			}
+		}}}
+}
+
+// checkErrorMessage asserts the error body's message.
+func checkErrorMessage(msg string) func(t *testing.T, r *Result, h *FakeHost) {
+	return func(t *testing.T, r *Result, _ *FakeHost) {
+		t.Helper()
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(r.Body, &e); err != nil || e.Error.Message != msg {
+			t.Errorf("error body %s: want message %q", r.Body, msg)
+		}
+	}
+}
 
 func jsonHdr() map[string]string { return map[string]string{"Content-Type": jsonCT} }
 
@@ -474,6 +508,69 @@ func Cases() []Case {
 			{Method: http.MethodPut, Path: votesP, Want: Want{Status: 405, Header: map[string]string{"Allow": "POST, OPTIONS"}}},
 			{Method: post, Path: resP, Want: Want{Status: 405, Header: map[string]string{"Allow": "GET, OPTIONS"}}},
 			{Method: post, Path: pollP, Header: jsonHdr(), Body: `{}`, Want: Want{Status: 405, Header: map[string]string{"Allow": "GET, OPTIONS"}}},
+		}},
+		{Name: "vote/closes_at exact to the millisecond", Steps: []Step{
+			{Before: func(h *FakeHost) {
+				p := Polls()[0]
+				p.ID, p.ClosesAt = "closing", Epoch.Add(time.Second)
+				h.PutPoll(p)
+			}, Path: "/v1/polls/closing", Save: "a", Want: Want{Status: 200}},
+			issueFrom("closing", "b", "192.0.2.9"),
+			func() Step {
+				s := vote("closing", `{"token":"{tok:a}","choice":1}`, 202, "")
+				s.Before = func(h *FakeHost) { h.Advance(999 * time.Millisecond) }
+				s.Want.Votes = N(1)
+				s.Want.Check = lastVote("closing", 1)
+				s.Comment = "one millisecond before closes_at"
+				return s
+			}(),
+			func() Step {
+				s := vote("closing", `{"token":"{tok:b}","choice":1}`, 403, shared.EFORBIDDEN)
+				s.Before = func(h *FakeHost) { h.Advance(time.Millisecond) }
+				s.Want.Votes = N(1)
+				s.Want.Check = checkErrorMessage(shared.RejectClosed)
+				s.Comment = "at closes_at"
+				return s
+			}(),
+		}},
+		{Name: "check/counted after the vote", Steps: []Step{
+			issue("open1", "a"),
+			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
+			accepted(withVotes(vote("open1", `{"token":"{tok:a}","choice":2}`, 202, ""), 1), "open1"),
+			check("open1", hdr("Authorization", "Bearer {tok:a}"), true),
+			check("open1", hdr("Cookie", cookieA), true),
+			func() Step {
+				s := check("open1", hdr("Cookie", cookieA, "Origin", AllowedOrigin), true)
+				s.Before = func(h *FakeHost) { h.Advance(20 * time.Second) }
+				s.Comment = "a check per 20 s refills"
+				s.Want.Header["Access-Control-Allow-Origin"] = AllowedOrigin
+				return s
+			}(),
+			{Method: http.MethodOptions, Path: checkP, Header: hdr("Origin", AllowedOrigin, "Access-Control-Request-Method", "GET"),
+				Want: Want{Status: 204, Header: map[string]string{"Access-Control-Allow-Methods": "GET, OPTIONS"}}},
+		}},
+		{Name: "check/errors", Steps: []Step{
+			issue("open1", "a"),
+			issue("multi", "m"),
+			{Path: checkP, Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Header: map[string]string{"Cache-Control": "no-store"}}, Comment: "no token"},
+			{Path: checkP, Header: hdr("Authorization", "Bearer not-a-token"), Want: Want{Status: 401, Code: shared.EUNAUTHORIZED}},
+			{Path: checkP, Header: hdr("Authorization", "Bearer {tok:m}"), Want: Want{Status: 401, Code: shared.EUNAUTHORIZED}, Comment: "another poll's token"},
+			{Method: post, Path: checkP, Header: jsonHdr(), Body: `{}`, Want: Want{Status: 405, Header: map[string]string{"Allow": "GET, OPTIONS"}}},
+			{Path: "/v1/polls/bad.id/vote", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Path: checkP + "/x", Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+			{Before: func(h *FakeHost) { h.SetVotedError(shared.Errorf(shared.EUNAVAILABLE, "origin unreachable")) },
+				Path: checkP, Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 503, Code: shared.EUNAVAILABLE}},
+			{Before: func(h *FakeHost) { h.SetVotedError(nil); h.DeletePoll("open1") },
+				Path: checkP, Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 404, Code: shared.ENOTFOUND}, Comment: "poll deleted after the token was issued"},
+		}},
+		{Name: "check/rate limited per voter", Steps: []Step{
+			issue("open1", "a"),
+			issueFrom("open1", "b", "192.0.2.8"),
+			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
+			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
+			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
+			{Path: checkP, Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "20"}}},
+			check("open1", hdr("Authorization", "Bearer {tok:b}"), false),
 		}},
 		{Name: "vote/many voters one poll", Steps: func() []Step {
 			var s []Step

@@ -29,8 +29,8 @@ const (
 )
 
 // TableConfig returns the Config RunTable gives mk: tight limits so the
-// table can reach them (5 tokens and 10 votes per IP per minute, 3 votes per
-// voter per minute), Secure cookies, one allowed origin.
+// table can reach them (5 tokens and 10 votes per IP per minute, 3 votes and
+// 3 vote checks per voter per minute), Secure cookies, one allowed origin.
 func TableConfig() edge.Config {
 	c := edge.DefaultConfig()
 	c.TokenSecret = []byte(Secret)
@@ -39,6 +39,7 @@ func TableConfig() edge.Config {
 	c.TokenRate = edge.Rate{N: 5, Per: time.Minute, Burst: 5}
 	c.VoteRate = edge.Rate{N: 10, Per: time.Minute, Burst: 10}
 	c.VoterRate = edge.Rate{N: 3, Per: time.Minute, Burst: 3}
+	c.CheckRate = edge.Rate{N: 3, Per: time.Minute, Burst: 3}
 	c.DedupeCapacity = 1024
 	return c
 }

@@ -76,6 +76,7 @@ func Getenv(name string) string {
 type Host struct {
 	opt     Options
 	memo    *memo
+	voted   *memo // vote checks, apart so a flood of them cannot evict configs
 	log     *slog.Logger
 	limiter bool // the Worker has a Rate Limiting binding
 }
@@ -87,6 +88,7 @@ func NewHost(opt Options) *Host {
 	h := &Host{
 		opt:     opt,
 		memo:    newMemo(memoKeys, time.Now),
+		voted:   newMemo(memoKeys, time.Now),
 		log:     opt.Logger,
 		limiter: js.Global().Get("context").Get("env").Get(BindingRateLimiter).Type() == js.TypeObject,
 	}
@@ -107,7 +109,8 @@ func (h *Host) Log(level, msg string, attrs ...any) {
 }
 
 // Poll returns a poll's config from the isolate memo, the location's Cache
-// API or the origin, in that order.
+// API or the origin, in that order; never one asked of the origin more than
+// shared.MaxConfigAge ago (see load).
 func (h *Host) Poll(ctx context.Context, id string) (*shared.Poll, error) {
 	it, served, err := h.memo.get(ctx, "p/"+id, func(ctx context.Context, prev *item) (loaded, error) {
 		return h.load(ctx, "/v1/polls/"+id, shared.ContentTypeMsgpack, prev, true)
@@ -203,6 +206,11 @@ func (h *Host) fetch(ctx context.Context, method, url string, header http.Header
 // load refreshes one origin resource: from the location's Cache API when it
 // holds a fresh copy, else from the origin (revalidating prev with
 // If-None-Match), storing a cacheable answer back into the Cache API.
+//
+// A poll config's age counts from the moment its fetch started (the Cache
+// API copy records that moment too), and its fresh and stale windows are
+// capped at shared.MaxConfigAge from it whatever the origin's
+// Cache-Control says: an announced close relies on that bound.
 func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll bool) (loaded, error) {
 	cacheKey := h.opt.OriginURL + path + "?accept=" + accept
 	now := time.Now()
@@ -211,7 +219,11 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 		if fresh := stored.Add(cc.MaxAge); now.Before(fresh) {
 			it, err := newItem(c, isPoll)
 			if err == nil {
-				return loaded{it: it, served: servedHit, fresh: fresh, stale: fresh.Add(cc.SWR)}, nil
+				l := loaded{it: it, served: servedHit, fresh: fresh, stale: fresh.Add(cc.SWR)}
+				if isPoll {
+					l.capAge(stored)
+				}
+				return l, nil
 			}
 		}
 		if prev == nil || prev.res.ETag == "" {
@@ -224,6 +236,7 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 	if prev != nil && prev.res.ETag != "" && prev.res.Status == http.StatusOK {
 		hd.Set("If-None-Match", prev.res.ETag)
 	}
+	start := time.Now()
 	resp, err := h.fetch(ctx, http.MethodGet, h.opt.OriginURL+path, hd, nil)
 	if err != nil {
 		h.Log("warn", "origin fetch failed", "path", path, "err", err.Error())
@@ -233,6 +246,9 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 		return loaded{}, shared.Errorf(shared.EUNAVAILABLE, "origin sent %d bytes for %s", len(resp.Body), path)
 	}
 	now = time.Now()
+	if isPoll {
+		now = start // a config is as old as the question that fetched it
+	}
 	cacheControl := joinHeader(resp.Header, "Cache-Control")
 	cc := cachecontrol.Parse(cacheControl)
 	var c *edge.Cached
@@ -265,7 +281,46 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 		h.cachePut(ctx, cacheKey, c, now)
 	}
 	fresh := now.Add(cc.MaxAge)
-	return loaded{it: it, served: servedMiss, fresh: fresh, stale: fresh.Add(cc.SWR)}, nil
+	l := loaded{it: it, served: servedMiss, fresh: fresh, stale: fresh.Add(cc.SWR)}
+	if isPoll {
+		l.capAge(now)
+	}
+	return l, nil
+}
+
+// Voted asks the origin whether voter is counted in poll (a signed GET of
+// /v1/polls/{id}/voters/{voter}); each answer is kept in the isolate for
+// edge.VotedCacheTTL, never in the Cache API.
+func (h *Host) Voted(ctx context.Context, poll string, voter shared.VoterID) (bool, error) {
+	key := poll + "/" + voter.String()
+	it, _, err := h.voted.get(ctx, key, func(ctx context.Context, _ *item) (loaded, error) {
+		path := "/v1/polls/" + key[:len(poll)] + "/voters/" + key[len(poll)+1:]
+		start := time.Now()
+		sig := sign.Sign(h.opt.IngestKey, start, sign.RequestBody(http.MethodGet, path))
+		hd := http.Header{
+			sign.HeaderKeyID:     {sig.KeyID},
+			sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
+			sign.HeaderSignature: {sig.MAC},
+		}
+		resp, err := h.fetch(ctx, http.MethodGet, h.opt.OriginURL+path, hd, nil)
+		if err != nil {
+			h.Log("warn", "vote check failed", "poll", poll, "err", err.Error())
+			return loaded{}, shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable")
+		}
+		if resp.Status != http.StatusOK && resp.Status != http.StatusNotFound {
+			h.Log("warn", "vote check refused", "poll", poll, "status", resp.Status)
+			return loaded{}, shared.Errorf(shared.EUNAVAILABLE, "origin answered %d to a vote check", resp.Status)
+		}
+		until := start.Add(edge.VotedCacheTTL)
+		return loaded{it: &item{res: &edge.Cached{Status: resp.Status, Body: resp.Body}}, served: servedMiss, fresh: until, stale: until}, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if it.res.Status == http.StatusNotFound {
+		return false, shared.Errorf(shared.ENOTFOUND, "poll %q not found", poll)
+	}
+	return parseVoted(it.res.Body)
 }
 
 func newItem(c *edge.Cached, isPoll bool) (*item, error) {

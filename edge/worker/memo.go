@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -133,4 +134,28 @@ func (m *memo) evictLocked(now time.Time) {
 			delete(m.m, k)
 		}
 	}
+}
+
+// capAge bounds l's windows to shared.MaxConfigAge from asked, the moment
+// the origin was asked for it (Host.Poll's contract).
+func (l *loaded) capAge(asked time.Time) {
+	limit := asked.Add(shared.MaxConfigAge)
+	if l.stale.After(limit) {
+		l.stale = limit
+	}
+	if l.fresh.After(l.stale) {
+		l.fresh = l.stale
+	}
+}
+
+// parseVoted reads the origin's vote-check answer, {"counted":true} or
+// {"counted":false} (origin/server/voted.go writes exactly these).
+func parseVoted(body []byte) (bool, error) {
+	switch string(bytes.TrimSpace(body)) {
+	case `{"counted":true}`:
+		return true, nil
+	case `{"counted":false}`:
+		return false, nil
+	}
+	return false, shared.Errorf(shared.EUNAVAILABLE, "origin sent an unreadable vote check (%d bytes)", len(body))
 }

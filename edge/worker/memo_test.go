@@ -176,3 +176,35 @@ func BenchmarkMemoHit(b *testing.B) {
 		}
 	}
 }
+
+func TestCapAgeBoundsPollConfigs(t *testing.T) {
+	asked := time.Date(2026, 3, 1, 20, 0, 0, 0, time.UTC)
+	l := loaded{fresh: asked.Add(5 * time.Second), stale: asked.Add(35 * time.Second)}
+	l.capAge(asked)
+	if !l.stale.Equal(asked.Add(shared.MaxConfigAge)) || !l.fresh.Equal(asked.Add(5*time.Second)) {
+		t.Fatalf("capAge: fresh %v stale %v, want fresh +5s, stale +%s", l.fresh, l.stale, shared.MaxConfigAge)
+	}
+	l = loaded{fresh: asked.Add(time.Minute), stale: asked.Add(time.Minute)}
+	l.capAge(asked)
+	if !l.fresh.Equal(asked.Add(shared.MaxConfigAge)) || !l.stale.Equal(l.fresh) {
+		t.Fatalf("capAge of a long max-age: fresh %v stale %v", l.fresh, l.stale)
+	}
+	short := loaded{fresh: asked.Add(time.Second), stale: asked.Add(2 * time.Second)}
+	short.capAge(asked)
+	if !short.fresh.Equal(asked.Add(time.Second)) || !short.stale.Equal(asked.Add(2*time.Second)) {
+		t.Fatalf("capAge changed windows inside the bound: %v %v", short.fresh, short.stale)
+	}
+}
+
+func TestParseVoted(t *testing.T) {
+	for body, want := range map[string]bool{`{"counted":true}`: true, "{\"counted\":false}\n": false} {
+		if got, err := parseVoted([]byte(body)); err != nil || got != want {
+			t.Errorf("parseVoted(%q) = %v, %v", body, got, err)
+		}
+	}
+	for _, body := range []string{"", `{"counted":1}`, `{"counted":true,"x":1}`, "<html>"} {
+		if _, err := parseVoted([]byte(body)); shared.ErrorCode(err) != shared.EUNAVAILABLE {
+			t.Errorf("parseVoted(%q): err %v, want EUNAVAILABLE", body, err)
+		}
+	}
+}
