@@ -11,7 +11,7 @@ import "github.com/edgepoll/edgepoll/shared"
 
 // Version is the ABI version. The guest exports it as ep_abi_version; the host
 // refuses to serve a module whose version differs.
-const Version = 2
+const Version = 3
 
 // ImportModule is the wasm module name of the host imports.
 const ImportModule = "edgepoll"
@@ -41,6 +41,19 @@ const (
 	// ImportTokenVerify checks a voter token for a poll and writes the
 	// 16-byte voter id: (poll_ptr, poll_len, tok_ptr, tok_len, out_ptr, out_cap i32) -> i64 result.
 	ImportTokenVerify = "token_verify"
+	// ImportSeenAdd records that a voter voted in a poll in the location's
+	// dedupe memory: (poll_ptr, poll_len, voter_ptr i32) -> i32 (1 new, 0 seen before).
+	ImportSeenAdd = "seen_add"
+	// ImportSeenRemove forgets a seen_add: (poll_ptr, poll_len, voter_ptr i32) -> ().
+	ImportSeenRemove = "seen_remove"
+	// ImportLimit counts one event under one of the location's rate limits:
+	// (limiter i32, key i64, now i64 Unix ns) -> i64 (0 conforms; otherwise
+	// the nanoseconds to wait, at least 1).
+	ImportLimit = "limit"
+	// ImportVoted asks whether the origin counts a voter's vote:
+	// (poll_ptr, poll_len, voter_ptr, out_ptr, out_cap i32) -> i64 result
+	// whose one byte is 1 (counted) or 0.
+	ImportVoted = "voted"
 )
 
 // Log levels passed to the log import.

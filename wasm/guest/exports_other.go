@@ -10,8 +10,8 @@ import (
 
 // Native twins of the host imports, so the package builds, vets and tests
 // outside wasip1. They behave like a host with no services: the clock works,
-// lookups and hand-offs report EUNAVAILABLE, and the configuration is
-// nativeEnv.
+// lookups, hand-offs and vote checks report EUNAVAILABLE, the location state
+// remembers nothing and limits nothing, and the configuration is nativeEnv.
 
 // nativeEnv answers the config import natively.
 var nativeEnv = map[string]string{}
@@ -31,6 +31,12 @@ func hostTokenIssue(string, *[16]byte, []byte) uint64 {
 }
 func hostTokenVerify(string, string, []byte) uint64 { return abi.PackResult(abi.StatusUnavailable, 0) }
 func hostLog(uint32, string, []byte)                {}
+func hostSeenAdd(string, *[16]byte) bool            { return true }
+func hostSeenRemove(string, *[16]byte)              {}
+func hostLimit(uint32, uint64, int64) uint64        { return 0 }
+func hostVoted(_ string, _ *[16]byte, out []byte) uint64 {
+	return unavailable(out)
+}
 func hostConfig(key string, out []byte) uint64 {
 	v, ok := nativeEnv[key]
 	if !ok {

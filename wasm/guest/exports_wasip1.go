@@ -87,6 +87,18 @@ func importTokenIssue(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Po
 //go:wasmimport edgepoll token_verify
 func importTokenVerify(pollPtr unsafe.Pointer, pollLen uint32, tokPtr unsafe.Pointer, tokLen uint32, outPtr unsafe.Pointer, outCap uint32) uint64
 
+//go:wasmimport edgepoll seen_add
+func importSeenAdd(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Pointer) uint32
+
+//go:wasmimport edgepoll seen_remove
+func importSeenRemove(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Pointer)
+
+//go:wasmimport edgepoll limit
+func importLimit(limiter uint32, key uint64, now int64) uint64
+
+//go:wasmimport edgepoll voted
+func importVoted(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Pointer, outPtr unsafe.Pointer, outCap uint32) uint64
+
 func sp(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 func bp(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
@@ -124,4 +136,18 @@ func hostTokenIssue(poll string, voter *[16]byte, out []byte) uint64 {
 
 func hostTokenVerify(poll, tok string, out []byte) uint64 {
 	return importTokenVerify(sp(poll), uint32(len(poll)), sp(tok), uint32(len(tok)), bp(out), uint32(len(out)))
+}
+
+func hostSeenAdd(poll string, voter *[16]byte) bool {
+	return importSeenAdd(sp(poll), uint32(len(poll)), unsafe.Pointer(voter)) != 0
+}
+
+func hostSeenRemove(poll string, voter *[16]byte) {
+	importSeenRemove(sp(poll), uint32(len(poll)), unsafe.Pointer(voter))
+}
+
+func hostLimit(limiter uint32, key uint64, now int64) uint64 { return importLimit(limiter, key, now) }
+
+func hostVoted(poll string, voter *[16]byte, out []byte) uint64 {
+	return importVoted(sp(poll), uint32(len(poll)), unsafe.Pointer(voter), bp(out), uint32(len(out)))
 }

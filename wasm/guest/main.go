@@ -9,14 +9,17 @@
 // logging) and the edge configuration are host imports. wasm/ABI.md is the
 // contract; package wasm/abi holds its constants and encodings.
 //
-// Each instance is one "isolate": its rate limiters and dedupe memory live in
-// its own linear memory, and it serves one request at a time.
+// Each instance serves one request at a time. The location's rate limiters
+// and dedupe memory are the host's (imports seen_add, seen_remove, limit),
+// shared by every instance the host runs, as are voter tokens and vote
+// checks (token_issue, token_verify, voted).
 package main
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -111,9 +114,48 @@ func call(f func(out []byte) uint64, idempotent bool) ([]byte, error) {
 type guestHost struct{}
 
 var (
-	_ edge.Host         = guestHost{}
-	_ edge.TokenService = guestHost{}
+	_ edge.Host          = guestHost{}
+	_ edge.TokenService  = guestHost{}
+	_ edge.StateHost     = guestHost{}
+	_ edge.LocationState = guestState{}
 )
+
+// LocationState implements edge.StateHost: the dedupe memory and rate
+// limiters live in the host, shared by every instance of its pool, so a
+// repeat vote gets 409 whichever instance serves it.
+func (guestHost) LocationState() edge.LocationState { return guestState{} }
+
+// guestState is edge.LocationState over the seen_add, seen_remove and limit
+// imports (native calls into the host's one state per location).
+type guestState struct{}
+
+func (guestState) SeenAdd(poll string, v shared.VoterID) bool {
+	return hostSeenAdd(poll, (*[16]byte)(&v))
+}
+
+func (guestState) SeenRemove(poll string, v shared.VoterID) {
+	hostSeenRemove(poll, (*[16]byte)(&v))
+}
+
+func (guestState) Limit(l edge.Limiter, key uint64, now time.Time) (bool, time.Duration) {
+	wait := hostLimit(uint32(l), key, now.UnixNano())
+	if wait == 0 {
+		return true, 0
+	}
+	return false, time.Duration(min(wait, math.MaxInt64))
+}
+
+// Voted implements edge.Host with the voted import.
+func (guestHost) Voted(_ context.Context, poll string, v shared.VoterID) (bool, error) {
+	b, err := call(func(out []byte) uint64 { return hostVoted(poll, (*[16]byte)(&v), out) }, true)
+	if err != nil {
+		return false, err
+	}
+	if len(b) != 1 || b[0] > 1 {
+		return false, shared.Errorf(shared.EINTERNAL, "voted returned %d bytes, want one 0 or 1", len(b))
+	}
+	return b[0] == 1, nil
+}
 
 // IssueToken implements edge.TokenService with the token_issue import: the
 // HMAC runs natively in the host, 20–80× faster than compiled to wasm.

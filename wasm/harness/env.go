@@ -7,6 +7,14 @@ import (
 	"github.com/edgepoll/edgepoll/edge"
 )
 
+// EnvKeys lists the variables edge.ConfigFromEnv reads: what a host passes
+// through Config.Env (and nothing else: never the ingest key or admin
+// secrets).
+var EnvKeys = []string{
+	"TOKEN_SECRET", "ALLOWED_ORIGINS", "EDGE_ID", "RATE_IP_VOTES", "RATE_IP_TOKENS",
+	"RATE_VOTER", "RATE_CHECK", "DEDUPE_CAPACITY", "MAX_BODY_BYTES", "COOKIE_SECURE",
+}
+
 // EnvFromConfig returns a Config.Env serving cfg in the variables
 // edge.ConfigFromEnv reads, so a guest configures itself like the native
 // handler given cfg. (LimiterKeys has no variable; the guest uses the default.)
@@ -17,7 +25,7 @@ func EnvFromConfig(cfg edge.Config) func(string) (string, bool) {
 		"EDGE_ID":         cfg.EdgeID,
 		"COOKIE_SECURE":   strconv.FormatBool(cfg.CookieSecure),
 	}
-	for name, r := range map[string]edge.Rate{"RATE_IP_VOTES": cfg.VoteRate, "RATE_IP_TOKENS": cfg.TokenRate, "RATE_VOTER": cfg.VoterRate} {
+	for name, r := range map[string]edge.Rate{"RATE_IP_VOTES": cfg.VoteRate, "RATE_IP_TOKENS": cfg.TokenRate, "RATE_VOTER": cfg.VoterRate, "RATE_CHECK": cfg.CheckRate} {
 		if r != (edge.Rate{}) {
 			m[name] = r.String()
 		}

@@ -1,8 +1,11 @@
 // Package harness runs edgepoll's edge guest (wasm/guest) under wazero and
-// serves it over HTTP: a pool of guest instances, each like a Worker isolate
-// with its own rate-limit and dedupe memory, whose host imports (wasm/ABI.md)
-// delegate to a native edge.Host. The binary (wasm/cmd/harness) backs them
-// with the origin (wasm/originhost); tests back them with edgetest.FakeHost.
+// serves it over HTTP: one edge location, a pool of guest instances whose
+// host imports (wasm/ABI.md) delegate to a native edge.Host. The location's
+// dedupe memory and rate limiters are the harness's, one
+// edge.LocationState shared by every instance, so a repeat vote is refused
+// whichever instance serves it. The binary (wasm/cmd/harness) backs the
+// imports with the origin (wasm/originhost); tests back them with
+// edgetest.FakeHost.
 package harness
 
 import (
@@ -85,7 +88,8 @@ type Harness struct {
 	cfg      Config
 	log      *slog.Logger
 	backing  edge.Host
-	tokens   edge.TokenService // nil without TOKEN_SECRET
+	tokens   edge.TokenService  // nil without TOKEN_SECRET
+	state    edge.LocationState // the location's dedupe memory and limiters, shared by the pool
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	pool     chan *instance
@@ -177,6 +181,7 @@ func New(ctx context.Context, module []byte, backing edge.Host, cfg Config) (*Ha
 		closing: make(chan struct{}),
 	}
 	h.tokens = h.tokenService()
+	h.state = h.locationState()
 	if err := h.setup(ctx, module); err != nil {
 		h.rt.Close(ctx)
 		return nil, err

@@ -2,13 +2,16 @@ package harness_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,5 +192,156 @@ func TestFastHTTPStripsSpoofableHeaders(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[1] != 429 {
 		t.Fatalf("token requests with forged CF-Connecting-IP: %v, want [200 429] (one limit for the one socket address)", codes)
+	}
+}
+
+// edgeRequest serves one request through h and returns its status and body.
+func edgeRequest(t *testing.T, h http.Handler, method, path, auth, body string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+func voterToken(t *testing.T, h http.Handler, poll string) string {
+	t.Helper()
+	code, body := edgeRequest(t, h, http.MethodGet, "/v1/polls/"+poll, "", "")
+	var r struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); code != 200 || err != nil || r.Token == "" {
+		t.Fatalf("GET /v1/polls/%s = %d %s, want 200 with a token", poll, code, body)
+	}
+	return r.Token
+}
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// TestPoolSharesLocationState: the instances of one harness share one
+// dedupe memory and one set of rate limiters. The pool hands instances out
+// in turn, so consecutive requests are served by different instances.
+func TestPoolSharesLocationState(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	const instances = 3
+	base := map[string]string{"TOKEN_SECRET": strings.Repeat("k", 40), "COOKIE_SECURE": "false",
+		"RATE_IP_TOKENS": "off", "RATE_VOTER": "off", "RATE_CHECK": "off"}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	vote := func(tok string) string { return fmt.Sprintf(`{"token":%q,"choice":0}`, tok) }
+
+	t.Run("dedupe", func(t *testing.T) {
+		host := edgetest.NewFakeHost()
+		edgetest.Seed(host)
+		h := newHarness(t, module, host, harness.Config{Instances: instances, Env: envOf(base)})
+		for i := range 10 {
+			tok := voterToken(t, h, "open1")
+			for n, want := range []int{202, 409, 409, 409} {
+				if code, body := edgeRequest(t, h, http.MethodPost, "/v1/polls/open1/votes", "", vote(tok)); code != want {
+					t.Fatalf("voter %d, vote %d: %d %s, want %d", i, n+1, code, body, want)
+				}
+			}
+		}
+		if n := len(host.Votes()); n != 10 {
+			t.Fatalf("host got %d votes, want 10", n)
+		}
+	})
+	t.Run("per-address", func(t *testing.T) {
+		host := edgetest.NewFakeHost()
+		edgetest.Seed(host)
+		h := newHarness(t, module, host, harness.Config{Instances: instances, Env: envOf(with("RATE_IP_TOKENS", "2/m:2"))})
+		var codes []int
+		for range instances {
+			code, _ := edgeRequest(t, h, http.MethodGet, "/v1/polls/open1", "", "")
+			codes = append(codes, code)
+		}
+		if fmt.Sprint(codes) != "[200 200 429]" {
+			t.Fatalf("token requests from one address at 2/m:2 across %d instances: %v, want [200 200 429]", instances, codes)
+		}
+	})
+	t.Run("per-voter", func(t *testing.T) {
+		host := edgetest.NewFakeHost()
+		edgetest.Seed(host)
+		h := newHarness(t, module, host, harness.Config{Instances: instances, Env: envOf(with("RATE_VOTER", "1/m:1"))})
+		tok := voterToken(t, h, "open1")
+		var codes []int
+		for range 2 {
+			code, _ := edgeRequest(t, h, http.MethodPost, "/v1/polls/open1/votes", "", vote(tok))
+			codes = append(codes, code)
+		}
+		if fmt.Sprint(codes) != "[202 429]" {
+			t.Fatalf("one voter at RATE_VOTER 1/m:1: %v, want [202 429]", codes)
+		}
+	})
+	t.Run("vote check", func(t *testing.T) {
+		host := edgetest.NewFakeHost()
+		edgetest.Seed(host)
+		h := newHarness(t, module, host, harness.Config{Instances: instances, Env: envOf(with("RATE_CHECK", "3/m:3"))})
+		tok := voterToken(t, h, "open1")
+		want := []string{`"counted":false`, `"counted":true`, `"counted":true`, `"rate_limited"`}
+		for i, w := range want {
+			if i == 1 {
+				if code, body := edgeRequest(t, h, http.MethodPost, "/v1/polls/open1/votes", "", vote(tok)); code != 202 {
+					t.Fatalf("vote: %d %s", code, body)
+				}
+			}
+			code, body := edgeRequest(t, h, http.MethodGet, "/v1/polls/open1/vote", tok, "")
+			if !strings.Contains(body, w) || (i < 3) != (code == 200) {
+				t.Fatalf("check %d: %d %s, want %s", i+1, code, body, w)
+			}
+		}
+	})
+	t.Run("backing state", func(t *testing.T) {
+		host := &stateHost{FakeHost: edgetest.NewFakeHost(), state: edge.NewLocationState(edge.Config{})}
+		edgetest.Seed(host.FakeHost)
+		h := newHarness(t, module, host, harness.Config{Instances: instances, Env: envOf(base)})
+		tok := voterToken(t, h, "open1")
+		if code, body := edgeRequest(t, h, http.MethodPost, "/v1/polls/open1/votes", "", vote(tok)); code != 202 {
+			t.Fatalf("vote: %d %s", code, body)
+		}
+		votes := host.Votes()
+		if len(votes) != 1 || host.state.SeenAdd("open1", votes[0].Voter) {
+			t.Fatalf("the backing host's LocationState did not record the vote (%d votes)", len(votes))
+		}
+	})
+}
+
+// stateHost is a FakeHost that keeps the location's state itself.
+type stateHost struct {
+	*edgetest.FakeHost
+	state edge.LocationState
+}
+
+func (h *stateHost) LocationState() edge.LocationState { return h.state }
+
+// TestEnvKeys: EnvKeys is exactly what edge.ConfigFromEnv reads.
+func TestEnvKeys(t *testing.T) {
+	read := map[string]bool{}
+	edge.ConfigFromEnv(func(k string) string {
+		read[k] = true
+		if k == "TOKEN_SECRET" {
+			return strings.Repeat("k", 40)
+		}
+		return ""
+	})
+	got := map[string]bool{}
+	for _, k := range harness.EnvKeys {
+		got[k] = true
+	}
+	if !maps.Equal(read, got) {
+		t.Fatalf("harness.EnvKeys = %v; edge.ConfigFromEnv reads %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(read)))
 	}
 }

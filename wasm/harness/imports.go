@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"math"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -38,6 +40,10 @@ func (h *Harness) instantiateImports(ctx context.Context) error {
 	fn(abi.ImportConfig, h.importConfig, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
 	fn(abi.ImportTokenIssue, h.importTokenIssue, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64})
 	fn(abi.ImportTokenVerify, h.importTokenVerify, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(abi.ImportSeenAdd, h.importSeenAdd, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
+	fn(abi.ImportSeenRemove, h.importSeenRemove, []api.ValueType{i32, i32, i32}, nil)
+	fn(abi.ImportLimit, h.importLimit, []api.ValueType{i32, i64, i64}, []api.ValueType{i64})
+	fn(abi.ImportVoted, h.importVoted, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64})
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -225,4 +231,76 @@ func (h *Harness) importTokenVerify(_ context.Context, m api.Module, stack []uin
 		return
 	}
 	stack[0] = reply(m, outPtr, outCap, v[:])
+}
+
+// locationState returns the state the seen and limit imports use: the
+// backing host's if it implements edge.StateHost, else one in-memory
+// edge.NewLocationState configured by Config.Env exactly as the guest
+// configures itself (edge.ConfigFromEnv). When Env is invalid the guest
+// refuses to start anyway, and the state takes the defaults.
+func (h *Harness) locationState() edge.LocationState {
+	if sh, ok := h.backing.(edge.StateHost); ok {
+		if s := sh.LocationState(); s != nil {
+			return s
+		}
+	}
+	cfg, err := edge.ConfigFromEnv(func(k string) string { v, _ := h.cfg.Env(k); return v })
+	if err != nil {
+		cfg = edge.DefaultConfig()
+	}
+	return edge.NewLocationState(cfg)
+}
+
+// voter reads the 16-byte voter id at ptr.
+func voter(m api.Module, ptr uint32) shared.VoterID {
+	var v shared.VoterID
+	copy(v[:], read(m, ptr, uint32(len(v))))
+	return v
+}
+
+func (h *Harness) importSeenAdd(_ context.Context, m api.Module, stack []uint64) {
+	poll := string(read(m, arg(stack[0]), arg(stack[1])))
+	if h.state.SeenAdd(poll, voter(m, arg(stack[2]))) {
+		stack[0] = 1
+	} else {
+		stack[0] = 0
+	}
+}
+
+func (h *Harness) importSeenRemove(_ context.Context, m api.Module, stack []uint64) {
+	poll := string(read(m, arg(stack[0]), arg(stack[1])))
+	h.state.SeenRemove(poll, voter(m, arg(stack[2])))
+}
+
+func (h *Harness) importLimit(_ context.Context, _ api.Module, stack []uint64) {
+	l := arg(stack[0])
+	if l > math.MaxUint8 {
+		stack[0] = 0 // no such limiter: conforms, as an unknown one does in edge
+		return
+	}
+	ok, wait := h.state.Limit(edge.Limiter(l), stack[1], time.Unix(0, int64(stack[2])))
+	switch {
+	case ok:
+		stack[0] = 0
+	case wait < 1:
+		stack[0] = 1
+	default:
+		stack[0] = uint64(wait)
+	}
+}
+
+func (h *Harness) importVoted(ctx context.Context, m api.Module, stack []uint64) {
+	poll := string(read(m, arg(stack[0]), arg(stack[1])))
+	v := voter(m, arg(stack[2]))
+	outPtr, outCap := arg(stack[3]), arg(stack[4])
+	counted, err := h.backing.Voted(ctx, poll, v)
+	if err != nil {
+		stack[0] = replyErr(m, outPtr, outCap, err)
+		return
+	}
+	answer := [1]byte{0}
+	if counted {
+		answer[0] = 1
+	}
+	stack[0] = reply(m, outPtr, outCap, answer[:])
 }

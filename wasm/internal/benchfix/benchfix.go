@@ -94,6 +94,9 @@ func (h *Host) Results(context.Context, string, bool) (*edge.Cached, error) {
 // Submit implements edge.Host: it counts and drops the vote.
 func (h *Host) Submit(context.Context, *shared.Vote) error { h.Submits.Add(1); return nil }
 
+// Voted implements edge.Host: nobody is counted.
+func (h *Host) Voted(context.Context, string, shared.VoterID) (bool, error) { return false, nil }
+
 // Allow implements edge.Host.
 func (h *Host) Allow(context.Context, string) bool { return true }
 
