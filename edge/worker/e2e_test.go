@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgepoll/edgepoll/internal/closetest"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
 	"github.com/edgepoll/edgepoll/internal/syncbuf"
@@ -425,6 +426,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 				t.Fatalf("counts %v, want %v", counts, want)
 			}
 		}
+	})
+
+	t.Run("AnnouncedCloseKeepsEveryPromise", func(t *testing.T) {
+		e.t = t
+		closetest.Run(t, closetest.Edge{URL: e.url, Admin: e.admin}, "closing")
 	})
 
 	t.Run("OriginOutageLosesNoAcknowledgedVote", func(t *testing.T) {
