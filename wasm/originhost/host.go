@@ -1,8 +1,9 @@
 // Package originhost is the wazero harness's native edge.Host, backed by the
 // origin's HTTP API: poll config and results caches that honour the origin's
-// Cache-Control and ETag, and a vote hand-off that is a bounded in-process
-// queue whose consumer group-commits votes into signed MessagePack batches
-// for the origin's /v1/ingest, retrying with backoff until they are applied.
+// Cache-Control and ETag, and a vote hand-off that group-commits votes into
+// a local spool (fsynced before Submit returns, so a 202 survives kill -9 of
+// the harness) from which senders deliver signed MessagePack batches to the
+// origin's /v1/ingest, retrying with backoff until they are applied.
 package originhost
 
 import (
@@ -20,7 +21,8 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultQueueVotes = 100_000
+	DefaultQueueVotes = 10_000_000
+	DefaultSpoolBytes = 1 << 30
 	DefaultBatchVotes = 500
 	DefaultBatchDelay = 5 * time.Millisecond
 	DefaultSenders    = 2
@@ -36,10 +38,21 @@ type Config struct {
 	IngestKey sign.Key
 	// EdgeID names this edge in batches and logs.
 	EdgeID string
-	// QueueVotes bounds the votes waiting to be sent (DefaultQueueVotes);
-	// Submit answers EUNAVAILABLE when it is full. Votes already gathered
-	// into batches are held besides, so at most
-	// QueueVotes + BatchVotes*(Senders+1) votes are unsent at any time.
+	// SpoolDir is the vote spool's directory (created if missing; one host
+	// at a time). Votes acknowledged and not yet delivered wait there across
+	// restarts: New delivers what an earlier run left. Empty means a new
+	// temporary directory, which no later start finds (tests only: the
+	// harness binary requires one); Close removes it once it holds no votes.
+	SpoolDir string
+	// SpoolBytes bounds the spool's size on disk (DefaultSpoolBytes);
+	// Submit answers EUNAVAILABLE while it is reached. One batch may pass it.
+	SpoolBytes int64
+	// SpoolSegmentBytes is the size at which a spool segment file takes no
+	// more appends (default SpoolBytes/8, at most 16 MiB); a sealed segment
+	// is deleted once all of it is delivered.
+	SpoolSegmentBytes int64
+	// QueueVotes bounds the votes spooled and not yet delivered
+	// (DefaultQueueVotes); Submit answers EUNAVAILABLE when it is reached.
 	QueueVotes int
 	// BatchVotes bounds a batch (DefaultBatchVotes, at most shared.MaxBatchVotes).
 	BatchVotes int
@@ -59,7 +72,7 @@ type Config struct {
 }
 
 // Host is an edge.Host backed by the origin. Create it with New and stop it
-// with Close, which drains the vote queue.
+// with Close, which delivers what it can of the vote spool.
 type Host struct {
 	cfg     Config
 	log     *slog.Logger
@@ -89,6 +102,13 @@ func New(cfg Config) (*Host, error) {
 	if cfg.QueueVotes <= 0 {
 		cfg.QueueVotes = DefaultQueueVotes
 	}
+	if cfg.SpoolBytes <= 0 {
+		cfg.SpoolBytes = DefaultSpoolBytes
+	}
+	if cfg.SpoolSegmentBytes <= 0 {
+		cfg.SpoolSegmentBytes = min(cfg.SpoolBytes/8, 16<<20)
+	}
+	cfg.SpoolSegmentBytes = min(cfg.SpoolSegmentBytes, 1<<30) // record offsets are 32-bit
 	if cfg.BatchVotes <= 0 {
 		cfg.BatchVotes = DefaultBatchVotes
 	}
@@ -125,7 +145,9 @@ func New(cfg Config) (*Host, error) {
 	h.polls = newCache(cfg.Client, cfg.Now, decodePoll)
 	h.results = newCache(cfg.Client, cfg.Now, nil)
 	h.voted = newVotedCache(cfg, h.base)
-	h.q = newQueue(cfg, h.base+"/v1/ingest")
+	if h.q, err = newQueue(cfg, h.base+"/v1/ingest"); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -199,9 +221,11 @@ func (h *Host) Results(ctx context.Context, id string, msgpack bool) (*edge.Cach
 	return &edge.Cached{Status: r.status, ContentType: r.contentType, ETag: r.etag, CacheControl: r.cacheControl, Body: r.body}, nil
 }
 
-// Submit implements edge.Host: it puts v in the bounded queue and returns
-// once it is there; the queue's consumer delivers it to the origin. Returns
-// EUNAVAILABLE when the queue is full or closed.
+// Submit implements edge.Host: it returns once v's batch is fsynced in the
+// spool (senders then deliver it to the origin), or with EUNAVAILABLE when
+// the spool is full, closed or failed to record the batch, in which case
+// the vote is not recorded. It does not return early when ctx ends: only
+// the fsync's outcome says whether the vote was recorded.
 func (h *Host) Submit(_ context.Context, v *shared.Vote) error { return h.q.put(v) }
 
 // Allow implements edge.Host: the harness has no platform rate limiter.
@@ -223,15 +247,19 @@ func (h *Host) Log(level, msg string, attrs ...any) {
 
 // Stats counts the host's work.
 type Stats struct {
-	Queued        int    // votes waiting in the queue now
-	Submitted     uint64 // votes accepted into the queue
-	QueueFull     uint64 // votes refused because the queue was full
+	Queued        int    // votes submitted and not yet delivered (in the spool, or being written)
+	Submitted     uint64 // votes recorded in the spool (Submit succeeded)
+	QueueFull     uint64 // votes refused because the spool was full
+	SpoolErrors   uint64 // batches whose spool write or fsync failed (their votes refused)
+	SpoolBytes    int64  // bytes of the spool on disk
+	SpoolSegments int    // spool segment files
+	Recovered     uint64 // votes found undelivered in the spool at start
 	Batches       uint64 // batches the origin applied
 	Votes         uint64 // votes in those batches
 	Retries       uint64 // failed batch sends that were retried
-	Poison        uint64 // batches the origin refused with a 4xx (logged, not retried)
-	PoisonVotes   uint64 // votes in poison batches
-	Undelivered   uint64 // votes still unsent when Close gave up
+	Poison        uint64 // batches the origin refused with a 4xx (moved to the dead-letter file) or damaged on disk
+	PoisonVotes   uint64 // votes in those batches
+	Undelivered   uint64 // votes left in the spool when Close gave up
 	PollFetches   uint64 // poll config requests to the origin
 	ResultFetches uint64 // results requests to the origin
 	VotedFetches  uint64 // vote-check requests to the origin
@@ -247,6 +275,8 @@ func (h *Host) Stats() Stats {
 	return s
 }
 
-// Close stops accepting votes and delivers every queued one, giving up when
-// ctx ends (the votes still unsent are logged and counted as Undelivered).
+// Close stops accepting votes, answers the ones already submitted, and
+// delivers the spool until it is empty or ctx ends; what is left stays in
+// the spool for the next start (logged, counted as Undelivered, and
+// reported as an EUNAVAILABLE error).
 func (h *Host) Close(ctx context.Context) error { return h.q.close(ctx) }

@@ -12,14 +12,25 @@
 //	-no-budget                no time budget: 2-4x faster guest code, but a guest
 //	                          that loops forever keeps its instance (trusted guests only)
 //	-origin     ORIGIN_URL    the origin's base URL (required)
+//	-spool      SPOOL_DIR     the vote spool's directory (required; created if missing)
+//	-spool-max  SPOOL_MAX     the spool's size bound, e.g. 512MiB or 2GiB (default 1GiB);
+//	                          while it is reached, votes are answered 503
+//	-shutdown-timeout         how long SIGTERM may spend delivering the spool (default 30s;
+//	                          -drain is the old name)
 //	            INGEST_KEY    kid=secret signing batches for the origin (required)
 //	            TOKEN_SECRET, ALLOWED_ORIGINS, EDGE_ID, RATE_IP_VOTES, RATE_IP_TOKENS,
 //	            RATE_VOTER, DEDUPE_CAPACITY, MAX_BODY_BYTES, COOKIE_SECURE: the
 //	            edge configuration, passed to the guest (see edge.ConfigFromEnv)
 //
+// A vote is answered 202 only once its batch is fsynced in the spool, so an
+// acknowledged vote survives kill -9 of the harness: the next start on the
+// same -spool delivers what is left (the origin's replay keys and dedupe
+// make any redelivery harmless). A 503 means the vote was not recorded.
+//
 // It also serves /healthz and /metrics (Prometheus text). SIGINT or SIGTERM
-// stops it gracefully: it stops taking requests, then delivers every queued
-// vote to the origin (up to -drain, default 30s) before exiting.
+// stops it gracefully: it stops taking requests, answers the votes in
+// flight, then delivers the spool to the origin for up to -shutdown-timeout;
+// whatever is still undelivered stays in the spool for the next start.
 package main
 
 import (
@@ -32,6 +43,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,9 +88,19 @@ func run(log *slog.Logger, args []string) error {
 	timeout := fs.Duration("timeout", defTimeout, "time budget per request inside the guest")
 	origin := fs.String("origin", env("ORIGIN_URL", ""), "origin base URL")
 	noBudget := fs.Bool("no-budget", false, "run the guest without a time budget (faster; trusted guests only)")
-	drain := fs.Duration("drain", 30*time.Second, "how long shutdown may take to deliver queued votes")
+	spool := fs.String("spool", env("SPOOL_DIR", ""), "vote spool directory (required)")
+	spoolMax := fs.String("spool-max", env("SPOOL_MAX", "1GiB"), "spool size bound (bytes, or with KiB, MiB, GiB)")
+	drain := fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown may take to deliver the spool")
+	fs.DurationVar(drain, "drain", 30*time.Second, "old name of -shutdown-timeout")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *spool == "" {
+		return errors.New("-spool (SPOOL_DIR) is required: the directory where acknowledged votes wait for the origin")
+	}
+	maxBytes, err := parseSize(*spoolMax)
+	if err != nil {
+		return fmt.Errorf("-spool-max (SPOOL_MAX): %w", err)
 	}
 	keys, err := sign.ParseKeys(os.Getenv("INGEST_KEY"))
 	if err != nil {
@@ -92,10 +114,12 @@ func run(log *slog.Logger, args []string) error {
 		return fmt.Errorf("read guest module (build it with make wasm): %w", err)
 	}
 	host, err := originhost.New(originhost.Config{
-		OriginURL: *origin,
-		IngestKey: keys[0],
-		EdgeID:    env("EDGE_ID", "harness"),
-		Logger:    log,
+		OriginURL:  *origin,
+		IngestKey:  keys[0],
+		EdgeID:     env("EDGE_ID", "harness"),
+		SpoolDir:   *spool,
+		SpoolBytes: maxBytes,
+		Logger:     log,
 	})
 	if err != nil {
 		return err
@@ -142,7 +166,7 @@ func run(log *slog.Logger, args []string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe(*listen) }()
-	log.Info("listening", "addr", *listen, "origin", *origin)
+	log.Info("listening", "addr", *listen, "origin", *origin, "spool", *spool)
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
@@ -162,12 +186,35 @@ func run(log *slog.Logger, args []string) error {
 	if err := h.Close(sctx); err != nil {
 		log.Warn("guest shutdown", "err", err)
 	}
-	if err := host.Close(sctx); err != nil {
-		return fmt.Errorf("drain vote queue: %w", err)
-	}
+	// Votes still undelivered stay in the spool for the next start: logged
+	// by Close, not an error.
+	_ = host.Close(sctx)
 	st := host.Stats()
-	log.Info("stopped", "votes_delivered", st.Votes, "batches", st.Batches, "poison_batches", st.Poison)
+	log.Info("stopped", "votes_delivered", st.Votes, "batches", st.Batches, "poison_batches", st.Poison, "votes_left_in_spool", st.Undelivered)
 	return nil
+}
+
+// parseSize reads a byte count: digits, optionally followed by KiB, MiB or
+// GiB (or K, M, G; all powers of 1024).
+func parseSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "KMGiBkmgb")
+	mult := int64(1)
+	switch strings.ToLower(strings.TrimPrefix(s, num)) {
+	case "", "b":
+	case "k", "kib", "kb":
+		mult = 1 << 10
+	case "m", "mib", "mb":
+		mult = 1 << 20
+	case "g", "gib", "gb":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("%q: want a size like 1073741824, 512MiB or 2GiB", s)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: want a positive size like 1073741824, 512MiB or 2GiB", s)
+	}
+	return n * mult, nil
 }
 
 func metrics(h harness.Stats, o originhost.Stats) []byte {
@@ -180,15 +227,19 @@ func metrics(h harness.Stats, o originhost.Stats) []byte {
 	add("edgepoll_harness_guest_timeouts_total", "Guest calls stopped at their time budget (instance replaced).", "counter", h.Timeouts)
 	add("edgepoll_harness_busy_total", "Requests refused with 503: no free instance.", "counter", h.Busy)
 	add("edgepoll_harness_instances_created_total", "Guest instances created.", "counter", h.Instances)
-	add("edgepoll_harness_queue_votes", "Votes waiting to be sent to the origin.", "gauge", uint64(o.Queued))
-	add("edgepoll_harness_votes_submitted_total", "Votes accepted into the queue.", "counter", o.Submitted)
-	add("edgepoll_harness_queue_full_total", "Votes refused with 503: queue full.", "counter", o.QueueFull)
+	add("edgepoll_harness_queue_votes", "Votes acknowledged or being written, not yet delivered to the origin.", "gauge", uint64(o.Queued))
+	add("edgepoll_harness_votes_submitted_total", "Votes recorded in the spool (answered 202).", "counter", o.Submitted)
+	add("edgepoll_harness_queue_full_total", "Votes refused with 503: spool full.", "counter", o.QueueFull)
+	add("edgepoll_harness_spool_errors_total", "Batches whose spool write or fsync failed (their votes answered 503).", "counter", o.SpoolErrors)
+	add("edgepoll_harness_spool_bytes", "Bytes of the vote spool on disk.", "gauge", uint64(o.SpoolBytes))
+	add("edgepoll_harness_spool_segments", "Vote spool segment files.", "gauge", uint64(o.SpoolSegments))
+	add("edgepoll_harness_spool_recovered_votes", "Votes found undelivered in the spool at start.", "gauge", o.Recovered)
 	add("edgepoll_harness_batches_total", "Batches applied by the origin.", "counter", o.Batches)
 	add("edgepoll_harness_batch_votes_total", "Votes in batches applied by the origin.", "counter", o.Votes)
 	add("edgepoll_harness_ingest_retries_total", "Failed batch sends that were retried.", "counter", o.Retries)
-	add("edgepoll_harness_poison_batches_total", "Batches refused by the origin with a 4xx (logged, not retried).", "counter", o.Poison)
+	add("edgepoll_harness_poison_batches_total", "Batches refused by the origin with a 4xx (moved to the spool's dead-letter file).", "counter", o.Poison)
 	add("edgepoll_harness_poison_votes_total", "Votes in poison batches.", "counter", o.PoisonVotes)
-	add("edgepoll_harness_undelivered_votes_total", "Votes not delivered when shutdown gave up.", "counter", o.Undelivered)
+	add("edgepoll_harness_undelivered_votes_total", "Votes left in the spool when shutdown gave up.", "counter", o.Undelivered)
 	add("edgepoll_harness_poll_fetches_total", "Poll config requests to the origin.", "counter", o.PollFetches)
 	add("edgepoll_harness_results_fetches_total", "Results requests to the origin.", "counter", o.ResultFetches)
 	return b
