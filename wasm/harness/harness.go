@@ -88,8 +88,9 @@ type Harness struct {
 	cfg      Config
 	log      *slog.Logger
 	backing  edge.Host
-	tokens   edge.TokenService  // nil without TOKEN_SECRET
-	state    edge.LocationState // the location's dedupe memory and limiters, shared by the pool
+	tokens   edge.TokenService      // nil without TOKEN_SECRET
+	state    edge.LocationState     // the location's dedupe memory and limiters, shared by the pool
+	lastPoll atomic.Pointer[string] // see pollID
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	pool     chan *instance

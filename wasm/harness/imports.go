@@ -258,8 +258,21 @@ func voter(m api.Module, ptr uint32) shared.VoterID {
 	return v
 }
 
+// pollID returns the poll id at (ptr, n) as a string, reusing the last one
+// the harness made when it is the same (votes come for few polls), so the
+// per-vote state calls do not allocate.
+func (h *Harness) pollID(m api.Module, ptr, n uint32) string {
+	b := read(m, ptr, n)
+	if last := h.lastPoll.Load(); last != nil && *last == string(b) {
+		return *last
+	}
+	s := string(b)
+	h.lastPoll.Store(&s)
+	return s
+}
+
 func (h *Harness) importSeenAdd(_ context.Context, m api.Module, stack []uint64) {
-	poll := string(read(m, arg(stack[0]), arg(stack[1])))
+	poll := h.pollID(m, arg(stack[0]), arg(stack[1]))
 	if h.state.SeenAdd(poll, voter(m, arg(stack[2]))) {
 		stack[0] = 1
 	} else {
@@ -268,7 +281,7 @@ func (h *Harness) importSeenAdd(_ context.Context, m api.Module, stack []uint64)
 }
 
 func (h *Harness) importSeenRemove(_ context.Context, m api.Module, stack []uint64) {
-	poll := string(read(m, arg(stack[0]), arg(stack[1])))
+	poll := h.pollID(m, arg(stack[0]), arg(stack[1]))
 	h.state.SeenRemove(poll, voter(m, arg(stack[2])))
 }
 
