@@ -270,3 +270,51 @@ func check(base, poll, auth string) (int, []byte) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }
+
+// RunImmediate checks the documented consequence of an immediate close
+// (?now=true): votes an edge acknowledges while it still holds the open
+// config are refused at the origin, and every one of them shows in the
+// poll's rejected poll_closed figure, so the operator sees the broken
+// promises; votes acknowledged before the close are all counted.
+func RunImmediate(t *testing.T, e Edge, poll string) {
+	t.Helper()
+	mustAdmin(t, e, "POST", "polls", fmt.Sprintf(`{"id":%q,"title":"Emergency","options":[{"label":"A"},{"label":"B"}],"kind":"single","state":"open","visibility":"live"}`, poll), 201)
+	var before, after int
+	for i := 0; i < 20; i++ {
+		tok, err := token(e.URL, poll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 10 {
+			mustAdmin(t, e, "POST", "polls/"+poll+"/close?now=true", "", 200)
+		}
+		switch o := vote(e.URL, poll, tok, i%2); {
+		case o.status == http.StatusAccepted && i < 10:
+			before++
+		case o.status == http.StatusAccepted:
+			after++
+		case o.status == http.StatusForbidden && i >= 10:
+		default:
+			t.Fatalf("vote %d: %d %s", i, o.status, o.msg)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var res struct {
+			Voters   int               `json:"voters"`
+			Rejected map[string]uint64 `json:"rejected"`
+		}
+		b := mustAdmin(t, e, "GET", "polls/"+poll+"/results", "", 200)
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("admin results %s: %v", b, err)
+		}
+		if res.Voters == before && res.Rejected[shared.RejectClosed] == uint64(after) {
+			t.Logf("immediate close: %d counted, %d acknowledged in the propagation window and shown as rejected", before, after)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admin results %s: want %d voters and rejected poll_closed %d", b, before, after)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -35,4 +35,5 @@ func TestAnnouncedCloseKeepsEveryPromise(t *testing.T) {
 		return resp.StatusCode, b
 	}
 	closetest.Run(t, closetest.Edge{URL: s.url, Admin: admin}, "closing")
+	closetest.RunImmediate(t, closetest.Edge{URL: s.url, Admin: admin}, "emergency")
 }
