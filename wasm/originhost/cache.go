@@ -26,7 +26,8 @@ type response struct {
 	etag         string
 	cacheControl string
 	body         []byte
-	value        any // decoded form, set by the cache's decode hook
+	value        any       // decoded form, set by the cache's decode hook
+	asked        time.Time // when the fetch that loaded or last revalidated it started
 	fresh        time.Time
 	stale        time.Time // end of the stale-while-revalidate window
 }
@@ -41,10 +42,14 @@ type entry struct {
 // cache is an HTTP cache of origin GETs, honouring max-age,
 // stale-while-revalidate and ETag (revalidating with If-None-Match), with
 // one origin request per key at a time: concurrent misses wait for it.
+// Ages count from when the cache asked the origin (the start of the fetch,
+// as RFC 9111's corrected age does), and with maxAge set no response asked
+// for longer ago than that is ever returned, stale-if-error included.
 type cache struct {
 	client *http.Client
 	now    func() time.Time
 	decode func(status int, body []byte) (any, error) // may be nil
+	maxAge time.Duration                              // 0: no bound past the origin's Cache-Control
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -58,8 +63,8 @@ func newCache(client *http.Client, now func() time.Time, decode func(int, []byte
 // get returns the response for url fetched with Accept: accept, cached
 // under key: the cached one while fresh, the stale
 // one while a background revalidation runs inside stale-while-revalidate
-// (or when the origin fails), otherwise the origin's after one fetch shared
-// by every concurrent caller.
+// (or when the origin fails and it is still younger than maxAge), otherwise
+// the origin's after one fetch shared by every concurrent caller.
 func (c *cache) get(ctx context.Context, key, url, accept string) (*response, error) {
 	c.mu.Lock()
 	e := c.entries[key]
@@ -92,13 +97,19 @@ func (c *cache) get(ctx context.Context, key, url, accept string) (*response, er
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e.resp != nil && e.err == nil {
-		return e.resp, nil
+	if e.resp != nil && c.young(e.resp, c.now()) {
+		return e.resp, nil // the fetch's answer, or stale-if-error: better an old answer than none
 	}
-	if e.resp != nil {
-		return e.resp, nil // stale-if-error: better an old answer than none
+	if e.err != nil {
+		return nil, e.err
 	}
-	return nil, e.err
+	return nil, shared.Errorf(shared.EUNAVAILABLE, "origin answered too late")
+}
+
+// young reports whether r may still be returned at now: always without
+// maxAge, else only while it was asked for at most maxAge ago.
+func (c *cache) young(r *response, now time.Time) bool {
+	return c.maxAge <= 0 || now.Before(r.asked.Add(c.maxAge))
 }
 
 // fetch revalidates or loads url from the origin, detached from any one
@@ -106,7 +117,7 @@ func (c *cache) get(ctx context.Context, key, url, accept string) (*response, er
 func (c *cache) fetch(url, accept string, e *entry, old *response) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := c.load(ctx, url, accept, old)
+	r, err := c.load(ctx, url, accept, old, c.now())
 	c.mu.Lock()
 	c.fetches++
 	if err == nil {
@@ -118,7 +129,8 @@ func (c *cache) fetch(url, accept string, e *entry, old *response) {
 	c.mu.Unlock()
 }
 
-func (c *cache) load(ctx context.Context, url, accept string, old *response) (*response, error) {
+// load asks the origin at asked (now, the fetch's start), revalidating old.
+func (c *cache) load(ctx context.Context, url, accept string, old *response, asked time.Time) (*response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, shared.Wrap(shared.EINTERNAL, err, "bad origin URL")
@@ -144,10 +156,19 @@ func (c *cache) load(ctx context.Context, url, accept string, old *response) (*r
 	if resp.StatusCode >= 500 {
 		return nil, shared.Errorf(shared.EUNAVAILABLE, "origin answered %d", resp.StatusCode)
 	}
-	now := c.now()
 	cc := cachecontrol.Parse(resp.Header.Get("Cache-Control"))
 	if !cc.Set {
 		cc.MaxAge = negativeTTL
+	}
+	fresh, stale := asked.Add(cc.MaxAge), asked.Add(cc.MaxAge+cc.SWR)
+	if c.maxAge > 0 {
+		limit := asked.Add(c.maxAge)
+		if fresh.After(limit) {
+			fresh = limit
+		}
+		if stale.After(limit) {
+			stale = limit
+		}
 	}
 	if resp.StatusCode == http.StatusNotModified && old != nil {
 		r := *old
@@ -157,7 +178,7 @@ func (c *cache) load(ctx context.Context, url, accept string, old *response) (*r
 		if h := resp.Header.Get("ETag"); h != "" {
 			r.etag = h
 		}
-		r.fresh, r.stale = now.Add(cc.MaxAge), now.Add(cc.MaxAge+cc.SWR)
+		r.asked, r.fresh, r.stale = asked, fresh, stale
 		return &r, nil
 	}
 	r := &response{
@@ -166,8 +187,9 @@ func (c *cache) load(ctx context.Context, url, accept string, old *response) (*r
 		etag:         resp.Header.Get("ETag"),
 		cacheControl: resp.Header.Get("Cache-Control"),
 		body:         body,
-		fresh:        now.Add(cc.MaxAge),
-		stale:        now.Add(cc.MaxAge + cc.SWR),
+		asked:        asked,
+		fresh:        fresh,
+		stale:        stale,
 	}
 	if c.decode != nil {
 		v, err := c.decode(r.status, body)

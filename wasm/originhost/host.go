@@ -143,6 +143,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.OriginURL, "/")}
 	h.polls = newCache(cfg.Client, cfg.Now, decodePoll)
+	h.polls.maxAge = shared.MaxConfigAge // edge.Host.Poll's contract: announced closes rely on it
 	h.results = newCache(cfg.Client, cfg.Now, nil)
 	h.voted = newVotedCache(cfg, h.base)
 	if h.q, err = newQueue(cfg, h.base+"/v1/ingest"); err != nil {

@@ -25,6 +25,8 @@ type fakeOrigin struct {
 	polls, results, revalidated, ingests atomic.Int64
 	ingestStatus                         atomic.Int64
 	delay                                time.Duration
+	pollStatus                           atomic.Int64 // when non-zero, the poll config answers this status
+	onPoll                               func()       // when set, runs on every poll config request
 	verifier                             *sign.Verifier
 	votes                                atomic.Int64
 }
@@ -34,6 +36,13 @@ func (f *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/v1/polls/p1":
 		f.polls.Add(1)
 		time.Sleep(f.delay)
+		if f.onPoll != nil {
+			f.onPoll()
+		}
+		if st := f.pollStatus.Load(); st != 0 {
+			http.Error(w, "failing", int(st))
+			return
+		}
 		if r.Header.Get("Accept") != shared.ContentTypeMsgpack {
 			http.Error(w, "want msgpack", http.StatusNotAcceptable)
 			return
@@ -153,6 +162,71 @@ func TestPollCache(t *testing.T) {
 	if _, err := h.Poll(ctx, "bad id!"); shared.ErrorCode(err) != shared.ENOTFOUND {
 		t.Fatalf("invalid poll id: %v, want ENOTFOUND", err)
 	}
+}
+
+// TestPollConfigAgeBound: Poll never returns a config the host asked the
+// origin for MaxConfigAge ago or longer, even when the origin's
+// Cache-Control allows more (here max-age=5, stale-while-revalidate=30) and
+// even when the origin is failing (no stale-if-error past the bound). The
+// age counts from when the fetch started, not when the answer came, and a
+// 304 revalidation makes the config young again.
+func TestPollConfigAgeBound(t *testing.T) {
+	f := &fakeOrigin{}
+	c := &clock{t: time.Now()}
+	var lag atomic.Int64 // how far the host's clock moves while the origin answers
+	f.onPoll = func() { c.add(time.Duration(lag.Swap(0))) }
+	h, _ := start(t, f, func(cfg *originhost.Config) { cfg.Now = c.now })
+	ctx := context.Background()
+	fetches := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for h.Stats().PollFetches < n && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := h.Stats().PollFetches; got != n {
+			t.Fatalf("%d poll fetches, want %d", got, n)
+		}
+	}
+	served := func(when string) {
+		t.Helper()
+		if p, err := h.Poll(ctx, "p1"); err != nil || p.ID != "p1" {
+			t.Fatalf("%s: Poll = %v, %v; want the cached config", when, p, err)
+		}
+	}
+	refused := func(when string) {
+		t.Helper()
+		if p, err := h.Poll(ctx, "p1"); shared.ErrorCode(err) != shared.EUNAVAILABLE {
+			t.Fatalf("%s: Poll = %v, %v; want EUNAVAILABLE", when, p, err)
+		}
+		if _, err := h.PollBytes(ctx, "p1"); shared.ErrorCode(err) != shared.EUNAVAILABLE {
+			t.Fatalf("%s: PollBytes: %v; want EUNAVAILABLE", when, err)
+		}
+	}
+	const almost = shared.MaxConfigAge - 100*time.Millisecond
+
+	lag.Store(int64(2 * time.Second)) // asked at T0, answered at T0+2s
+	served("first fetch")
+	fetches(1)
+	f.pollStatus.Store(http.StatusInternalServerError)
+	c.add(almost - 2*time.Second)
+	served("origin failing, asked MaxConfigAge-100ms ago") // stale, revalidation in the background fails
+	fetches(2)
+	c.add(100*time.Millisecond + time.Millisecond)
+	refused("origin failing, asked MaxConfigAge+1ms ago (answered 2s after asking)")
+
+	f.pollStatus.Store(0)
+	revalidated := f.revalidated.Load()
+	served("origin back") // a 304: the same config, asked just now
+	if f.revalidated.Load() != revalidated+1 {
+		t.Fatalf("the origin's answer was not a 304 revalidation")
+	}
+	f.pollStatus.Store(http.StatusInternalServerError)
+	n := h.Stats().PollFetches
+	c.add(almost)
+	served("origin failing, revalidated MaxConfigAge-100ms ago")
+	fetches(n + 1)
+	c.add(200 * time.Millisecond)
+	refused("origin failing, revalidated MaxConfigAge+100ms ago")
 }
 
 // TestResultsCache: JSON and MessagePack are cached apart, per max-age.
