@@ -35,8 +35,10 @@ var partPool = sync.Pool{New: func() any { return new(part) }}
 // part was seen before) and changes nothing. Votes whose shape is invalid
 // (bad poll id, zero voter, no time: invalid_vote; no or too many choices:
 // invalid_choice) are rejected without touching Redis. Returns EUNAVAILABLE
-// when Redis fails; the batch may then have been applied in part, and
-// applying it again is safe.
+// when Redis fails, or when the promised durability (SetDurability) does not
+// hold for the batch: fsync mode while Redis no longer fsyncs every write,
+// replica mode when too few replicas acknowledged it in time. The batch may
+// then have been applied in part, and applying it again is safe.
 func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration) (*shared.Receipt, error) {
 	rec := &shared.Receipt{Batch: b.ID}
 	if window <= 0 {
@@ -87,11 +89,25 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 	if len(parts) == 0 {
 		return rec, nil
 	}
+	mode := s.dur.d.Mode
+	if mode == DurabilityFsync {
+		if err := s.durable(); err != nil {
+			return nil, err
+		}
+	}
 
 	now := s.Now().UnixMilli()
 	ttl := (2 * window).Milliseconds()
 	for _, p := range parts {
 		p.build(b, s.cachedBuckets(p.poll), now, ttl)
+	}
+	if mode == DurabilityReplica {
+		replayed, err := s.applyReplicated(ctx, b, parts, now, ttl, rec)
+		if err != nil {
+			return nil, err
+		}
+		rec.Replayed = replayed == len(parts)
+		return rec, nil
 	}
 
 	replayed := 0

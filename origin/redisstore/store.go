@@ -71,7 +71,9 @@ const pollsKey = "ep:polls"
 // Store is an origin.Store on Redis. It is safe for concurrent use.
 type Store struct {
 	rdb     redis.UniversalClient
+	single  *redis.Client        // nil on a Cluster
 	cluster *redis.ClusterClient // nil on a single node
+	dur     durabilityState      // the promise Apply keeps (SetDurability)
 
 	// Now is the store's clock (votes more than a minute ahead of it are
 	// refused; open and close default to it). Tests may replace it before use.
@@ -84,7 +86,9 @@ type Store struct {
 // Open connects to Redis. url is redis://[user:pass@]host:port[/db] or
 // rediss://… for a single node, or a comma-separated list of host:port
 // seeds for Redis Cluster. It returns EINVALID for a malformed url and
-// EUNAVAILABLE when Redis does not answer PING.
+// EUNAVAILABLE when Redis does not answer PING. The store acknowledges
+// batches once Redis has applied them in memory (DurabilityNone) until
+// SetDurability promises more.
 func Open(ctx context.Context, url string) (*Store, error) {
 	url = strings.TrimSpace(url)
 	if url == "" {
@@ -102,7 +106,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		opt.PoolSize = poolSize
 		opt.MinIdleConns = 2
 		opt.MaintNotificationsConfig = noMaint
-		s.rdb = redis.NewClient(opt)
+		s.single = redis.NewClient(opt)
+		s.rdb = s.single
 	} else {
 		addrs := strings.Split(url, ",")
 		for i, a := range addrs {
@@ -152,7 +157,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close releases the connections.
-func (s *Store) Close() error { return s.rdb.Close() }
+func (s *Store) Close() error {
+	s.closeNodes()
+	return s.rdb.Close()
+}
 
 func unavailable(err error, what string) error {
 	return shared.Wrap(shared.EUNAVAILABLE, err, what+": redis unavailable")
