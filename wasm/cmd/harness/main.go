@@ -19,7 +19,7 @@
 //	                          -drain is the old name)
 //	            INGEST_KEY    kid=secret signing batches for the origin (required)
 //	            TOKEN_SECRET, ALLOWED_ORIGINS, EDGE_ID, RATE_IP_VOTES, RATE_IP_TOKENS,
-//	            RATE_VOTER, DEDUPE_CAPACITY, MAX_BODY_BYTES, COOKIE_SECURE: the
+//	            RATE_VOTER, RATE_CHECK, DEDUPE_CAPACITY, MAX_BODY_BYTES, COOKIE_SECURE: the
 //	            edge configuration, passed to the guest (see edge.ConfigFromEnv)
 //
 // A vote is answered 202 only once its batch is fsynced in the spool, so an
@@ -74,7 +74,7 @@ func env(key, def string) string {
 // configuration, never the ingest key or admin secrets.
 var guestEnv = map[string]bool{
 	"TOKEN_SECRET": true, "ALLOWED_ORIGINS": true, "EDGE_ID": true, "RATE_IP_VOTES": true,
-	"RATE_IP_TOKENS": true, "RATE_VOTER": true, "DEDUPE_CAPACITY": true, "MAX_BODY_BYTES": true,
+	"RATE_IP_TOKENS": true, "RATE_VOTER": true, "RATE_CHECK": true, "DEDUPE_CAPACITY": true, "MAX_BODY_BYTES": true,
 	"COOKIE_SECURE": true,
 }
 
