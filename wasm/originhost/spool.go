@@ -66,6 +66,10 @@ func osOpen(name string, flag int, perm os.FileMode) (spoolFile, error) {
 	return os.OpenFile(name, flag, perm)
 }
 
+// spoolOpenFile opens the spool's files; a spool keeps the one in force
+// when it was opened. Tests replace it to inject faults.
+var spoolOpenFile = osOpen
+
 // spool is the on-disk part of the vote hand-off. One goroutine (the
 // queue's gatherer) appends; any goroutine may finish records.
 type spool struct {
@@ -127,7 +131,7 @@ func (r *record) String() string {
 // records still to deliver, oldest first.
 func openSpool(dir string, segLimit int64, log *slog.Logger, openFile func(string, int, os.FileMode) (spoolFile, error)) (*spool, []*record, error) {
 	if openFile == nil {
-		openFile = osOpen
+		openFile = spoolOpenFile
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("spool: create %s: %w", dir, err)
