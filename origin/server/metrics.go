@@ -76,6 +76,22 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
+// registerDurability exports the store's durability promise: the mode in
+// force as edgepoll_origin_durability_mode{mode} 1, and the batches refused
+// because too few replicas acknowledged them.
+func registerDurability(reg *prometheus.Registry, d Durability) {
+	mode := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "edgepoll_origin_durability_mode", Help: "Durability mode in force (1 for the mode named by the label).",
+		ConstLabels: prometheus.Labels{"mode": d.DurabilityMode()},
+	})
+	mode.Set(1)
+	shortfalls := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgepoll_origin_durability_wait_shortfalls_total",
+		Help: "Batches answered 503 because fewer replicas than promised acknowledged them within the replica timeout.",
+	}, func() float64 { return float64(d.WaitShortfalls()) })
+	reg.MustRegister(mode, shortfalls)
+}
+
 func metricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }

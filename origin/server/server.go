@@ -60,6 +60,20 @@ type Config struct {
 	ApplyTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Durability, when set, is the store's durability promise: /readyz
+	// answers 503 while it does not hold, and its mode and WAIT shortfalls
+	// are exported as metrics.
+	Durability Durability
+}
+
+// Durability is a store's promise about acknowledged batches.
+type Durability interface {
+	// DurabilityMode names the mode in force (none, fsync, replica).
+	DurabilityMode() string
+	// CheckDurability returns nil while the promise holds; it must be cheap.
+	CheckDurability(ctx context.Context) error
+	// WaitShortfalls counts batches refused because too few replicas had them.
+	WaitShortfalls() uint64
 }
 
 // Server serves the origin HTTP API. Create it with New.
@@ -76,6 +90,7 @@ type Server struct {
 	results      cache
 	http         *fasthttp.Server
 	metricsH     fasthttp.RequestHandler
+	durability   Durability
 }
 
 // New validates cfg and returns a Server.
@@ -97,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 		now:          cfg.Now,
 		freshness:    cfg.Freshness,
 		applyTimeout: cfg.ApplyTimeout,
+		durability:   cfg.Durability,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -115,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg)
+	if s.durability != nil {
+		registerDurability(reg, s.durability)
+	}
 	s.metricsH = metricsHandler(reg)
 	s.polls.init()
 	s.results.init()
@@ -248,6 +267,13 @@ func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 		s.log.Warn("readiness check failed", "err", err)
 		s.fail(ctx, shared.Wrap(shared.EUNAVAILABLE, err, "store unreachable"))
 		return
+	}
+	if s.durability != nil {
+		if err := s.durability.CheckDurability(c); err != nil {
+			s.log.Warn("readiness check failed: durability", "mode", s.durability.DurabilityMode(), "err", err)
+			s.fail(ctx, err)
+			return
+		}
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBodyString(`{"status":"ready"}`)
