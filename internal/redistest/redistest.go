@@ -139,19 +139,31 @@ func StartWith(t testing.TB, opts Options) *Server {
 }
 
 // StartReplica starts a redis-server that replicates primary (--replicaof)
-// and waits until the replication link is up and primary lists it as an
-// online replica. It stops when t ends.
+// and waits until it is in sync (see WaitInSync). It stops when t ends.
 func StartReplica(t testing.TB, primary *Server, opts Options) *Server {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(primary.Addr)
 	opts.Args = append([]string{"--replicaof", host, port}, opts.Args...)
 	s := StartWith(t, opts)
+	s.WaitInSync(t, primary)
+	return s
+}
+
+// WaitInSync waits until s, a replica of primary, has its replication link
+// up, primary lists it as online, and a write on primary reaches it (WAIT):
+// right after a full sync a primary streams to its replica only once the
+// replica's first acknowledgement arrives, up to a second later.
+func (s *Server) WaitInSync(t testing.TB, primary *Server) {
+	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		info, err := s.Info("replication")
 		if err == nil && info["master_link_status"] == "up" {
 			if n, err := OnlineReplicas(primary); err == nil && n > 0 {
-				return s
+				reply, err := pipeline(primary.Addr, []string{"SET", "redistest:probe", "1"}, []string{"DEL", "redistest:probe"}, []string{"WAIT", "1", "100"})
+				if n, _ := strconv.Atoi(reply); err == nil && n > 0 {
+					return
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -609,7 +621,11 @@ func freePort(cluster bool) (int, error) {
 
 // command sends one command in RESP to addr and returns its reply (see
 // Server.Do). It is just enough to probe a server without a client library.
-func command(addr string, args ...string) (string, error) {
+func command(addr string, args ...string) (string, error) { return pipeline(addr, args) }
+
+// pipeline sends commands on one connection to addr and returns the last
+// reply, or the first error.
+func pipeline(addr string, cmds ...[]string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
@@ -617,14 +633,23 @@ func command(addr string, args ...string) (string, error) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	for _, args := range cmds {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
 	if _, err := conn.Write([]byte(b.String())); err != nil {
 		return "", err
 	}
-	return readReply(bufio.NewReader(conn))
+	r := bufio.NewReader(conn)
+	var reply string
+	for range cmds {
+		if reply, err = readReply(r); err != nil {
+			return "", err
+		}
+	}
+	return reply, nil
 }
 
 func readReply(r *bufio.Reader) (string, error) {

@@ -382,6 +382,7 @@ func TestDurabilityFollowsRedisConfig(t *testing.T) {
 			t.Fatalf("shortfalls %d, want %d", s.WaitShortfalls(), before+1)
 		}
 		replica.Restart(t)
+		replica.WaitInSync(t, primary)
 		waitFor(t, "the check to pass again", func() bool { return s.CheckDurability(ctx) == nil })
 		if err := apply(s); err != nil {
 			t.Fatal(err)
@@ -415,10 +416,7 @@ func TestReplicaModeReplay(t *testing.T) {
 	if _, err := replica.Do("REPLICAOF", host, port); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica to sync", func() bool {
-		n, err := redistest.OnlineReplicas(primary)
-		return err == nil && n == 1
-	})
+	replica.WaitInSync(t, primary)
 	r, err := s.Apply(ctx, b, window)
 	if err != nil {
 		t.Fatal(err)

@@ -9,9 +9,14 @@
 //	-admin-token  ADMIN_TOKEN   bearer token of the admin API (≥ 16 bytes)
 //	-log-format   LOG_FORMAT    json or text (default json)
 //	-log-level    LOG_LEVEL     debug, info, warn or error (default info)
+//	-durability   DURABILITY    none, fsync or replica (default fsync): when a batch is acknowledged
+//	-durability-trust  DURABILITY_TRUST  fsync: trust Redis's persistence without CONFIG GET
+//	-replicas     REPLICAS      replica: replicas that must have a batch (default 1)
+//	-replica-timeout  REPLICA_TIMEOUT  replica: how long a batch waits for them (default 500ms)
 //
 // Prefer the environment for secrets: flags are visible in the process list.
-// A bad configuration exits with status 2 and a message saying what is wrong.
+// A bad configuration exits with status 2 and a message saying what is wrong;
+// so does a Redis that cannot give the durability asked for.
 package main
 
 import (
@@ -25,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +50,7 @@ type config struct {
 	logger          *slog.Logger
 	shutdownTimeout time.Duration
 	signWindow      time.Duration
+	durability      redisstore.Durability
 }
 
 func main() {
@@ -76,6 +83,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	logLevel := fs.String("log-level", envOr(getenv, "LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGTERM")
 	window := fs.Duration("sign-window", sign.DefaultWindow, "accepted batch timestamp skew; replayed batch ids are remembered this long")
+	durability := fs.String("durability", envOr(getenv, "DURABILITY", string(redisstore.DurabilityFsync)),
+		"`mode` of acknowledging a batch: none (once applied in Redis's memory), fsync (Redis must run appendonly yes, appendfsync always) or replica (WAIT for -replicas) (env DURABILITY)")
+	trustEnv := getenv("DURABILITY_TRUST")
+	trustDefault, trustErr := strconv.ParseBool(strings.TrimSpace(trustEnv))
+	trust := fs.Bool("durability-trust", trustErr == nil && trustDefault, "fsync: trust a Redis that refuses CONFIG GET to run appendonly yes, appendfsync always (env DURABILITY_TRUST=1)")
+	replicas := fs.String("replicas", getenv("REPLICAS"), "replica: acknowledge a batch once `N` replicas have it (default 1) (env REPLICAS)")
+	replicaTimeout := fs.String("replica-timeout", getenv("REPLICA_TIMEOUT"), "replica: answer 503 when the replicas lack a batch after this `duration` (default 500ms, at most 2s) (env REPLICA_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: origin [flags]\n\nRuns the edgepoll origin aggregator. Flags override the environment.\n\n")
 		fs.PrintDefaults()
@@ -119,6 +133,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.shutdownTimeout <= 0 || c.signWindow <= 0 {
 		return nil, usagef("durations must be positive")
 	}
+	if trustEnv != "" && trustErr != nil {
+		return nil, usagef("DURABILITY_TRUST %q: want 1, true, 0 or false", trustEnv)
+	}
+	trustSet := trustEnv != ""
+	fs.Visit(func(f *flag.Flag) { trustSet = trustSet || f.Name == "durability-trust" })
+	if c.durability, err = parseDurability(*durability, *trust, trustSet, *replicas, *replicaTimeout); err != nil {
+		return nil, err
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, usagef("log level %q: want debug, info, warn or error", *logLevel)
@@ -133,6 +155,39 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, usagef("log format %q: want json or text", *logFormat)
 	}
 	return c, nil
+}
+
+// parseDurability validates the durability settings. Settings of another
+// mode than the one chosen are refused rather than ignored.
+func parseDurability(mode string, trust, trustSet bool, replicas, timeout string) (redisstore.Durability, error) {
+	m, err := redisstore.ParseDurabilityMode(strings.TrimSpace(mode))
+	if err != nil {
+		return redisstore.Durability{}, usagef("%s (-durability or DURABILITY)", shared.ErrorMessage(err))
+	}
+	d := redisstore.Durability{Mode: m, Trust: trust}
+	if trustSet && trust {
+		if m != redisstore.DurabilityFsync {
+			return d, usagef("-durability-trust (DURABILITY_TRUST) applies to -durability fsync only, not %s", m)
+		}
+	}
+	if m != redisstore.DurabilityReplica {
+		if replicas != "" || timeout != "" {
+			return d, usagef("-replicas and -replica-timeout (REPLICAS, REPLICA_TIMEOUT) apply to -durability replica only, not %s", m)
+		}
+		return d, nil
+	}
+	d.Replicas, d.ReplicaTimeout = 1, redisstore.DefaultReplicaTimeout
+	if replicas != "" {
+		if d.Replicas, err = strconv.Atoi(replicas); err != nil || d.Replicas < 1 || d.Replicas > redisstore.MaxReplicas {
+			return d, usagef("replicas %q: want 1..%d (-replicas or REPLICAS)", replicas, redisstore.MaxReplicas)
+		}
+	}
+	if timeout != "" {
+		if d.ReplicaTimeout, err = time.ParseDuration(timeout); err != nil || d.ReplicaTimeout < time.Millisecond || d.ReplicaTimeout > redisstore.MaxReplicaTimeout {
+			return d, usagef("replica timeout %q: want a duration from 1ms to %v (-replica-timeout or REPLICA_TIMEOUT)", timeout, redisstore.MaxReplicaTimeout)
+		}
+	}
+	return d, nil
 }
 
 // validateRedisURL checks the shape of REDIS_URL before any connection.
@@ -183,11 +238,25 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 		return 1
 	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	err = store.SetDurability(ctx, cfg.durability)
+	cancel()
+	if err != nil {
+		store.Close()
+		if errors.Is(err, redisstore.ErrNotDurable) || shared.ErrorCode(err) == shared.EINVALID {
+			fmt.Fprintf(stderr, "origin: -durability %s: %s (choose the durability this Redis gives with -durability/DURABILITY, or reconfigure Redis)\n",
+				cfg.durability.Mode, shared.ErrorMessage(err))
+			return 2
+		}
+		fmt.Fprintf(stderr, "origin: %v\n", err)
+		return 1
+	}
 	srv, err := server.New(server.Config{
 		Store:      store,
 		Verifier:   sign.NewVerifier(cfg.keys, cfg.signWindow, nil),
 		AdminToken: cfg.adminToken,
 		Logger:     log,
+		Durability: store,
 	})
 	if err != nil {
 		store.Close()
@@ -200,7 +269,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "origin: listen: %v\n", err)
 		return 1
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "redis", redactURL(cfg.redisURL), "ingest_keys", len(cfg.keys))
+	log.Info("listening", "addr", ln.Addr().String(), "redis", redactURL(cfg.redisURL), "ingest_keys", len(cfg.keys),
+		"durability", string(cfg.durability.Mode))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

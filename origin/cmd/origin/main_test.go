@@ -3,11 +3,24 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgepoll/edgepoll/internal/syncbuf"
+	"github.com/edgepoll/edgepoll/origin/redisstore"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// with returns a copy of m with k set to v.
+func with(m map[string]string, k, v string) map[string]string {
+	c := map[string]string{k: v}
+	for mk, mv := range m {
+		if mk != k {
+			c[mk] = mv
+		}
+	}
+	return c
+}
 
 const goodKeys = "k1=0123456789abcdef0123456789abcdef"
 
@@ -29,6 +42,15 @@ func TestConfigErrorsExitTwo(t *testing.T) {
 		{"bad log format", []string{"-log-format", "xml"}, base, "log format"},
 		{"unknown flag", []string{"-frob"}, base, "flag provided but not defined"},
 		{"stray argument", []string{"extra"}, base, "unexpected arguments"},
+		{"unknown durability", []string{"-durability", "paper"}, base, "want none, fsync or replica"},
+		{"unknown durability from env", nil, with(base, "DURABILITY", "disk"), "DURABILITY"},
+		{"replicas without replica mode", []string{"-replicas", "2"}, base, "apply to -durability replica only"},
+		{"replica timeout without replica mode", nil, with(base, "REPLICA_TIMEOUT", "1s"), "apply to -durability replica only"},
+		{"trust without fsync", []string{"-durability", "none", "-durability-trust"}, base, "applies to -durability fsync only"},
+		{"bad trust env", nil, with(base, "DURABILITY_TRUST", "maybe"), "DURABILITY_TRUST"},
+		{"zero replicas", []string{"-durability", "replica", "-replicas", "0"}, base, "want 1..16"},
+		{"long replica timeout", []string{"-durability", "replica", "-replica-timeout", "10s"}, base, "from 1ms to 2s"},
+		{"bad replica timeout", []string{"-durability", "replica", "-replica-timeout", "soon"}, base, "replica timeout"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,5 +86,38 @@ func TestConfigFlagsOverrideEnv(t *testing.T) {
 	}
 	if c.listen != "127.0.0.1:9999" || c.redisURL != "h1:1,h2:2" || len(c.keys) != 1 {
 		t.Fatalf("config %+v", c)
+	}
+	if c.durability.Mode != redisstore.DurabilityFsync || c.durability.Trust {
+		t.Fatalf("default durability %+v, want fsync, untrusted", c.durability)
+	}
+}
+
+func TestDurabilityConfig(t *testing.T) {
+	base := map[string]string{"INGEST_KEYS": goodKeys, "ADMIN_TOKEN": "0123456789abcdef"}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want redisstore.Durability
+	}{
+		{"env replica defaults", nil, with(base, "DURABILITY", "replica"),
+			redisstore.Durability{Mode: redisstore.DurabilityReplica, Replicas: 1, ReplicaTimeout: 500 * time.Millisecond}},
+		{"flags override env", []string{"-durability", "replica", "-replicas", "2", "-replica-timeout", "250ms"}, with(base, "DURABILITY", "none"),
+			redisstore.Durability{Mode: redisstore.DurabilityReplica, Replicas: 2, ReplicaTimeout: 250 * time.Millisecond}},
+		{"trusted fsync from env", nil, with(base, "DURABILITY_TRUST", "1"), redisstore.Durability{Mode: redisstore.DurabilityFsync, Trust: true}},
+		{"trusted fsync flag", []string{"-durability-trust"}, base, redisstore.Durability{Mode: redisstore.DurabilityFsync, Trust: true}},
+		{"untrusted env with none", []string{"-durability", "none"}, with(base, "DURABILITY_TRUST", "0"), redisstore.Durability{Mode: redisstore.DurabilityNone}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr syncbuf.Buffer
+			cfg, err := parseConfig(c.args, env(c.env), &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.durability != c.want {
+				t.Fatalf("durability %+v, want %+v", cfg.durability, c.want)
+			}
+		})
 	}
 }
