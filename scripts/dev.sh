@@ -78,7 +78,7 @@ stop_all() {
 	trap '' INT TERM PIPE # a closed terminal or pipe must not cut the clean-up short
 	say "stopping"
 	# Reverse order: the harness first (it drains its vote queue into the
-	# origin), then the origin, then Redis (which saves its data).
+	# origin), then the origin, then Redis.
 	local i pid
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		pid=${pids[i]}
@@ -112,13 +112,17 @@ wait_for() { # wait_for NAME PID CHECK...
 }
 
 # --- start -----------------------------------------------------------------
+# Every write is in the append-only file, fsynced, before Redis answers it:
+# the origin acknowledges a batch only then (-durability fsync, checked at
+# its start). Data from before (.dev/redis/dump.rdb) is not loaded once the
+# append-only file is on.
 start redis "$dev/logs/redis.log" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
-	--dir "$dev/redis" --save 60 1 --appendonly no --protected-mode yes --loglevel warning
+	--dir "$dev/redis" --save "" --appendonly yes --appendfsync always --protected-mode yes --loglevel warning
 wait_for redis "${pids[-1]}" redis-cli -p "$REDIS_PORT" ping
 
 export LOG_FORMAT=text
 start origin "$dev/logs/origin.log" env ADMIN_TOKEN="$ADMIN_TOKEN" INGEST_KEYS="$INGEST_KEY" \
-	"$dev/bin/origin" -listen "127.0.0.1:$ORIGIN_PORT" -redis "redis://127.0.0.1:$REDIS_PORT/0"
+	"$dev/bin/origin" -listen "127.0.0.1:$ORIGIN_PORT" -redis "redis://127.0.0.1:$REDIS_PORT/0" -durability fsync
 origin=http://127.0.0.1:$ORIGIN_PORT
 wait_for origin "${pids[-1]}" curl -fsS "$origin/healthz"
 
@@ -145,7 +149,7 @@ cat >&2 <<INFO
   edgepoll is running (Ctrl-C stops everything)
     edge (wazero harness)  $edge        metrics: $edge/metrics
     origin                 $origin        admin token in .dev/secrets.env
-    redis                  127.0.0.1:$REDIS_PORT   data in .dev/redis
+    redis                  127.0.0.1:$REDIS_PORT   data in .dev/redis (append-only file, fsync always)
     logs                   .dev/logs/
 
   vote (gets a voter token, then votes for option 1):
