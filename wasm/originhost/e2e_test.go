@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +18,11 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/token"
 	"github.com/edgepoll/edgepoll/wasm/harness"
 	"github.com/edgepoll/edgepoll/wasm/internal/wasmtest"
 	"github.com/edgepoll/edgepoll/wasm/originhost"
@@ -43,12 +47,24 @@ type stack struct {
 
 func startStack(t *testing.T, instances int) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{instances: instances})
+}
+
+// stackOptions vary startStack's stack.
+type stackOptions struct {
+	instances int
+	env       map[string]string // edge variables added to (or replacing) the defaults
+	now       func() time.Time  // the host's clock (default time.Now)
+}
+
+func startStackWith(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
 	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
 	rs := redistest.Start(t)
 	o := origintest.Start(t, rs.URL)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	host, err := originhost.New(originhost.Config{
-		OriginURL: o.URL, IngestKey: o.IngestKey, EdgeID: "e2e",
+		OriginURL: o.URL, IngestKey: o.IngestKey, EdgeID: "e2e", Now: opts.now,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Logger: quiet,
 	})
 	if err != nil {
@@ -57,6 +73,8 @@ func startStack(t *testing.T, instances int) *stack {
 	env := map[string]string{
 		"TOKEN_SECRET": tokenSecret, "RATE_IP_VOTES": "off", "RATE_IP_TOKENS": "off", "COOKIE_SECURE": "false",
 	}
+	maps.Copy(env, opts.env)
+	instances := opts.instances
 	h, err := harness.New(context.Background(), module, host, harness.Config{
 		Instances: instances, CacheDir: t.TempDir(), Logger: quiet,
 		Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
@@ -137,8 +155,9 @@ func (s *stack) vote(id, tok string, choice int) (int, error) {
 }
 
 // voters runs n voters from offset concurrently (32 at a time); each votes
-// choice (i % options) twice. It returns how many first votes got 202, and
-// fails on any status other than 202 or 409.
+// choice (i % options) twice, and the first vote must get 202 and the
+// repeat 409, whichever guest instance serves each (one harness is one
+// edge location, its dedupe memory shared by the pool).
 func (s *stack) voters(t *testing.T, id string, from, n, options int, counts []int, mu *sync.Mutex) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -156,25 +175,16 @@ func (s *stack) voters(t *testing.T, id string, from, n, options int, counts []i
 				return
 			}
 			choice := i % options
-			acked := false
-			for range 2 { // the repeat gets 409 from the same isolate, or 202 from another: the origin dedupes
+			for n, want := range []int{202, 409} {
 				code, err := s.vote(id, tok, choice)
 				if err != nil {
 					errs <- err
 					return
 				}
-				switch code {
-				case 202:
-					acked = true
-				case 409:
-				default:
-					errs <- fmt.Errorf("voter %d: vote status %d", i, code)
+				if code != want {
+					errs <- fmt.Errorf("voter %d, vote %d: status %d, want %d", i, n+1, code, want)
 					return
 				}
-			}
-			if !acked {
-				errs <- fmt.Errorf("voter %d: no vote acknowledged", i)
-				return
 			}
 			mu.Lock()
 			counts[choice]++
@@ -242,7 +252,12 @@ func TestEndToEnd(t *testing.T) {
 	s.voters(t, id, 500, 100, options, counts, &mu)
 	s.waitCounts(t, id, counts)
 
+	// The origin has counted every vote; the host learns so from the last
+	// receipts a moment later.
 	st := s.host.Stats()
+	for deadline := time.Now().Add(30 * time.Second); st.Queued != 0 && time.Now().Before(deadline); st = s.host.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.Poison != 0 || st.QueueFull != 0 || st.Receipt.Accepted != 600 {
 		t.Fatalf("host stats %+v: want no poison, no queue-full, 600 accepted", st)
 	}
@@ -320,4 +335,181 @@ func TestQueueFull(t *testing.T) {
 		t.Fatalf("drain: %v", err)
 	}
 	s.waitCounts(t, "full", []int{0, acked})
+}
+
+// TestRepeatVotesOneLocation: 300 voters each vote twice through one
+// harness with a pool of four guest instances: every first vote is 202,
+// every repeat 409 whichever instance serves it, and the origin counts
+// exactly 300.
+func TestRepeatVotesOneLocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test with real redis-server and origin; skipped with -short")
+	}
+	s := startStack(t, 4)
+	const id, options = "repeat", 3
+	s.createPoll(t, id, options)
+	counts := make([]int, options)
+	var mu sync.Mutex
+	s.voters(t, id, 0, 300, options, counts, &mu)
+	s.waitCounts(t, id, counts)
+	if st := s.host.Stats(); st.Submitted != 300 {
+		t.Fatalf("host stats %+v: want exactly 300 votes handed off", st)
+	}
+}
+
+// check asks the edge whether the voter holding tok ("" for none) is
+// counted in poll id, and returns the status and body.
+func (s *stack) check(t *testing.T, id, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/polls/"+id+"/vote", nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("GET /v1/polls/%s/vote: %v", id, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("GET /v1/polls/%s/vote: Content-Type %q, want JSON", id, ct)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestVoteCheck: GET /v1/polls/{id}/vote through harness → origin → Redis
+// answers counted true once the voter's vote is applied, false for a voter
+// who never voted, 401 without a token, 429 past RATE_CHECK, and the
+// documented 404 for a bad poll id or an unknown poll.
+func TestVoteCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test with real redis-server and origin; skipped with -short")
+	}
+	c := &frozenClock{t: time.Now()} // the check cache's TTL and the rate limit count on it, not on real time
+	s := startStackWith(t, stackOptions{instances: 3, env: map[string]string{"RATE_CHECK": "3/m:3"}, now: c.now})
+	const id = "check"
+	s.createPoll(t, id, 2)
+	c.set(time.Now()) // votes carry the host's clock: after the poll opened
+	voted, err := s.token(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	never, err := s.token(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := s.vote(id, voted, 1); err != nil || code != 202 {
+		t.Fatalf("vote: %d, %v", code, err)
+	}
+	s.waitCounts(t, id, []int{0, 1})
+
+	if code, body := s.check(t, id, voted); code != 200 || !strings.Contains(body, `"counted":true`) || !strings.Contains(body, `"poll":"check"`) {
+		t.Fatalf("check of a counted voter: %d %s, want 200 counted true", code, body)
+	}
+	for i := range 3 { // RATE_CHECK 3/m:3 per voter: the fourth is refused
+		if code, body := s.check(t, id, never); code != 200 || !strings.Contains(body, `"counted":false`) {
+			t.Fatalf("check %d of a voter who never voted: %d %s, want 200 counted false", i+1, code, body)
+		}
+	}
+	if code, body := s.check(t, id, never); code != 429 || !strings.Contains(body, `"code":"rate_limited"`) {
+		t.Fatalf("fourth check at RATE_CHECK 3/m:3: %d %s, want 429 rate_limited", code, body)
+	}
+	if code, body := s.check(t, id, ""); code != 401 || !strings.Contains(body, `"code":"unauthorized"`) {
+		t.Fatalf("check without a token: %d %s, want 401 unauthorized", code, body)
+	}
+	if code, body := s.check(t, id, "not-a-token"); code != 401 || !strings.Contains(body, `"code":"unauthorized"`) {
+		t.Fatalf("check with a bad token: %d %s, want 401 unauthorized", code, body)
+	}
+	if code, body := s.check(t, "bad.id", voted); code != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Fatalf("check of a bad poll id: %d %s, want 404 not_found", code, body)
+	}
+	// A token valid for a poll the origin does not know: the origin's 404.
+	unknown := token.Issue([]byte(tokenSecret), "nope", shared.VoterID{1, 2, 3})
+	if code, body := s.check(t, "nope", unknown); code != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Fatalf("check of an unknown poll: %d %s, want 404 not_found", code, body)
+	}
+	if st := s.host.Stats(); st.VotedFetches != 3 {
+		t.Fatalf("host stats %+v: want 3 vote checks at the origin (one per voter and poll within the cache TTL)", st)
+	}
+	c.add(edge.VotedCacheTTL) // the cached answers expire; the limit still holds
+	if code, body := s.check(t, id, voted); code != 200 || !strings.Contains(body, `"counted":true`) {
+		t.Fatalf("check after the cache TTL: %d %s, want 200 counted true", code, body)
+	}
+	if st := s.host.Stats(); st.VotedFetches != 4 {
+		t.Fatalf("host stats %+v: want a fourth vote check at the origin after the cache TTL", st)
+	}
+}
+
+// frozenClock is a host clock that moves only when told to.
+type frozenClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *frozenClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *frozenClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *frozenClock) set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// TestPollConfigAgeBoundThroughOrigin: with the real origin (max-age=3,
+// stale-while-revalidate=5) and a host clock the test moves, the harness
+// serves a poll's config while it was asked for (or revalidated, a 304)
+// less than shared.MaxConfigAge ago, and answers 503 once it is older and
+// the origin cannot be reached: never a config older than the bound.
+func TestPollConfigAgeBoundThroughOrigin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test with real redis-server and origin; skipped with -short")
+	}
+	c := &frozenClock{t: time.Now()}
+	s := startStackWith(t, stackOptions{instances: 2, now: c.now})
+	const id = "age"
+	s.createPoll(t, id, 2)
+	c.set(time.Now()) // votes carry the host's clock: after the poll opened
+	fetches := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for s.host.Stats().PollFetches < n && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := s.host.Stats().PollFetches; got != n {
+			t.Fatalf("%d poll config fetches, want %d", got, n)
+		}
+	}
+	getPoll := func(want int, when string) {
+		t.Helper()
+		resp, err := s.client.Get(s.url + "/v1/polls/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: GET /v1/polls/%s = %d %s, want %d", when, id, resp.StatusCode, b, want)
+		}
+	}
+	getPoll(200, "first fetch") // asked at T0
+	fetches(1)
+	tok, err := s.token(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.add(4 * time.Second) // past max-age: served stale while the origin revalidates (304)
+	getPoll(200, "T0+4s")
+	fetches(2)
+
+	s.origin.Stop()
+	c.add(shared.MaxConfigAge - 100*time.Millisecond) // revalidated at T0+4s, MaxConfigAge-100ms ago
+	getPoll(200, "origin down, config revalidated MaxConfigAge-100ms ago")
+	fetches(3) // its background revalidation failed
+	c.add(200 * time.Millisecond)
+	getPoll(503, "origin down, config revalidated MaxConfigAge+100ms ago")
+	if code, err := s.vote(id, tok, 0); err != nil || code != 503 {
+		t.Fatalf("vote against a config older than MaxConfigAge: %d, %v; want 503", code, err)
+	}
+
+	s.origin.Restart()
+	getPoll(200, "origin back")
+	if code, err := s.vote(id, tok, 0); err != nil || code != 202 {
+		t.Fatalf("vote with the origin back: %d, %v; want 202", code, err)
+	}
+	s.waitCounts(t, id, []int{1, 0})
 }
