@@ -3,9 +3,14 @@
 # 1M distinct voters, against (a) the Redis ceiling measured by
 # `redis-benchmark -P 64 -t hset` on the same Redis and (b) a naive baseline
 # (one JSON request per vote, per-vote SADD + HINCRBY). Also Redis memory per
-# distinct voter (INFO used_memory) and p99 latency per batch.
-# Appends a dated section to BENCHMARKS.md; the last line of output is:
+# distinct voter (INFO used_memory) and p99 latency per batch. Then the cost
+# of each durability mode: the same ingest against a Redis with
+# appendonly yes + appendfsync always (origin -durability fsync) and against
+# a primary with a real replica (redis-server --replicaof; origin
+# -durability replica), each against its own redis-benchmark ceiling.
+# Appends a dated section to BENCHMARKS.md; the last two lines of output are:
 #   origin-ingest votes_per_s=N ceiling_ratio=R naive_ratio=X bytes_per_voter=B p99_batch_ms=L
+#   origin-durability none_votes_per_s=A fsync_votes_per_s=B replica_votes_per_s=C fsync_ratio=R
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +67,7 @@ oport=$(free_port)
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 LISTEN_ADDR=127.0.0.1:$oport REDIS_URL=redis://127.0.0.1:$rport/0 ADMIN_TOKEN=$token INGEST_KEYS=bench=$secret \
-	LOG_LEVEL=warn setsid "${client_pin[@]}" "$work/origin" 2>"$work/origin.log" &
+	LOG_LEVEL=warn setsid "${client_pin[@]}" "$work/origin" -durability none 2>"$work/origin.log" &
 pids+=($!)
 wait_http "http://127.0.0.1:$oport/healthz"
 
@@ -77,10 +82,15 @@ votes_per_s=$(field "$ingest" votes_per_s)
 p99=$(field "$ingest" p99_batch_ms)
 bytes_per_voter=$(awk -v a="$mem_after" -v b="$mem_before" -v n="$VOTERS" 'BEGIN{printf "%.1f", (a-b)/n}')
 
-echo "== ceiling: redis-benchmark -P 64 -t hset -n 2000000 -q" >&2
-ceil_out=$("${client_pin[@]}" redis-benchmark -p "$rport" -P 64 -t hset -n 2000000 -q 2>/dev/null | tr '\r' '\n' | grep -E '^HSET' | tail -1)
-echo "   $ceil_out" >&2
-ceiling=$(sed -E 's/^HSET: ([0-9.]+) requests per second.*/\1/' <<<"$ceil_out")
+# hset_ceiling PORT: redis-benchmark's pipelined HSET rate against the Redis on PORT.
+hset_ceiling() {
+	echo "== ceiling: redis-benchmark -P 64 -t hset -n 2000000 -q (port $1)" >&2
+	local out
+	out=$("${client_pin[@]}" redis-benchmark -p "$1" -P 64 -t hset -n 2000000 -q 2>/dev/null | tr '\r' '\n' | grep -E '^HSET' | tail -1)
+	echo "   $out" >&2
+	sed -E 's/^HSET: ([0-9.]+) requests per second.*/\1/' <<<"$out"
+}
+ceiling=$(hset_ceiling "$rport")
 
 kill -TERM -- "-${pids[1]}" 2>/dev/null || true; wait "${pids[1]}" 2>/dev/null || true
 nport=$(free_port)
@@ -91,6 +101,88 @@ echo "== naive baseline: $NAIVE_VOTES votes, one JSON request each, $NAIVE_CONNS
 naive=$("${client_pin[@]}" "$work/benchorigin" naive -url "http://127.0.0.1:$nport" -votes "$NAIVE_VOTES" -conns "$NAIVE_CONNS")
 echo "   $naive" >&2
 naive_per_s=$(field "$naive" votes_per_s)
+
+# --- durability modes --------------------------------------------------------
+kill -TERM -- "-${pids[2]}" 2>/dev/null || true; wait "${pids[2]}" 2>/dev/null || true # naive server
+kill -TERM -- "-${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true # the first Redis
+
+# start_redis DIR PIN... -- ARGS...: a fresh redis-server on a free port in
+# its own directory; sets started_port. (Not in a subshell: pids must grow.)
+start_redis() {
+	local dir=$1 port
+	shift
+	local pin=()
+	while [ "$1" != -- ]; do pin+=("$1"); shift; done
+	shift
+	port=$(free_port)
+	mkdir -p "$dir"
+	setsid "${pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$dir" --logfile "$dir/redis.log" \
+		--repl-diskless-sync-delay 0 "$@" >/dev/null 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	started_port=$port
+}
+# start_origin REDIS_PORT ARGS...: an origin against it; sets started_port.
+start_origin() {
+	local port rp=$1
+	shift
+	port=$(free_port)
+	LISTEN_ADDR=127.0.0.1:$port REDIS_URL=redis://127.0.0.1:$rp/0 ADMIN_TOKEN=$token INGEST_KEYS=bench=$secret \
+		LOG_LEVEL=warn setsid "${client_pin[@]}" "$work/origin" "$@" 2>>"$work/origin-durability.log" &
+	pids+=($!)
+	wait_http "http://127.0.0.1:$port/healthz"
+	started_port=$port
+}
+stop_last() { # stop the N most recently started processes
+	local i
+	for ((i = 0; i < $1; i++)); do
+		local pid=${pids[-1]}
+		kill -TERM -- "-$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+		unset 'pids[-1]'
+	done
+}
+run_ingest() { # run_ingest ORIGIN_PORT
+	local out
+	out=$("${client_pin[@]}" "$work/benchorigin" ingest -origin "http://127.0.0.1:$1" -token "$token" -key "bench=$secret" \
+		-voters "$VOTERS" -batch "$BATCH" -conns "$CONNS")
+	echo "   $out" >&2
+	echo "$out"
+}
+
+echo "== durability fsync: appendonly yes, appendfsync always; origin -durability fsync" >&2
+start_redis "$work/fsync" "${redis_pin[@]}" -- --appendonly yes --appendfsync always
+fport=$started_port
+start_origin "$fport" -durability fsync
+fsync_ingest=$(run_ingest "$started_port")
+fsync_ceiling=$(hset_ceiling "$fport")
+stop_last 2
+
+echo "== durability replica: a primary (persistence off) and a replica (redis-server --replicaof); origin -durability replica -replicas 1" >&2
+start_redis "$work/primary" "${redis_pin[@]}" -- --appendonly no
+pport=$started_port
+# The replica stands for another host: it runs beside the clients, not on Redis's core.
+start_redis "$work/replica" "${client_pin[@]}" -- --appendonly no --replicaof 127.0.0.1 "$pport"
+rpport=$started_port
+for _ in $(seq 200); do
+	redis-cli -p "$rpport" INFO replication | tr -d '\r' | grep -q '^master_link_status:up' && \
+		[ "$(printf 'SET bench:probe 1\nDEL bench:probe\nWAIT 1 100\n' | redis-cli -p "$pport" | tail -1)" = 1 ] && break
+	sleep 0.05
+done
+start_origin "$pport" -durability replica -replicas 1
+roport=$started_port
+replica_ingest=$(run_ingest "$roport")
+replica_ceiling=$(hset_ceiling "$pport")
+shortfalls=$(curl -fsS "http://127.0.0.1:$roport/metrics" | awk '/^edgepoll_origin_durability_wait_shortfalls_total/{print $2}')
+stop_last 3
+
+fsync_per_s=$(field "$fsync_ingest" votes_per_s)
+replica_per_s=$(field "$replica_ingest" votes_per_s)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+fsync_ratio=$(ratio "$fsync_per_s" "$votes_per_s")
+replica_ratio=$(ratio "$replica_per_s" "$votes_per_s")
+fsync_ceiling_ratio=$(ratio "$fsync_ceiling" "$ceiling")
+replica_ceiling_ratio=$(ratio "$replica_ceiling" "$ceiling")
+dsummary="origin-durability none_votes_per_s=$votes_per_s fsync_votes_per_s=$fsync_per_s replica_votes_per_s=$replica_per_s fsync_ratio=$fsync_ratio"
 
 ceiling_ratio=$(awk -v a="$votes_per_s" -v b="$ceiling" 'BEGIN{printf "%.2f", a/b}')
 naive_ratio=$(awk -v a="$votes_per_s" -v b="$naive_per_s" 'BEGIN{printf "%.1f", a/b}')
@@ -104,6 +196,14 @@ Origin ingest   $votes_per_s votes/s  (p50 $(field "$ingest" p50_batch_ms) ms, p
 Redis ceiling   $ceiling HSET/s pipelined  -> ratio $ceiling_ratio (target >= 0.40)
 Naive baseline  $naive_per_s votes/s         -> origin is ${naive_ratio}x (target >= 20x)
 Redis memory    $bytes_per_voter bytes per distinct voter (target <= 24)
+
+
+Durability (each mode against a fresh Redis and its own redis-benchmark HSET ceiling, same config)
+$(printf '  %-8s %10s %12s %14s %14s\n' mode votes/s p99/batch ceiling votes/ceiling \
+	none "$votes_per_s" "$p99 ms" "$ceiling" "$ceiling_ratio" \
+	fsync "$fsync_per_s" "$(field "$fsync_ingest" p99_batch_ms) ms" "$fsync_ceiling" "$(ratio "$fsync_per_s" "$fsync_ceiling")" \
+	replica "$replica_per_s" "$(field "$replica_ingest" p99_batch_ms) ms" "$replica_ceiling" "$(ratio "$replica_per_s" "$replica_ceiling")")
+  fsync/none $fsync_ratio (ceilings $fsync_ceiling_ratio), replica/none $replica_ratio (ceilings $replica_ceiling_ratio); WAIT shortfalls: ${shortfalls:-?}
 EOF
 
 {
@@ -125,8 +225,20 @@ Machine: $(nproc) cores, $cpu; $(go version | cut -d' ' -f3-); redis $redis_vers
 | naive ratio (target ≥ 20×) | $naive_ratio |
 | Redis memory per distinct voter (INFO used_memory delta / voters; target ≤ 24) | $bytes_per_voter B |
 
+Durability (the same ingest per mode, each against a fresh Redis; ceiling: \`redis-benchmark -P 64 -t hset -n 2000000\` against that Redis, same config; the replica runs on the clients' CPUs):
+
+| mode | Redis | origin votes/s | p99 per batch | ceiling ops/s | votes/ceiling | vs none |
+|---|---|---|---|---|---|---|
+| none | persistence off | $votes_per_s | $p99 ms | $ceiling | $ceiling_ratio | 1.00 |
+| fsync | appendonly yes, appendfsync always | $fsync_per_s | $(field "$fsync_ingest" p99_batch_ms) ms | $fsync_ceiling | $(ratio "$fsync_per_s" "$fsync_ceiling") | $fsync_ratio (ceiling $fsync_ceiling_ratio) |
+| replica | persistence off + 1 replica, WAIT 1 500ms per batch | $replica_per_s | $(field "$replica_ingest" p99_batch_ms) ms | $replica_ceiling | $(ratio "$replica_per_s" "$replica_ceiling") | $replica_ratio (ceiling $replica_ceiling_ratio) |
+
+WAIT shortfalls (batches answered 503) in the replica run: ${shortfalls:-?}
+
 \`$summary\`
+\`$dsummary\`
 EOF
 } >>BENCHMARKS.md
 
 echo "$summary"
+echo "$dsummary"
