@@ -187,8 +187,12 @@ func (q *queue) gather() {
 		}
 		votes, waiters = append(votes[:0], s.vote), append(waiters[:0], s.done)
 		timer.Reset(q.cfg.BatchDelay)
+		limit := q.cfg.BatchVotes
+		if q.cfg.Submitters > 0 {
+			limit = min(limit, q.cfg.Submitters)
+		}
 	fill:
-		for len(votes) < q.cfg.BatchVotes {
+		for len(votes) < limit {
 			select {
 			case s, ok := <-q.in:
 				if !ok {

@@ -665,3 +665,16 @@ func BenchmarkSpoolAppend(b *testing.B) {
 		})
 	}
 }
+
+// TestSubmittersCommitAtOnce: with Submitters known, a batch holding that
+// many votes is committed without waiting out BatchDelay (an hour here).
+func TestSubmittersCommitAtOnce(t *testing.T) {
+	o, url := newIngestOrigin(t)
+	h, _ := spoolHost(t, url, t.TempDir(), func(c *Config) { c.BatchDelay = time.Hour; c.Submitters = 3 })
+	mustSubmit(t, h, 0, 3)
+	mustSubmit(t, h, 3, 6)
+	waitDelivered(t, h)
+	if ids, voters := o.applied(); len(ids) != 2 || len(voters) != 6 {
+		t.Fatalf("%d batches, %d voters; want 2 batches of 3", len(ids), len(voters))
+	}
+}

@@ -2,8 +2,10 @@ package originhost_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,18 +19,26 @@ import (
 // goroutines per core each Submit distinct votes to a Host whose origin (an
 // in-process fake) applies every batch. ns/op is wall time per vote at that
 // concurrency, so with group commit it is the inverse of the hand-off's
-// throughput; the default 5 ms batch delay applies. The vote bound is
-// lifted so that only the hand-off is measured. Each Submit returns after
-// its batch's append and fsync in the spool (BenchmarkSpoolAppend measures
-// those alone).
+// throughput. Each Submit returns after its batch's append and fsync in the
+// spool (BenchmarkSpoolAppend measures those alone). batch-delay waits out
+// the default 5 ms BatchDelay for company; submitters tells the host how
+// many callers there are (Config.Submitters), so a batch holding all of
+// them is committed at once. The vote bound is lifted so that only the
+// hand-off is measured.
 func BenchmarkSubmit(b *testing.B) {
+	callers := 64 * runtime.GOMAXPROCS(0)
+	b.Run("batch-delay", func(b *testing.B) { benchSubmit(b, 0) })
+	b.Run(fmt.Sprintf("submitters=%d", callers), func(b *testing.B) { benchSubmit(b, callers) })
+}
+
+func benchSubmit(b *testing.B, submitters int) {
 	f := &fakeOrigin{}
 	f.verifier = sign.NewVerifier([]sign.Key{key}, 0, nil)
 	f.ingestStatus.Store(200)
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	cfg := originhost.Config{OriginURL: srv.URL, IngestKey: key, QueueVotes: 1 << 24, Logger: slog.New(slog.DiscardHandler)}
-	cfg.SpoolDir = b.TempDir()
+	cfg := originhost.Config{OriginURL: srv.URL, IngestKey: key, QueueVotes: 1 << 24, SpoolDir: b.TempDir(),
+		Submitters: submitters, Logger: slog.New(slog.DiscardHandler)}
 	h, err := originhost.New(cfg)
 	if err != nil {
 		b.Fatal(err)

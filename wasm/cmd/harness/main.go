@@ -119,6 +119,7 @@ func run(log *slog.Logger, args []string) error {
 		EdgeID:     env("EDGE_ID", "harness"),
 		SpoolDir:   *spool,
 		SpoolBytes: maxBytes,
+		Submitters: *instances, // each guest instance waits in one Submit at a time
 		Logger:     log,
 	})
 	if err != nil {
