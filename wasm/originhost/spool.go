@@ -134,7 +134,7 @@ func openSpool(dir string, segLimit int64, log *slog.Logger, openFile func(strin
 		openFile = spoolOpenFile
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("spool: create %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("spool: create the directory: %w", err)
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -144,7 +144,7 @@ func openSpool(dir string, segLimit int64, log *slog.Logger, openFile func(strin
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		unlock()
-		return nil, nil, fmt.Errorf("spool: list %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("spool: list the directory: %w", err)
 	}
 	var seqs []uint64
 	for _, e := range entries {
@@ -182,13 +182,13 @@ func (s *spool) recover(seq uint64) ([]*record, error) {
 	name := s.segName(seq)
 	f, err := s.openFile(name, os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("spool: open %s: %w", name, err)
+		return nil, fmt.Errorf("spool: recover a segment: %w", err)
 	}
 	seg := &segment{seq: seq, f: f, sealed: true}
 	data, err := readAll(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("spool: read %s: %w", name, err)
+		return nil, fmt.Errorf("spool: recover a segment: %w", err)
 	}
 	if len(data) < len(segHeader) || string(data[:len(segHeader)]) != segHeader {
 		if strings.HasPrefix(segHeader, string(data)) { // created, never written to
@@ -222,11 +222,11 @@ func (s *spool) recover(seq uint64) ([]*record, error) {
 			}
 			if err := f.Truncate(int64(off)); err != nil {
 				f.Close()
-				return nil, fmt.Errorf("spool: truncate %s: %w", name, err)
+				return nil, fmt.Errorf("spool: cut a segment's bad tail: %w", err)
 			}
 			if err := f.Sync(); err != nil {
 				f.Close()
-				return nil, fmt.Errorf("spool: sync %s: %w", name, err)
+				return nil, fmt.Errorf("spool: cut a segment's bad tail: %w", err)
 			}
 			break
 		}
@@ -239,19 +239,19 @@ func (s *spool) recover(seq uint64) ([]*record, error) {
 	ack, err := s.openFile(ackName, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("spool: open %s: %w", ackName, err)
+		return nil, fmt.Errorf("spool: recover acks: %w", err)
 	}
 	seg.ack = ack
 	acks, err := readAll(ack)
 	if err != nil {
 		seg.close()
-		return nil, fmt.Errorf("spool: read %s: %w", ackName, err)
+		return nil, fmt.Errorf("spool: recover acks: %w", err)
 	}
 	whole := len(acks) / ackEntryLen * ackEntryLen
 	if whole != len(acks) { // a torn entry: cut it so new entries stay aligned
 		if err := ack.Truncate(int64(whole)); err != nil {
 			seg.close()
-			return nil, fmt.Errorf("spool: truncate %s: %w", ackName, err)
+			return nil, fmt.Errorf("spool: recover acks: %w", err)
 		}
 	}
 	seg.ackSize = int64(whole)
@@ -374,25 +374,25 @@ func (s *spool) writable() (*segment, error) {
 	name := s.segName(seq)
 	f, err := s.openFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("spool: create %s: %w", name, err)
+		return nil, fmt.Errorf("spool: start a segment: %w", err)
 	}
 	seg = &segment{seq: seq, f: f, size: int64(len(segHeader))}
 	fail := func(what string, err error) (*segment, error) {
 		seg.close()
 		s.removeFiles(seq)
-		return nil, fmt.Errorf("spool: %s %s: %w", what, name, err)
+		return nil, fmt.Errorf("spool: start a segment (%s): %w", what, err)
 	}
 	if _, err := f.WriteAt([]byte(segHeader), 0); err != nil {
-		return fail("write", err)
+		return fail("header", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fail("sync", err)
+		return fail("fsync", err)
 	}
 	if seg.ack, err = s.openFile(s.ackName(seq), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-		return fail("create ack file for", err)
+		return fail("ack file", err)
 	}
 	if err := syncDir(s.dir); err != nil {
-		return fail("sync directory for", err)
+		return fail("directory fsync", err)
 	}
 	s.used.Add(seg.size)
 	s.mu.Lock()
@@ -416,11 +416,11 @@ func (s *spool) append(payload []byte, votes int, scratch *[]byte) (*record, err
 	off := seg.size
 	if _, err := seg.f.WriteAt(buf, off); err != nil {
 		s.abandon(seg, off, err)
-		return nil, fmt.Errorf("spool: write seg-%016d.log: %w", seg.seq, err)
+		return nil, fmt.Errorf("spool: append a batch: %w", err)
 	}
 	if err := seg.f.Sync(); err != nil {
 		s.abandon(seg, off, err)
-		return nil, fmt.Errorf("spool: fsync seg-%016d.log: %w", seg.seq, err)
+		return nil, fmt.Errorf("spool: fsync a batch: %w", err)
 	}
 	seg.size += int64(len(buf))
 	s.used.Add(int64(len(buf)))
@@ -474,13 +474,13 @@ func (s *spool) ack(seg *segment, off int64, sync bool) error {
 	binary.LittleEndian.PutUint32(e[4:], ^uint32(off))
 	if _, err := seg.ack.WriteAt(e[:], seg.ackSize); err != nil {
 		seg.ackBroken = true
-		return fmt.Errorf("write %s: %w", s.ackName(seg.seq), err)
+		return fmt.Errorf("append an ack: %w", err)
 	}
 	seg.ackSize += ackEntryLen
 	s.used.Add(ackEntryLen)
 	if sync {
 		if err := seg.ack.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", s.ackName(seg.seq), err)
+			return fmt.Errorf("fsync an ack: %w", err)
 		}
 	}
 	return nil
@@ -550,7 +550,7 @@ func (s *spool) load(r *record) ([]byte, error) {
 	if body == nil {
 		buf := make([]byte, r.size)
 		if _, err := r.seg.f.ReadAt(buf, r.off); err != nil {
-			return nil, fmt.Errorf("spool: read %s: %w", r, err)
+			return nil, fmt.Errorf("spool: read back record at offset %d: %w", r.off, err)
 		}
 		n, _, bad, _ := checkRecord(buf)
 		if bad || recHeaderLen+n != r.size {
@@ -608,21 +608,21 @@ func (s *spool) deadLetter(r *record, body []byte, status int, msg string, now t
 	if s.dead == nil {
 		f, err := s.openFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return fmt.Errorf("spool: open %s: %w", name, err)
+			return fmt.Errorf("spool: dead-letter file: %w", err)
 		}
 		if err := syncDir(s.dir); err != nil {
 			f.Close()
-			return fmt.Errorf("spool: sync directory for %s: %w", name, err)
+			return fmt.Errorf("spool: dead-letter file: %w", err)
 		}
 		s.dead = f
 	}
 	if _, err := s.dead.WriteAt(line, s.deadSz); err != nil {
 		_ = s.dead.Truncate(s.deadSz)
-		return fmt.Errorf("spool: write %s: %w", name, err)
+		return fmt.Errorf("spool: dead-letter file: %w", err)
 	}
 	if err := s.dead.Sync(); err != nil {
 		_ = s.dead.Truncate(s.deadSz)
-		return fmt.Errorf("spool: fsync %s: %w", name, err)
+		return fmt.Errorf("spool: dead-letter file: %w", err)
 	}
 	s.deadSz += int64(len(line))
 	return nil
