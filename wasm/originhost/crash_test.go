@@ -81,8 +81,9 @@ func newCrashRig(t *testing.T) *crashRig {
 	return r
 }
 
-// start runs the harness binary on the rig's spool and waits for /healthz.
-func (r *crashRig) start() *harnessProc {
+// start runs the harness binary on the rig's spool (with extra flags) and
+// waits for /healthz.
+func (r *crashRig) start(extra ...string) *harnessProc {
 	t := r.t
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,7 +94,8 @@ func (r *crashRig) start() *harnessProc {
 	ln.Close()
 	p := &harnessProc{url: "http://" + addr, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	r.logs = append(r.logs, p.logs)
-	p.cmd = exec.Command(r.bin, "-listen", addr, "-module", r.module, "-spool", r.spool, "-instances", "8", "-shutdown-timeout", "20s")
+	args := append([]string{"-listen", addr, "-module", r.module, "-spool", r.spool, "-instances", "8", "-shutdown-timeout", "20s"}, extra...)
+	p.cmd = exec.Command(r.bin, args...)
 	p.cmd.Env = append(os.Environ(),
 		"ORIGIN_URL="+r.origin.URL,
 		"INGEST_KEY="+r.origin.IngestKey.ID+"="+string(r.origin.IngestKey.Secret),
@@ -423,4 +425,52 @@ func TestKill9Harness(t *testing.T) {
 		t.Errorf("results %+v disagree with the ledger (%d ballots, by choice %v)", res, len(ledger), perChoice)
 	}
 	t.Logf("%d voters: %d answered 202, %d answered 503, %d unanswered (harness killed mid-request); %d counted", len(l.ballots), n202, n503, nUnknown, len(ledger))
+}
+
+// TestSIGTERMLeavesSpool: SIGTERM with the origin down stops the harness
+// within -shutdown-timeout (exit 0), the acknowledged votes stay in the
+// spool, and the next start delivers every one of them.
+func TestSIGTERMLeavesSpool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test with real redis-server, origin and harness processes; skipped with -short")
+	}
+	r := newCrashRig(t)
+	const poll = "term"
+	r.admin("POST", "polls", `{"id":"term","title":"SIGTERM","options":[{"label":"a"},{"label":"b"},{"label":"c"}],"kind":"single","visibility":"live"}`)
+	r.admin("POST", "polls/"+poll+"/open", "")
+	l := &crashLoad{r: r, poll: poll, ballots: map[shared.VoterID]ballot{}}
+	h1 := r.start("-shutdown-timeout", "1s")
+	l.run(h1, 1) // warm the poll config
+	waitFor(t, "a vote", func() bool { return l.count(acked) > 0 })
+	l.halt()
+	r.origin.Stop()
+	l.run(h1, 16)
+	target := l.count(acked) + 200
+	waitFor(t, "votes acknowledged with the origin down", func() bool { return l.count(acked) >= target })
+	l.halt()
+	syscall.Kill(-h1.cmd.Process.Pid, syscall.SIGTERM)
+	<-h1.done
+	if code := h1.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d", code)
+	}
+	if !strings.Contains(h1.logs.String(), "votes left in the spool") {
+		t.Fatalf("shutdown did not report the votes it left in the spool")
+	}
+	if m, _ := filepath.Glob(filepath.Join(r.spool, "seg-*.log")); len(m) == 0 {
+		t.Fatal("no spool segment left after a shutdown that could not deliver")
+	}
+
+	r.origin.Restart()
+	h2 := r.start()
+	waitFor(t, "the spool to be delivered", func() bool { return r.metric(h2, "edgepoll_harness_queue_votes") == 0 })
+	if n := r.metric(h2, "edgepoll_harness_spool_recovered_votes"); n == 0 {
+		t.Fatal("the restart recovered nothing")
+	}
+	var res struct {
+		Voters int `json:"voters"`
+	}
+	json.Unmarshal(r.admin("GET", "polls/"+poll+"/results", ""), &res)
+	if res.Voters != int(l.count(acked)) || l.count(unknown) != 0 || len(l.bad) != 0 {
+		t.Fatalf("%d voters counted; %d answered 202, %d unanswered, bad answers %v", res.Voters, l.count(acked), l.count(unknown), l.bad)
+	}
 }
