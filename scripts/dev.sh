@@ -128,7 +128,7 @@ wait_for origin "${pids[-1]}" curl -fsS "$origin/healthz"
 
 start harness "$dev/logs/harness.log" env ORIGIN_URL="$origin" INGEST_KEY="$INGEST_KEY" \
 	TOKEN_SECRET="$TOKEN_SECRET" ALLOWED_ORIGINS='*' EDGE_ID=dev-harness COOKIE_SECURE=false \
-	"$dev/bin/harness" -listen "127.0.0.1:$EDGE_PORT" -module "$dev/edge.wasm"
+	"$dev/bin/harness" -listen "127.0.0.1:$EDGE_PORT" -module "$dev/edge.wasm" -spool "$dev/spool"
 edge=http://127.0.0.1:$EDGE_PORT
 wait_for harness "${pids[-1]}" curl -fsS "$edge/healthz"
 
