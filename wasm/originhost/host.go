@@ -59,12 +59,14 @@ type Config struct {
 	// BatchDelay is how long the first vote of a batch waits for company
 	// (DefaultBatchDelay).
 	BatchDelay time.Duration
-	// Submitters, when known, is the most Submit calls that can be waiting
-	// at once (the harness's guest instance count: an instance makes one
+	// Submitters, when set, says how many Submit calls can be under way
+	// now at most: the harness binary answers with its vote requests in
+	// progress, capped by its guest instance count (an instance makes one
 	// call at a time, and waits in it). A batch holding that many votes is
-	// committed at once, since no other vote can join it before it is.
-	// Zero means unknown: batches wait out BatchDelay.
-	Submitters int
+	// committed at once, since no other vote can join it in time; the
+	// gatherer asks again every BatchDelay/16 while it waits. Nil (or an
+	// answer ≤ 0) means unknown: batches wait out BatchDelay.
+	Submitters func() int
 	// Senders is the number of batches in flight to the origin at once (DefaultSenders).
 	Senders int
 	// MinBackoff and MaxBackoff bound the exponential retry delay.

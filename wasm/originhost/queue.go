@@ -175,6 +175,20 @@ func (q *queue) gather() {
 	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var recheck <-chan time.Time // asks Submitters again while a batch waits
+	if q.cfg.Submitters != nil {
+		t := time.NewTicker(max(q.cfg.BatchDelay/16, 50*time.Microsecond))
+		defer t.Stop()
+		recheck = t.C
+	}
+	limit := func() int {
+		if q.cfg.Submitters != nil {
+			if n := q.cfg.Submitters(); n > 0 {
+				return min(n, q.cfg.BatchVotes)
+			}
+		}
+		return q.cfg.BatchVotes
+	}
 	var (
 		scratch []byte
 		waiters []chan error
@@ -187,12 +201,8 @@ func (q *queue) gather() {
 		}
 		votes, waiters = append(votes[:0], s.vote), append(waiters[:0], s.done)
 		timer.Reset(q.cfg.BatchDelay)
-		limit := q.cfg.BatchVotes
-		if q.cfg.Submitters > 0 {
-			limit = min(limit, q.cfg.Submitters)
-		}
 	fill:
-		for len(votes) < limit {
+		for len(votes) < limit() {
 			select {
 			case s, ok := <-q.in:
 				if !ok {
@@ -201,6 +211,7 @@ func (q *queue) gather() {
 				votes, waiters = append(votes, s.vote), append(waiters, s.done)
 			case <-timer.C:
 				break fill
+			case <-recheck:
 			}
 		}
 		timer.Stop()

@@ -670,7 +670,7 @@ func BenchmarkSpoolAppend(b *testing.B) {
 // many votes is committed without waiting out BatchDelay (an hour here).
 func TestSubmittersCommitAtOnce(t *testing.T) {
 	o, url := newIngestOrigin(t)
-	h, _ := spoolHost(t, url, t.TempDir(), func(c *Config) { c.BatchDelay = time.Hour; c.Submitters = 3 })
+	h, _ := spoolHost(t, url, t.TempDir(), func(c *Config) { c.BatchDelay = time.Hour; c.Submitters = func() int { return 3 } })
 	mustSubmit(t, h, 0, 3)
 	mustSubmit(t, h, 3, 6)
 	waitDelivered(t, h)

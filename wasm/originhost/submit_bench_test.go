@@ -38,7 +38,7 @@ func benchSubmit(b *testing.B, submitters int) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	cfg := originhost.Config{OriginURL: srv.URL, IngestKey: key, QueueVotes: 1 << 24, SpoolDir: b.TempDir(),
-		Submitters: submitters, Logger: slog.New(slog.DiscardHandler)}
+		Submitters: func() int { return submitters }, Logger: slog.New(slog.DiscardHandler)}
 	h, err := originhost.New(cfg)
 	if err != nil {
 		b.Fatal(err)

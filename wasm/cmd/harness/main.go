@@ -44,6 +44,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -113,13 +114,17 @@ func run(log *slog.Logger, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read guest module (build it with make wasm): %w", err)
 	}
+	// voting counts the vote requests (POSTs) in progress: with each guest
+	// instance waiting in one Submit at a time, no more votes than
+	// min(voting, instances) can join a batch, which then need not wait.
+	var voting atomic.Int64
 	host, err := originhost.New(originhost.Config{
 		OriginURL:  *origin,
 		IngestKey:  keys[0],
 		EdgeID:     env("EDGE_ID", "harness"),
 		SpoolDir:   *spool,
 		SpoolBytes: maxBytes,
-		Submitters: *instances, // each guest instance waits in one Submit at a time
+		Submitters: func() int { return min(int(voting.Load()), *instances) },
 		Logger:     log,
 	})
 	if err != nil {
@@ -155,6 +160,10 @@ func run(log *slog.Logger, args []string) error {
 				rc.SetContentType("text/plain; version=0.0.4")
 				rc.SetBody(metrics(h.Stats(), host.Stats()))
 			default:
+				if rc.IsPost() {
+					voting.Add(1)
+					defer voting.Add(-1)
+				}
 				h.ServeFastHTTP(rc)
 			}
 		},
