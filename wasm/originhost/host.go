@@ -4,6 +4,13 @@
 // a local spool (fsynced before Submit returns, so a 202 survives kill -9 of
 // the harness) from which senders deliver signed MessagePack batches to the
 // origin's /v1/ingest, retrying with backoff until they are applied.
+//
+// Why a spool rather than waiting for the origin's receipt: a 503 must mean
+// "not recorded", so that a retry is safe, and a voter kept waiting on the
+// origin cannot be told that honestly when the origin's answer is lost (a
+// timeout, a dropped connection, a crash mid-request). A local fsync has no
+// such third outcome, and the spool rides out origin outages as the
+// Worker's Queue does.
 package originhost
 
 import (
