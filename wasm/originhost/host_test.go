@@ -103,7 +103,8 @@ func start(t *testing.T, f *fakeOrigin, mod func(*originhost.Config)) (*originho
 	t.Cleanup(srv.Close)
 	c := &clock{t: time.Now()} // batches are signed with this clock: keep it near real time
 	cfg := originhost.Config{OriginURL: srv.URL, IngestKey: key, Now: c.now, BatchDelay: time.Millisecond,
-		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		SpoolDir: t.TempDir()}
 	if mod != nil {
 		mod(&cfg)
 	}
