@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/internal/closetest"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
@@ -428,6 +429,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("VoteCheck", func(t *testing.T) {
+		e.t = t
+		voteCheck(t, e)
+	})
+
 	t.Run("AnnouncedCloseKeepsEveryPromise", func(t *testing.T) {
 		e.t = t
 		closetest.Run(t, closetest.Edge{URL: e.url, Admin: e.admin}, "closing")
@@ -738,4 +744,75 @@ func sustainedVoting(t *testing.T, e *edgeEnv) {
 		t.Fatal("no vote was acknowledged")
 	}
 	e.waitCounted("soak", accepted, 60*time.Second)
+}
+
+// voteCheck runs the table's vote-check rows through workerd: counted
+// false then true, cookie and bearer, CORS, the errors, and the per-voter
+// limit (RATE_CHECK's default burst of 10).
+func voteCheck(t *testing.T, e *edgeEnv) {
+	e.createPoll("check")
+	tok, err := e.token("check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/polls/check/vote"
+	bearer := map[string]string{"Authorization": "Bearer " + tok}
+	counted := func(want bool, h map[string]string) {
+		t.Helper()
+		resp, b := e.do("GET", path, h, "")
+		var c struct {
+			Poll    string `json:"poll"`
+			Receipt string `json:"receipt"`
+			Counted *bool  `json:"counted"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(b, &c) != nil || c.Counted == nil || *c.Counted != want ||
+			c.Poll != "check" || len(c.Receipt) != 32 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("vote check: %d %v %s, want counted %v", resp.StatusCode, resp.Header, b, want)
+		}
+	}
+	counted(false, bearer)
+	if st, body, err := e.vote("check", tok, 1); err != nil || st != http.StatusAccepted {
+		t.Fatalf("vote: %d %s %v", st, body, err)
+	}
+	e.waitCounted("check", 1, 30*time.Second)
+	time.Sleep(edge.VotedCacheTTL) // the isolate keeps the "not counted" answer this long
+	counted(true, bearer)
+	counted(true, map[string]string{"Cookie": "ep_check=" + tok, "Origin": "https://page.example"})
+	resp, b := e.do("GET", path, map[string]string{"Authorization": "Bearer " + tok, "Origin": "https://page.example"}, "")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://page.example" {
+		t.Errorf("vote check CORS: %v %s", resp.Header, b)
+	}
+	resp, b = e.do("OPTIONS", path, map[string]string{"Origin": "https://page.example", "Access-Control-Request-Method": "GET"}, "")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Methods") != "GET, OPTIONS" {
+		t.Errorf("vote check preflight: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	resp, b = e.do("GET", path, nil, "")
+	wantError(t, "no token", resp, b, 401, "unauthorized")
+	resp, b = e.do("GET", path, map[string]string{"Authorization": "Bearer nope"}, "")
+	wantError(t, "bad token", resp, b, 401, "unauthorized")
+	resp, b = e.do("POST", path, map[string]string{"Content-Type": "application/json"}, "{}")
+	wantError(t, "POST", resp, b, 405, "invalid")
+	if resp.Header.Get("Allow") != "GET, OPTIONS" {
+		t.Errorf("POST vote check: Allow %q", resp.Header.Get("Allow"))
+	}
+	resp, b = e.do("GET", "/v1/polls/bad.id/vote", bearer, "")
+	wantError(t, "bad poll id", resp, b, 404, "not_found")
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		resp, b = e.do("GET", path, bearer, "")
+		switch resp.StatusCode {
+		case 200:
+		case 429:
+			wantError(t, "past RATE_CHECK", resp, b, 429, "rate_limited")
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+			limited = true
+		default:
+			t.Fatalf("vote check %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
+	if !limited {
+		t.Errorf("40 vote checks in a row were never limited (RATE_CHECK default 1/s:10)")
+	}
 }
