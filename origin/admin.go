@@ -71,7 +71,7 @@ func (u *UpdateRequest) Apply(p *shared.Poll) {
 type Results struct {
 	Poll        string    `json:"poll"`
 	Title       string    `json:"title"`
-	State       string    `json:"state"`
+	State       string    `json:"state"` // closed once the window ended, whatever the stored state
 	Version     uint64    `json:"version"`
 	Options     []string  `json:"options"`
 	Counts      []uint64  `json:"counts"`

@@ -363,8 +363,12 @@ func (s *Server) freshResults(id string) (*origin.Results, error) {
 	if err != nil {
 		return nil, s.storeErr("snapshot", err)
 	}
+	state := p.State
+	if state == shared.StateOpen && !p.ClosesAt.IsZero() && !s.now().Before(p.ClosesAt) {
+		state = shared.StateClosed // its window ended (an announced or scheduled close)
+	}
 	r := &origin.Results{
-		Poll: id, Title: p.Title, State: string(p.State), Version: snap.Version,
+		Poll: id, Title: p.Title, State: string(state), Version: snap.Version,
 		Counts: snap.Counts, Total: snap.Total, Voters: snap.Voters,
 		GeneratedAt: time.UnixMilli(snap.GeneratedAt).UTC(),
 	}

@@ -70,9 +70,15 @@ func TestAnnouncedClose(t *testing.T) {
 	}
 	var res origin.Results
 	r := e.admin("GET", "/polls/live/results", nil)
-	if err := json.Unmarshal(r.body, &res); err != nil || res.Voters != 1 || res.Rejected[shared.RejectClosed] != 1 {
-		t.Fatalf("results %s: want 1 voter and rejected poll_closed 1", r.body)
+	if err := json.Unmarshal(r.body, &res); err != nil || res.Voters != 1 || res.Rejected[shared.RejectClosed] != 1 || res.State != "open" {
+		t.Fatalf("results %s: want an open poll, 1 voter and rejected poll_closed 1", r.body)
 	}
+	e.advance(later.Sub(now))
+	r = e.admin("GET", "/polls/live/results", nil)
+	if err := json.Unmarshal(r.body, &res); err != nil || res.State != "closed" {
+		t.Fatalf("results at closes_at %s: want state closed", r.body)
+	}
+	e.advance(-later.Sub(now))
 
 	// Once the window ended the poll is no longer live: anything goes.
 	e.advance(later.Sub(now) + time.Millisecond)
