@@ -486,17 +486,8 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	if tok == "" {
 		tok = requestToken(r, id)
 	}
-	if tok == "" {
-		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "a voter token is required: GET /v1/polls/%s issues one", id))
-		return
-	}
-	voter, err := h.tokens.VerifyToken(id, tok)
-	if err != nil {
-		if shared.ErrorCode(err) == shared.EUNAUTHORIZED {
-			writeError(w, err)
-		} else {
-			h.hostError(w, "token check", id, err)
-		}
+	voter, ok := h.verifyVoter(w, id, tok, "a voter token is required: GET /v1/polls/%s issues one")
+	if !ok {
 		return
 	}
 	p, err := h.host.Poll(ctx, id)
@@ -537,15 +528,12 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, http.StatusAccepted, body)
 }
 
-// serveVoteCheck answers GET /v1/polls/{id}/vote: whether the origin has
-// counted the vote of the voter whose token the request carries (Bearer or
-// cookie). It reveals nothing about any other voter: the voter id comes
-// from the verified token, never from the request.
-func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id string) {
-	tok := requestToken(r, id)
+// verifyVoter returns the voter whose token tok is for poll id, or answers
+// 401 or the host's error and returns false. missing formats the message for an empty token, with id.
+func (h *handler) verifyVoter(w http.ResponseWriter, id, tok, missing string) (shared.VoterID, bool) {
 	if tok == "" {
-		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie", id))
-		return
+		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, missing, id))
+		return shared.VoterID{}, false
 	}
 	voter, err := h.tokens.VerifyToken(id, tok)
 	if err != nil {
@@ -554,6 +542,18 @@ func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id stri
 		} else {
 			h.hostError(w, "token check", id, err)
 		}
+		return shared.VoterID{}, false
+	}
+	return voter, true
+}
+
+// serveVoteCheck answers GET /v1/polls/{id}/vote: whether the origin has
+// counted the vote of the voter whose token the request carries (Bearer or
+// cookie). It reveals nothing about any other voter: the voter id comes
+// from the verified token, never from the request.
+func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id string) {
+	voter, ok := h.verifyVoter(w, id, requestToken(r, id), "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie")
+	if !ok {
 		return
 	}
 	if ok, wait := h.state.Limit(LimitCheck, voterKey(id, voter), h.host.Now()); !ok {

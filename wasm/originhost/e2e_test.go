@@ -101,6 +101,16 @@ func startStackWith(t *testing.T, opts stackOptions) *stack {
 
 func (s *stack) admin(t *testing.T, method, path, body string) []byte {
 	t.Helper()
+	st, b := s.adminStatus(t, method, path, body)
+	if st >= 300 {
+		t.Fatalf("%s %s = %d %s", method, path, st, b)
+	}
+	return b
+}
+
+// adminStatus calls the origin's admin API and returns status and body.
+func (s *stack) adminStatus(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(method, s.origin.URL+"/v1/admin/"+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.origin.AdminToken)
 	req.Header.Set("Content-Type", "application/json")
@@ -110,10 +120,7 @@ func (s *stack) admin(t *testing.T, method, path, body string) []byte {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, b)
-	}
-	return b
+	return resp.StatusCode, b
 }
 
 func (s *stack) createPoll(t *testing.T, id string, options int) {
