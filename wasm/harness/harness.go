@@ -42,8 +42,8 @@ const (
 type Config struct {
 	// Instances is the number of guest instances (default GOMAXPROCS).
 	Instances int
-	// Timeout is each request's time budget inside the guest, host calls
-	// included (DefaultTimeout). A guest that runs past it is stopped, the
+	// Timeout is each request's time budget inside the guest, not counting
+	// the time host imports take (DefaultTimeout). A guest that runs past it is stopped, the
 	// request gets a 500 and the instance is replaced.
 	Timeout time.Duration
 	// NoBudget turns the time budget off: the guest runs without
@@ -330,9 +330,9 @@ func (h *Harness) do(ctx context.Context, enc encodeFunc, emit func(*abi.Respons
 	inst.buf = enc(inst.buf[:0])
 	var disarm func()
 	if !h.cfg.NoBudget {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
+		b, cancel := newBudget(ctx, h.cfg.Timeout)
 		defer cancel()
+		ctx = b
 		if inst.interrupt != nil {
 			disarm = inst.arm(ctx)
 		}

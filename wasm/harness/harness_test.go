@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/edge/edgetest"
+	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/wasm/abi"
 	"github.com/edgepoll/edgepoll/wasm/harness"
 	"github.com/edgepoll/edgepoll/wasm/internal/wasmtest"
@@ -343,5 +345,33 @@ func TestEnvKeys(t *testing.T) {
 	}
 	if !maps.Equal(read, got) {
 		t.Fatalf("harness.EnvKeys = %v; edge.ConfigFromEnv reads %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(read)))
+	}
+}
+
+// TestSlowHandOffIsNotATimeout: a hand-off that takes longer than the
+// guest's whole time budget (an fsync stalling, say) still answers the
+// vote 202, because time inside host imports does not count against the
+// budget; a guest that itself ran out of budget would answer 500.
+func TestSlowHandOffIsNotATimeout(t *testing.T) {
+	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	host := edgetest.NewFakeHost()
+	edgetest.Seed(host)
+	var handed atomic.Int32
+	host.SetSubmitFunc(func(context.Context, *shared.Vote) error {
+		time.Sleep(600 * time.Millisecond)
+		handed.Add(1)
+		return nil
+	})
+	h := newHarness(t, module, host, harness.Config{Instances: 1, Timeout: 200 * time.Millisecond,
+		Env: envOf(map[string]string{"TOKEN_SECRET": strings.Repeat("k", 40), "COOKIE_SECURE": "false"})})
+	tok := voterToken(t, h, "open1")
+	if code, body := edgeRequest(t, h, http.MethodPost, "/v1/polls/open1/votes", "", fmt.Sprintf(`{"token":%q,"choice":1}`, tok)); code != 202 {
+		t.Fatalf("vote with a hand-off of 3× the budget: %d %s, want 202", code, body)
+	}
+	if n := handed.Load(); n != 1 {
+		t.Fatalf("host got %d votes, want 1", n)
+	}
+	if st := h.Stats(); st.Timeouts != 0 {
+		t.Fatalf("stats %+v: the slow host call counted as a guest timeout", st)
 	}
 }

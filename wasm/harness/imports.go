@@ -91,6 +91,7 @@ func (h *Harness) importNow(_ context.Context, _ api.Module, stack []uint64) {
 }
 
 func (h *Harness) importPoll(ctx context.Context, m api.Module, stack []uint64) {
+	defer hostCall(ctx).resume() // host I/O does not count against the guest's budget
 	id := string(read(m, arg(stack[0]), arg(stack[1])))
 	outPtr, outCap := arg(stack[2]), arg(stack[3])
 	var data []byte
@@ -111,6 +112,7 @@ func (h *Harness) importPoll(ctx context.Context, m api.Module, stack []uint64) 
 }
 
 func (h *Harness) importResults(ctx context.Context, m api.Module, stack []uint64) {
+	defer hostCall(ctx).resume() // host I/O does not count against the guest's budget
 	id := string(read(m, arg(stack[0]), arg(stack[1])))
 	msgpack := arg(stack[2]) != 0
 	outPtr, outCap := arg(stack[3]), arg(stack[4])
@@ -124,6 +126,7 @@ func (h *Harness) importResults(ctx context.Context, m api.Module, stack []uint6
 }
 
 func (h *Harness) importSubmit(ctx context.Context, m api.Module, stack []uint64) {
+	defer hostCall(ctx).resume() // host I/O does not count against the guest's budget
 	outPtr, outCap := arg(stack[2]), arg(stack[3])
 	var v shared.Vote
 	if err := abi.DecodeVote(read(m, arg(stack[0]), arg(stack[1])), &v); err != nil {
@@ -138,6 +141,7 @@ func (h *Harness) importSubmit(ctx context.Context, m api.Module, stack []uint64
 }
 
 func (h *Harness) importAllow(ctx context.Context, m api.Module, stack []uint64) {
+	defer hostCall(ctx).resume() // host I/O does not count against the guest's budget
 	key := string(read(m, arg(stack[0]), arg(stack[1])))
 	if h.backing.Allow(ctx, key) {
 		stack[0] = 1
@@ -303,6 +307,7 @@ func (h *Harness) importLimit(_ context.Context, _ api.Module, stack []uint64) {
 }
 
 func (h *Harness) importVoted(ctx context.Context, m api.Module, stack []uint64) {
+	defer hostCall(ctx).resume() // host I/O does not count against the guest's budget
 	poll := string(read(m, arg(stack[0]), arg(stack[1])))
 	v := voter(m, arg(stack[2]))
 	outPtr, outCap := arg(stack[3]), arg(stack[4])
