@@ -73,11 +73,13 @@ func env(key, def string) string {
 
 // guestEnv is what the guest's config import may read: the edge
 // configuration, never the ingest key or admin secrets.
-var guestEnv = map[string]bool{
-	"TOKEN_SECRET": true, "ALLOWED_ORIGINS": true, "EDGE_ID": true, "RATE_IP_VOTES": true,
-	"RATE_IP_TOKENS": true, "RATE_VOTER": true, "RATE_CHECK": true, "DEDUPE_CAPACITY": true, "MAX_BODY_BYTES": true,
-	"COOKIE_SECURE": true,
-}
+var guestEnv = func() map[string]bool {
+	m := make(map[string]bool, len(harness.EnvKeys))
+	for _, k := range harness.EnvKeys {
+		m[k] = true
+	}
+	return m
+}()
 
 func run(log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
