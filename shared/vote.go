@@ -11,7 +11,9 @@ import (
 const (
 	MaxBatchVotes = 1000
 	MaxBatchBytes = 120 << 10
-	// MaxClockSkew is how far in the future a vote's receive time may lie.
+	// MaxClockSkew is how far in the future a vote's receive time may lie
+	// at least; the origin accepts up to its signing window (5 min by
+	// default), as far as a batch's signature may be ahead.
 	MaxClockSkew = time.Minute
 )
 

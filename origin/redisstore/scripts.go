@@ -60,7 +60,10 @@ else
     if opened == 0 or closed == 0 then lo, hi = -math.huge, -math.huge
     elseif closed < hi then hi = closed end
   end
-  local fut = tonumber(ARGV[1]) + 60000
+  -- a vote may lie as far in the future as a batch signature may (the
+  -- signing window, half the replay TTL): an edge whose clock runs ahead
+  -- inside the window is judged by that clock, at the edge and here alike
+  local fut = tonumber(ARGV[1]) + math.max(60000, tonumber(ARGV[2]) / 2)
   local mx = tonumber(ARGV[5])
   local slow = not (tonumber(ARGV[4]) >= lo and mx < hi and mx <= fut)
   local ats = ARGV[7]

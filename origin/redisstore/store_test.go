@@ -308,6 +308,25 @@ func testApplyRejects(t *testing.T, ctx context.Context, _ string, s, s2 *rediss
 	if !slices.Equal(snap.Counts, []uint64{0, 1, 1}) || snap.Total != 2 || snap.Voters != 2 || snap.Version != 1 {
 		t.Fatalf("single snapshot %+v", snap)
 	}
+	// Refused votes of a known poll are kept per reason, apart from the counts.
+	if c := mustSnapshot(t, s, "rj-closed"); c.Rejected[shared.ReasonIndex(shared.RejectClosed)] != 1 || c.Voters != 0 {
+		t.Fatalf("closed poll snapshot %+v: want one rejected poll_closed", c)
+	}
+	if d := mustSnapshot(t, s, "rj-draft"); d.Rejected[shared.ReasonIndex(shared.RejectNotOpen)] != 1 {
+		t.Fatalf("draft poll snapshot %+v: want one rejected poll_not_open", d)
+	}
+	// An edge clock ahead inside the signing window is judged by that clock.
+	ahead, beyond := vote("rj-single", newVoter(), 0), vote("rj-single", newVoter(), 0)
+	ahead.At = time.Now().Add(2 * time.Minute).UnixMilli()
+	beyond.At = time.Now().Add(6 * time.Minute).UnixMilli()
+	b2 := &shared.Batch{ID: newBatchID(), Edge: "e", Votes: []shared.Vote{ahead, beyond}}
+	r2, err := s2.Apply(ctx, b2, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Accepted != 1 || r2.Rejected[shared.ReasonIndex(shared.RejectInvalidVote)] != 1 {
+		t.Fatalf("votes 2 and 6 minutes ahead with a 5-minute window: %+v, want 1 accepted, 1 invalid_vote", r2)
+	}
 	snap = mustSnapshot(t, s, "rj-multi")
 	if !slices.Equal(snap.Counts, []uint64{1, 0, 1, 1}) || snap.Total != 3 || snap.Voters != 2 {
 		t.Fatalf("multi snapshot %+v", snap)

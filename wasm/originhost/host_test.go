@@ -283,6 +283,31 @@ func TestIngestRetryThenDeliver(t *testing.T) {
 	}
 }
 
+// TestRefusedSignatureIsRetried: a 401 (the edge's clock or key is wrong)
+// keeps the batch and retries it; once the origin takes it, it is delivered,
+// never dead-lettered.
+func TestRefusedSignatureIsRetried(t *testing.T) {
+	f := &fakeOrigin{}
+	f.ingestStatus.Store(401)
+	h, _ := start(t, f, nil)
+	if err := h.Submit(context.Background(), &shared.Vote{Poll: "p1", Voter: shared.VoterID{1}, Choices: []uint8{0}, At: 1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Stats().Retries < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	f.ingestStatus.Store(200)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.Stats(); st.Poison != 0 || st.Votes != 1 || st.Retries < 3 || f.votes.Load() != 1 {
+		t.Fatalf("stats %+v, origin votes %d: want the batch retried past 401s and delivered", st, f.votes.Load())
+	}
+}
+
 // TestPoisonBatch: a 4xx is not retried; the batch is counted as poison.
 func TestPoisonBatch(t *testing.T) {
 	f := &fakeOrigin{}

@@ -337,7 +337,7 @@ func (q *queue) deliver(r *record) bool {
 			q.sentVotes.Add(uint64(r.votes))
 			q.finish(r)
 			return true
-		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
+		case refused(status):
 			if derr := q.sp.deadLetter(r, body, status, msg, q.cfg.Now()); derr != nil {
 				if !wait(attempt, "spool: the origin refused a batch and the dead-letter file could not take it; retrying", "status", status, "err", derr) {
 					return false
@@ -353,6 +353,19 @@ func (q *queue) deliver(r *record) bool {
 			return false
 		}
 	}
+}
+
+// refused reports whether an ingest status means the origin will never
+// take this batch (malformed, too large: the dead-letter file keeps it).
+// 401 is not among them: a refused signature means this edge's clock or
+// INGEST_KEY is wrong, which an operator fixes, and the spool must still
+// hold the batch then. 408 and 429 are transient too.
+func refused(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return status >= 400 && status < 500
 }
 
 // post sends one signed batch. It returns the status and the origin's
