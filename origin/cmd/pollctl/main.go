@@ -10,15 +10,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/edgepoll/edgepoll/origin"
 	"github.com/edgepoll/edgepoll/origin/adminclient"
+	"github.com/edgepoll/edgepoll/origin/rehearse"
 	"github.com/edgepoll/edgepoll/shared"
 )
 
@@ -30,6 +35,7 @@ const (
 	exitNotFound     = 3
 	exitConflict     = 4
 	exitUnauthorized = 5
+	exitVerify       = 6 // rehearse: the origin's count does not match the edge's answers
 )
 
 const usageText = `pollctl administers edgepoll polls through the origin's admin API.
@@ -48,6 +54,7 @@ Commands:
   results    show live results (--watch redraws a bar chart)
   export     export results or the per-voter ledger as CSV or JSON
   stats      store-wide figures
+  rehearse   simulate an audience against an edge, then verify the origin's count
   completion print a shell completion script (bash or zsh)
 
 Global flags (also accepted after the command):
@@ -63,14 +70,16 @@ Examples:
   pollctl results show42 --watch --interval 1s
   pollctl close show42
   pollctl export show42 ledger --format csv -f ledger.csv
+  pollctl rehearse show42 --edge http://127.0.0.1:8788 --rate 500 --duration 30s --repeat-share 0.1
   source <(pollctl completion bash)
 
 Exit codes:
   0 ok   1 server or network error   2 usage error or invalid input
   3 not found   4 conflict (e.g. poll exists, or has votes)   5 unauthorized
+  6 rehearse: verification failed (the origin's count does not match the edge's answers)
 `
 
-var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "stats", "completion", "help"}
+var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "stats", "rehearse", "completion", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -164,6 +173,10 @@ func (c *cli) exit(err error) int {
 	var ue usageErr
 	if errors.As(err, &ue) {
 		return c.usage(err)
+	}
+	if errors.As(err, new(verifyErr)) {
+		fmt.Fprintf(c.stderr, "pollctl: %v\n", err)
+		return exitVerify
 	}
 	if errors.Is(err, context.Canceled) {
 		return exitOK
@@ -330,6 +343,8 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		fmt.Fprintf(tw, "polls\t%d\nvotes\t%d\nvoters\t%d\nused memory\t%d bytes\nredis nodes\t%d\nredis version\t%s\n",
 			st.Polls, st.Votes, st.Voters, st.UsedMemory, st.RedisNodes, st.RedisVersion)
 		return tw.Flush()
+	case "rehearse":
+		return c.rehearse(ctx, args)
 	case "completion":
 		return c.completion(args)
 	}
@@ -566,6 +581,119 @@ func (c *cli) export(ctx context.Context, args []string) error {
 	return c.client.Export(ctx, id, data, *format, w)
 }
 
+// verifyErr reports a rehearsal whose verification failed.
+type verifyErr struct{}
+
+func (verifyErr) Error() string { return "rehearsal verification failed" }
+
+func (c *cli) rehearse(ctx context.Context, args []string) error {
+	fs := c.newFlags("rehearse", "<poll-id> --edge URL (--rate N | --concurrency N) [flags]",
+		`Rehearse a show: simulated voters get a token from the edge and vote (single or
+multi, as the poll is), at a planned arrival rate (--rate, open model: late
+starts are counted) or with a fixed number in flight (--concurrency, closed
+model), for --duration or --voters. Against a loopback edge (127.x.x.x) the
+voters come from 254 client addresses, 127.0.0.2-127.0.0.255, so per-address
+rate limits act as for a real audience. Progress is drawn on stderr (a bar on
+a terminal, else one line per second).
+
+Afterwards the origin's count is checked through the admin API (--origin,
+--token or --admin-token, or EDGEPOLL_ORIGIN/EDGEPOLL_ADMIN_TOKEN), once its
+counts stop changing (at most --settle): the voters counted during the run
+equal the voters acknowledged (202; a repeat acknowledged twice counts once),
+no voter key is in the ledger twice, every receipt is in the ledger, and no
+bad input is counted. Exit 6 when a check fails. Rehearse on a poll no real
+audience votes in: the count is compared with the one before the run.
+
+Example:
+  pollctl rehearse demo --edge http://127.0.0.1:8788 --rate 1000 --duration 20s \
+    --weights 5,3,2 --repeat-share 0.1 --bad-share 0.01`)
+	var cfg rehearse.Config
+	var weights string
+	var noVerify, quiet bool
+	fs.StringVar(&cfg.Edge, "edge", "", "the edge's base `URL` (required)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "voter arrivals per second (open model)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "voters in flight (closed model)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop starting voters after this long (default 10s without --voters)")
+	fs.Int64Var(&cfg.Voters, "voters", 0, "stop after this many voters")
+	fs.StringVar(&weights, "weights", "", "relative weight per option, e.g. 5,3,2 (default uniform)")
+	fs.Float64Var(&cfg.RepeatShare, "repeat-share", 0, "share of voters who vote a second time (expect 409, or 202 at another isolate)")
+	fs.Float64Var(&cfg.BadShare, "bad-share", 0, "share of voters who send bad input (expect 4xx, never counted)")
+	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long to wait for the origin's counts to stop changing")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.StringVar(&c.g.token, "admin-token", c.g.token, "admin bearer `token` (same as --token)")
+	fs.BoolVar(&noVerify, "no-verify", false, "skip the verification against the origin")
+	fs.BoolVar(&quiet, "q", false, "no live progress")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || !shared.ValidPollID(pos[0]) {
+		return usagef("rehearse needs exactly one poll id (1-%d characters of A-Z a-z 0-9 - _)", shared.MaxPollIDLen)
+	}
+	cfg.Poll = pos[0]
+	if c.g.output != "table" && c.g.output != "json" {
+		return usagef("-o must be table or json, not %q", c.g.output)
+	}
+	if !noVerify {
+		if err := c.connect(); err != nil {
+			return err
+		}
+		cfg.Admin = c.client
+	}
+	if cfg.Edge == "" {
+		return usagef("rehearse needs --edge URL")
+	}
+	if (cfg.Rate > 0) == (cfg.Concurrency > 0) {
+		return usagef("rehearse needs one of --rate and --concurrency")
+	}
+	if cfg.Duration == 0 && cfg.Voters == 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	for w := range strings.SplitSeq(weights, ",") {
+		if w = strings.TrimSpace(w); w == "" && weights == "" {
+			break
+		}
+		f, err := strconv.ParseFloat(w, 64)
+		if err != nil || f < 0 {
+			return usagef("--weights: %q is not a weight", w)
+		}
+		cfg.Weights = append(cfg.Weights, f)
+	}
+	if !quiet {
+		cfg.Progress = c.stderr
+		cfg.Terminal = isTerminal(c.stdout) && isTerminal(c.stderr)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rep, err := rehearse.Run(ctx, cfg)
+	if err != nil && rep == nil {
+		if shared.ErrorCode(err) == shared.EINVALID {
+			return usagef("%s", shared.ErrorMessage(err))
+		}
+		return err
+	}
+	if c.g.output == "json" {
+		if perr := c.printJSON(rep); perr != nil {
+			return perr
+		}
+	} else if perr := rep.Table(c.stdout); perr != nil {
+		return perr
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("verification: %w", err)
+	case rep.Interrupted:
+		return errors.New("interrupted: the run was not verified")
+	case rep.Verification != nil && !rep.Verification.Passed:
+		return verifyErr{}
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetIndent("", "  ")
@@ -656,6 +784,7 @@ _pollctl() {
     completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
     export) if [[ $COMP_CWORD -eq 3 ]]; then COMPREPLY=($(compgen -W "results ledger" -- "$cur")); else COMPREPLY=($(compgen -W "--format -f" -- "$cur")); fi ;;
     results) COMPREPLY=($(compgen -W "--watch --interval --count -o" -- "$cur")) ;;
+    rehearse) COMPREPLY=($(compgen -W "--edge --rate --concurrency --duration --voters --weights --repeat-share --bad-share --settle --timeout --no-verify --admin-token -q -o" -- "$cur")) ;;
     create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --opens-at --closes-at --expected-voters --open -f" -- "$cur")) ;;
   esac
 }
@@ -675,6 +804,7 @@ _pollctl() {
     completion) _values 'shell' bash zsh ;;
     export) if (( CURRENT == 4 )); then _values 'data' results ledger; else _arguments '--format[format]:format:(csv json)' '-f[file]:file:_files'; fi ;;
     results) _arguments '--watch[redraw a bar chart]' '--interval[redraw interval]:duration:' '--count[redraws]:n:' '-o[output]:format:(table json)' ;;
+    rehearse) _arguments '--edge[edge URL]:url:' '--rate[voters per second]:n:' '--concurrency[voters in flight]:n:' '--duration[run time]:duration:' '--voters[voters]:n:' '--weights[option weights]:w:' '--repeat-share[share voting twice]:s:' '--bad-share[share sending bad input]:s:' '--settle[wait for counts]:duration:' '--timeout[per request]:duration:' '--no-verify[skip verification]' '--admin-token[admin token]:token:' '-q[no progress]' '-o[output]:format:(table json)' ;;
     *) _arguments '-o[output]:format:(table json)' '--origin[origin URL]:url:' '--token[admin token]:token:' ;;
   esac
 }
