@@ -10,6 +10,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
+// barStep is the unit of a timed run's bar.
+const barStep = 100 * time.Millisecond
+
 // progress draws live figures: a bar (terminal) or one line per second.
 type progress struct {
 	done chan struct{}
@@ -26,16 +29,18 @@ func startProgress(cfg *Config, s *stats) *progress {
 	if cfg.Terminal {
 		every = 250 * time.Millisecond
 		max := int64(-1) // a spinner when the end is unknown
+		opts := []progressbar.Option{progressbar.OptionSetWriter(cfg.Progress), progressbar.OptionSetWidth(24),
+			progressbar.OptionSetPredictTime(false), progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetRenderBlankState(true)}
 		switch {
 		case cfg.Voters > 0:
 			max = cfg.Voters
+			opts = append(opts, progressbar.OptionShowCount())
 		case cfg.Duration > 0:
-			max = int64(cfg.Duration / time.Second)
+			max = int64(cfg.Duration / barStep)
+			opts = append(opts, progressbar.OptionSetElapsedTime(true))
 		}
-		bar = progressbar.NewOptions64(max, progressbar.OptionSetWriter(cfg.Progress),
-			progressbar.OptionSetWidth(24), progressbar.OptionShowCount(), progressbar.OptionThrottle(every),
-			progressbar.OptionSetPredictTime(false), progressbar.OptionShowDescriptionAtLineEnd(),
-			progressbar.OptionSetRenderBlankState(true))
+		bar = progressbar.NewOptions64(max, opts...)
 	}
 	p.wg.Add(1)
 	go func() {
@@ -57,15 +62,15 @@ func startProgress(cfg *Config, s *stats) *progress {
 			lastN, lastT = n, now
 			line := s.line(rate)
 			if bar != nil {
-				bar.Describe(line)
 				switch {
 				case cfg.Voters > 0:
 					_ = bar.Set64(s.voters.Load())
 				case cfg.Duration > 0:
-					_ = bar.Set64(min(int64(now.Sub(s.start)/time.Second), int64(cfg.Duration/time.Second)))
+					_ = bar.Set64(min(int64(now.Sub(s.start)/barStep), int64(cfg.Duration/barStep)))
 				default:
 					_ = bar.Add(1)
 				}
+				bar.Describe(line)
 				if final {
 					_ = bar.Finish()
 					fmt.Fprintln(cfg.Progress)

@@ -185,9 +185,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		genCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
 	}
 	defer cancel()
-	prog := startProgress(&e.cfg, e.st)
 	start := time.Now()
 	e.st.start = start
+	prog := startProgress(&e.cfg, e.st)
 	if cfg.Rate > 0 {
 		e.open(genCtx, start)
 	} else {
