@@ -101,10 +101,15 @@ func (c *Config) check() error {
 			return shared.Errorf(shared.EINVALID, "shares must be between 0 and 1")
 		}
 	}
+	sum := 0.0
 	for _, w := range c.Weights {
 		if w < 0 {
 			return shared.Errorf(shared.EINVALID, "weights must not be negative")
 		}
+		sum += w
+	}
+	if len(c.Weights) > 0 && sum == 0 {
+		return shared.Errorf(shared.EINVALID, "weights must not all be zero")
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 10000
