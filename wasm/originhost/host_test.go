@@ -2,6 +2,7 @@ package originhost_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -254,57 +255,38 @@ func TestResultsCache(t *testing.T) {
 	}
 }
 
-// TestIngestRetryThenDeliver: 503s are retried until the origin applies the batch.
+// TestIngestRetryThenDeliver: 503s, and 401s (the edge's clock or key is
+// wrong, which an operator fixes), are retried until the origin applies the
+// batch; nothing is dead-lettered.
 func TestIngestRetryThenDeliver(t *testing.T) {
-	f := &fakeOrigin{}
-	f.ingestStatus.Store(503)
-	h, _ := start(t, f, nil)
-	for i := range 10 {
-		if err := h.Submit(context.Background(), &shared.Vote{Poll: "p1", Voter: shared.VoterID{byte(i + 1)}, Choices: []uint8{0}, At: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.Stats().Retries < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	f.ingestStatus.Store(200)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := h.Stats()
-	if f.votes.Load() != 10 || st.Votes != 10 || st.Retries < 3 || st.Receipt.Accepted != 10 {
-		t.Fatalf("origin got %d votes; stats %+v: want 10 delivered after ≥3 retries", f.votes.Load(), st)
-	}
-	if err := h.Submit(context.Background(), &shared.Vote{Poll: "p1", Voter: shared.VoterID{99}, Choices: []uint8{0}, At: 1}); shared.ErrorCode(err) != shared.EUNAVAILABLE {
-		t.Fatalf("Submit after Close: %v, want EUNAVAILABLE", err)
-	}
-}
-
-// TestRefusedSignatureIsRetried: a 401 (the edge's clock or key is wrong)
-// keeps the batch and retries it; once the origin takes it, it is delivered,
-// never dead-lettered.
-func TestRefusedSignatureIsRetried(t *testing.T) {
-	f := &fakeOrigin{}
-	f.ingestStatus.Store(401)
-	h, _ := start(t, f, nil)
-	if err := h.Submit(context.Background(), &shared.Vote{Poll: "p1", Voter: shared.VoterID{1}, Choices: []uint8{0}, At: 1}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.Stats().Retries < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	f.ingestStatus.Store(200)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := h.Stats(); st.Poison != 0 || st.Votes != 1 || st.Retries < 3 || f.votes.Load() != 1 {
-		t.Fatalf("stats %+v, origin votes %d: want the batch retried past 401s and delivered", st, f.votes.Load())
+	for _, status := range []int64{503, 401} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			f := &fakeOrigin{}
+			f.ingestStatus.Store(status)
+			h, _ := start(t, f, nil)
+			for i := range 10 {
+				if err := h.Submit(context.Background(), &shared.Vote{Poll: "p1", Voter: shared.VoterID{byte(i + 1)}, Choices: []uint8{0}, At: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for h.Stats().Retries < 3 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			f.ingestStatus.Store(200)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := h.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st := h.Stats()
+			if f.votes.Load() != 10 || st.Votes != 10 || st.Retries < 3 || st.Receipt.Accepted != 10 || st.Poison != 0 {
+				t.Fatalf("origin got %d votes; stats %+v: want 10 delivered after ≥3 retries, no poison", f.votes.Load(), st)
+			}
+			if err := h.Submit(context.Background(), &shared.Vote{Poll: "p1", Voter: shared.VoterID{99}, Choices: []uint8{0}, At: 1}); shared.ErrorCode(err) != shared.EUNAVAILABLE {
+				t.Fatalf("Submit after Close: %v, want EUNAVAILABLE", err)
+			}
+		})
 	}
 }
 
