@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
 .PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
-        bench bench-origin bench-edge bench-wasm clean
+        bench bench-origin bench-edge bench-wasm chaos clean
 
 all: check
 
@@ -80,6 +80,10 @@ bench-edge: deps
 ## bench-wasm: per-vote edge pipeline cost natively vs inside wazero
 bench-wasm:
 	@bash scripts/bench-wasm.sh
+
+## chaos: the fault suite: the whole platform under load while processes fail (CHAOS_SHORT=1: about a minute)
+chaos: deps
+	@bash scripts/chaos.sh
 
 clean:
 	rm -rf bin build .dev .wrangler
