@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 log=$(mktemp -t edgepoll-chaos.XXXXXX)
 trap 'rm -f "$log"' EXIT
-CHAOS=1 go test -count=1 -v -run '^TestChaos$' -timeout 30m ./internal/chaos 2>&1 | tee "$log" | grep -v '^chaos acked='
+CHAOS=1 go test -count=1 -v -run '^TestChaos$' -timeout 30m ./internal/chaos 2>&1 | tee "$log" | grep --line-buffered -v '^chaos acked='
 rc=${PIPESTATUS[0]}
 line=$(grep '^chaos acked=' "$log" | tail -1)
 if [ -z "$line" ]; then

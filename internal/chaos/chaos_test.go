@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ type plan struct {
 	cut     time.Duration // edge→origin path cut
 	dup     time.Duration // every batch delivered twice
 	stopped time.Duration // Redis SIGSTOPped
+	skew    time.Duration // the edge's clock skewed, each way
 }
 
 // edge is the harness binary, restartable on the same address and spool.
@@ -44,8 +46,9 @@ type edge struct {
 	spool  string
 	cache  string
 	addr   string
-	origin string // the proxy's URL
-	key    string // INGEST_KEY
+	origin string        // the proxy's URL
+	key    string        // INGEST_KEY
+	offset time.Duration // CLOCK_OFFSET of the next start
 	logs   *syncbuf.Buffer
 
 	mu   sync.Mutex
@@ -61,11 +64,11 @@ func (e *edge) start() {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		cmd := exec.Command(e.bin, "-listen", e.addr, "-module", e.module, "-spool", e.spool,
-			"-instances", "8", "-shutdown-timeout", "20s")
+			"-instances", "8", "-shutdown-timeout", "3s")
 		cmd.Env = append(os.Environ(), "ORIGIN_URL="+e.origin, "INGEST_KEY="+e.key,
 			"TOKEN_SECRET="+tokenSecret, "EDGE_ID=chaos",
 			"RATE_IP_VOTES=off", "RATE_IP_TOKENS=off", "RATE_VOTER=off", "COOKIE_SECURE=false",
-			"XDG_CACHE_HOME="+e.cache)
+			"XDG_CACHE_HOME="+e.cache, "CLOCK_OFFSET="+e.offset.String())
 		cmd.Stdout, cmd.Stderr = e.logs, e.logs
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -101,6 +104,14 @@ func (e *edge) start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// restart stops the harness with SIGTERM (what it cannot deliver within
+// -shutdown-timeout stays in the spool) and starts it with clock offset off.
+func (e *edge) restart(off time.Duration) {
+	e.signal(syscall.SIGTERM)
+	e.offset = off
+	e.start()
 }
 
 // kill sends SIGKILL to the harness's process group and waits for it.
@@ -163,10 +174,10 @@ func TestChaos(t *testing.T) {
 	if os.Getenv("CHAOS") == "" {
 		t.Skip("fault suite: run with CHAOS=1 (CHAOS_SHORT=1 for a short run), or make chaos")
 	}
-	p := plan{rate: 800, calm: 10 * time.Second, cut: 30 * time.Second, dup: 20 * time.Second, stopped: 5 * time.Second}
+	p := plan{rate: 800, calm: 10 * time.Second, cut: 30 * time.Second, dup: 20 * time.Second, stopped: 5 * time.Second, skew: 15 * time.Second}
 	short := os.Getenv("CHAOS_SHORT") != ""
 	if short {
-		p = plan{rate: 300, calm: 3 * time.Second, cut: 10 * time.Second, dup: 8 * time.Second, stopped: 5 * time.Second}
+		p = plan{rate: 300, calm: 3 * time.Second, cut: 10 * time.Second, dup: 8 * time.Second, stopped: 5 * time.Second, skew: 5 * time.Second}
 	}
 	if v := os.Getenv("CHAOS_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
@@ -271,10 +282,38 @@ func TestChaos(t *testing.T) {
 			pause(time.Second)
 			e.start()
 		}},
+		{"edge clock ±2 min", func() {
+			e.restart(2 * time.Minute)
+			pause(p.skew)
+			e.restart(-2 * time.Minute)
+			pause(p.skew)
+			e.restart(0)
+		}},
+		{"edge clock +10 min", func() {
+			e.restart(10 * time.Minute)
+			pause(p.skew)
+			e.restart(0)
+		}},
+	}
+	if short {
+		faults = faults[:6]
+	}
+	// CHAOS_SKIP lists fault numbers (1–8) to leave out, e.g. "8" or "3,8".
+	if skip := os.Getenv("CHAOS_SKIP"); skip != "" {
+		var kept []fault
+		for i, f := range faults {
+			if !slices.Contains(strings.Split(skip, ","), strconv.Itoa(i+1)) {
+				kept = append(kept, f)
+			}
+		}
+		faults = kept
 	}
 	var total time.Duration
 	total = p.calm * time.Duration(len(faults)+1)
 	total += 3*time.Second + 2*time.Second + p.stopped + p.cut + p.dup + time.Second + 10*time.Second // fault lengths, restarts
+	if !short {
+		total += 3*p.skew + 20*time.Second
+	}
 
 	var wg sync.WaitGroup
 	var rep *rehearse.Report
@@ -288,6 +327,7 @@ func TestChaos(t *testing.T) {
 		})
 	}()
 	injected := 0
+	loadStart := time.Now()
 	pause(p.calm)
 	for _, f := range faults {
 		logf("fault: %s", f.name)
@@ -296,7 +336,10 @@ func TestChaos(t *testing.T) {
 		logf("healed: %s", f.name)
 		pause(p.calm)
 	}
-	logf("faults done; load runs on until %.0fs", total.Seconds())
+	if time.Since(loadStart) >= total {
+		t.Errorf("the faults outlasted the load (%v): the last ones were not under load", total)
+	}
+	logf("faults done; the load runs %.0fs in all", total.Seconds())
 	wg.Wait()
 	if runErr != nil {
 		t.Fatalf("rehearsal: %v", runErr)
@@ -313,6 +356,15 @@ func TestChaos(t *testing.T) {
 		t.Fatal("no verification")
 	}
 	t.Logf("votes %v, unknown %d, tokens %v", rep.Votes, rep.Unknown, rep.Tokens)
+	var errs []string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "level=ERROR") && len(errs) < 20 {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > 0 {
+		t.Logf("harness errors (first %d):\n%s", len(errs), strings.Join(errs, "\n"))
+	}
 	for _, c := range v.Checks {
 		t.Logf("check %-42s %v %s", c.Name, c.Passed, c.Detail)
 	}

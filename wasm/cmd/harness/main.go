@@ -98,6 +98,9 @@ func run(log *slog.Logger, args []string) error {
 	spoolMax := fs.String("spool-max", env("SPOOL_MAX", "1GiB"), "spool size bound (bytes, or with KiB, MiB, GiB)")
 	drain := fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown may take to deliver the spool")
 	fs.DurationVar(drain, "drain", 30*time.Second, "old name of -shutdown-timeout")
+	// A testing aid: the fault suite skews the edge's clock with it.
+	defOffset, _ := time.ParseDuration(env("CLOCK_OFFSET", "0s"))
+	offset := fs.Duration("clock-offset", defOffset, "testing aid: shift the edge's clock (the guest's and the spool's) by this much, e.g. 2m or -2m")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,7 +126,7 @@ func run(log *slog.Logger, args []string) error {
 	// instance waiting in one Submit at a time, no more votes than
 	// min(voting, instances) can join a batch, which then need not wait.
 	var voting atomic.Int64
-	host, err := originhost.New(originhost.Config{
+	hcfg := originhost.Config{
 		OriginURL:  *origin,
 		IngestKey:  keys[0],
 		EdgeID:     env("EDGE_ID", "harness"),
@@ -131,7 +134,13 @@ func run(log *slog.Logger, args []string) error {
 		SpoolBytes: maxBytes,
 		Submitters: func() int { return min(int(voting.Load()), *instances) },
 		Logger:     log,
-	})
+	}
+	if *offset != 0 {
+		skew := *offset
+		hcfg.Now = func() time.Time { return time.Now().Add(skew) }
+		log.Warn("clock offset: the edge's clock is shifted (a testing aid)", "offset", skew)
+	}
+	host, err := originhost.New(hcfg)
 	if err != nil {
 		return err
 	}
