@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 
@@ -42,7 +43,11 @@ func (h *Harness) ServeFastHTTP(rc *fasthttp.RequestCtx) {
 		}
 		return abi.AppendRequestBody(b, req.Body())
 	}
-	err := h.do(rc, enc, func(resp *abi.Response) {
+	// fasthttp cancels every RequestCtx when the server starts shutting
+	// down; a request in flight must still finish (a vote in the spool's
+	// hand-off would otherwise be answered 500), so the guest runs without
+	// that cancellation.
+	err := h.do(context.WithoutCancel(rc), enc, func(resp *abi.Response) {
 		rc.Response.SetStatusCode(resp.Status)
 		for i := 0; i+1 < len(resp.Header); i += 2 {
 			rc.Response.Header.AddBytesKV(resp.Header[i], resp.Header[i+1])
