@@ -57,6 +57,15 @@ type stackOptions struct {
 	now       func() time.Time  // the host's clock (default time.Now)
 }
 
+// skewCheck turns the host's clock-skew refusal off for a test clock, which
+// tests move on purpose.
+func skewCheck(now func() time.Time) time.Duration {
+	if now != nil {
+		return -1
+	}
+	return 0
+}
+
 func startStackWith(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
@@ -66,6 +75,7 @@ func startStackWith(t *testing.T, opts stackOptions) *stack {
 	host, err := originhost.New(originhost.Config{
 		OriginURL: o.URL, IngestKey: o.IngestKey, EdgeID: "e2e", Now: opts.now,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Logger: quiet,
+		MaxClockSkew: skewCheck(opts.now),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -78,6 +78,11 @@ type Config struct {
 	Senders int
 	// MinBackoff and MaxBackoff bound the exponential retry delay.
 	MinBackoff, MaxBackoff time.Duration
+	// MaxClockSkew is how far this edge's clock may be from the origin's
+	// (read from the Date header of origin responses) before Submit refuses
+	// votes with EUNAVAILABLE (default shared.ClockSkew; negative: no check,
+	// for tests that move the clock on purpose).
+	MaxClockSkew time.Duration
 	// Client is the HTTP client for the origin (default: one with timeouts).
 	Client *http.Client
 	// Now is the clock (default time.Now).
@@ -96,6 +101,7 @@ type Host struct {
 	results *cache
 	voted   *votedCache
 	q       *queue
+	clock   *clockWatch
 }
 
 var (
@@ -156,7 +162,19 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.OriginURL, "/")}
+	// Every origin response tells how far this edge's clock is off (clock.go).
+	if cfg.MaxClockSkew == 0 {
+		cfg.MaxClockSkew = shared.ClockSkew
+	}
+	watch := &clockWatch{max: cfg.MaxClockSkew}
+	client := *cfg.Client
+	base := client.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	client.Transport = &clockTransport{base: base, now: cfg.Now, watch: watch}
+	cfg.Client = &client
+	h := &Host{cfg: cfg, log: cfg.Logger, base: strings.TrimSuffix(cfg.OriginURL, "/"), clock: watch}
 	h.polls = newCache(cfg.Client, cfg.Now, decodePoll)
 	h.polls.maxAge = shared.MaxConfigAge // edge.Host.Poll's contract: announced closes rely on it
 	h.results = newCache(cfg.Client, cfg.Now, nil)
@@ -242,7 +260,13 @@ func (h *Host) Results(ctx context.Context, id string, msgpack bool) (*edge.Cach
 // the spool is full, closed or failed to record the batch, in which case
 // the vote is not recorded. It does not return early when ctx ends: only
 // the fsync's outcome says whether the vote was recorded.
-func (h *Host) Submit(_ context.Context, v *shared.Vote) error { return h.q.put(v) }
+func (h *Host) Submit(_ context.Context, v *shared.Vote) error {
+	if err := h.clock.check(); err != nil {
+		h.log.Error("vote refused: edge clock off", "err", err)
+		return err
+	}
+	return h.q.put(v)
+}
 
 // Allow implements edge.Host: the harness has no platform rate limiter.
 func (h *Host) Allow(context.Context, string) bool { return true }

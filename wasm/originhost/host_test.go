@@ -105,7 +105,7 @@ func start(t *testing.T, f *fakeOrigin, mod func(*originhost.Config)) (*originho
 	c := &clock{t: time.Now()} // batches are signed with this clock: keep it near real time
 	cfg := originhost.Config{OriginURL: srv.URL, IngestKey: key, Now: c.now, BatchDelay: time.Millisecond,
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-		SpoolDir: t.TempDir()}
+		SpoolDir: t.TempDir(), MaxClockSkew: -1} // c is a test clock, moved on purpose
 	if mod != nil {
 		mod(&cfg)
 	}
