@@ -344,7 +344,7 @@ func TestChaos(t *testing.T) {
 	if runErr != nil {
 		t.Fatalf("rehearsal: %v", runErr)
 	}
-	if px.dups.Load() == 0 {
+	if px.dups.Load() == 0 && !slices.Contains(strings.Split(os.Getenv("CHAOS_SKIP"), ","), "5") {
 		t.Error("no batch was delivered twice")
 	}
 	logf("proxy: %d batches delivered twice, %d requests dropped", px.dups.Load(), px.dropped.Load())
