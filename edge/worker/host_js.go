@@ -294,7 +294,7 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 func (h *Host) Voted(ctx context.Context, poll string, voter shared.VoterID) (bool, error) {
 	key := poll + "/" + voter.String()
 	it, _, err := h.voted.get(ctx, key, func(ctx context.Context, _ *item) (loaded, error) {
-		path := "/v1/polls/" + key[:len(poll)] + "/voters/" + key[len(poll)+1:]
+		path := shared.VoteCheckPath(poll, voter)
 		start := time.Now()
 		sig := sign.Sign(h.opt.IngestKey, start, sign.RequestBody(http.MethodGet, path))
 		hd := http.Header{
@@ -320,7 +320,7 @@ func (h *Host) Voted(ctx context.Context, poll string, voter shared.VoterID) (bo
 	if it.res.Status == http.StatusNotFound {
 		return false, shared.Errorf(shared.ENOTFOUND, "poll %q not found", poll)
 	}
-	return parseVoted(it.res.Body)
+	return shared.ParseVoteCheck(it.res.Body)
 }
 
 func newItem(c *edge.Cached, isPoll bool) (*item, error) {

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -146,16 +145,4 @@ func (l *loaded) capAge(asked time.Time) {
 	if l.fresh.After(l.stale) {
 		l.fresh = l.stale
 	}
-}
-
-// parseVoted reads the origin's vote-check answer, {"counted":true} or
-// {"counted":false} (origin/server/voted.go writes exactly these).
-func parseVoted(body []byte) (bool, error) {
-	switch string(bytes.TrimSpace(body)) {
-	case `{"counted":true}`:
-		return true, nil
-	case `{"counted":false}`:
-		return false, nil
-	}
-	return false, shared.Errorf(shared.EUNAVAILABLE, "origin sent an unreadable vote check (%d bytes)", len(body))
 }

@@ -195,16 +195,3 @@ func TestCapAgeBoundsPollConfigs(t *testing.T) {
 		t.Fatalf("capAge changed windows inside the bound: %v %v", short.fresh, short.stale)
 	}
 }
-
-func TestParseVoted(t *testing.T) {
-	for body, want := range map[string]bool{`{"counted":true}`: true, "{\"counted\":false}\n": false} {
-		if got, err := parseVoted([]byte(body)); err != nil || got != want {
-			t.Errorf("parseVoted(%q) = %v, %v", body, got, err)
-		}
-	}
-	for _, body := range []string{"", `{"counted":1}`, `{"counted":true,"x":1}`, "<html>"} {
-		if _, err := parseVoted([]byte(body)); shared.ErrorCode(err) != shared.EUNAVAILABLE {
-			t.Errorf("parseVoted(%q): err %v, want EUNAVAILABLE", body, err)
-		}
-	}
-}

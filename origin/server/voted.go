@@ -48,8 +48,8 @@ func (s *Server) getVoted(ctx *fasthttp.RequestCtx, id, voterHex string) {
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "private, no-store")
 	if counted {
-		ctx.SetBodyString(`{"counted":true}`)
+		ctx.SetBody(shared.VoteCheckCounted)
 	} else {
-		ctx.SetBodyString(`{"counted":false}`)
+		ctx.SetBody(shared.VoteCheckNotCounted)
 	}
 }

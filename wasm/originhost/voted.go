@@ -2,8 +2,6 @@ package originhost
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -140,7 +138,7 @@ func (c *votedCache) load(k votedKey) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	u := *c.base
-	u.Path += "/v1/polls/" + k.poll + "/voters/" + hex.EncodeToString(k.voter[:])
+	u.Path += shared.VoteCheckPath(k.poll, k.voter)
 	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -170,13 +168,7 @@ func (c *votedCache) load(k votedKey) (bool, error) {
 	case len(body) > maxVotedBody:
 		return false, shared.Errorf(shared.EUNAVAILABLE, "origin's vote-check answer is too large")
 	}
-	var answer struct {
-		Counted *bool `json:"counted"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil || answer.Counted == nil {
-		return false, shared.Errorf(shared.EUNAVAILABLE, "origin sent a bad vote-check answer")
-	}
-	return *answer.Counted, nil
+	return shared.ParseVoteCheck(body)
 }
 
 func (c *votedCache) evictLocked() {
