@@ -271,7 +271,7 @@ func Cases() []Case {
 		}},
 		{Name: "poll/token issuance rate limited 429", Steps: []Step{
 			issue("open1", "a"), issue("open1", "b"), issue("multi", "c"), issue("open1", "d"), issue("draft", "e"),
-			{Path: pollP, Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "12"}}},
+			{Path: pollP, Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "13"}}},
 			{Path: pollP, Header: hdr("Cookie", cookieA), Want: Want{Status: 200}, Comment: "reusing a token is not limited"},
 			issueFrom("open1", "f", "203.0.113.9"),
 			{Before: func(h *FakeHost) { h.Advance(13 * time.Second) }, Path: pollP, Want: Want{Status: 200}, Comment: "a token per 12 s refills"},
@@ -413,7 +413,7 @@ func Cases() []Case {
 			}
 			s = append(s,
 				withVotes(Step{Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
-					Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "6"}}}, 0),
+					Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "7"}}}, 0), // 6 s, and the refusal's charge of 6 s/32
 				withVotes(withHeader(accepted(vote("open1", `{"token":"{tok:a}","choice":0}`, 202, ""), "open1"), "CF-Connecting-IP", "203.0.113.50"), 1),
 			)
 			return s
@@ -424,8 +424,8 @@ func Cases() []Case {
 			vote("open1", `{"token":"{tok:a}","choice":0}`, 409, shared.ECONFLICT),
 			vote("open1", `{"token":"{tok:a}","choice":0}`, 409, shared.ECONFLICT),
 			{Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
-				Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "20"}}},
-			{Before: func(h *FakeHost) { h.Advance(20 * time.Second) }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
+				Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "21"}}, Comment: "20 s, and the refusal's charge"},
+			{Before: func(h *FakeHost) { h.Advance(21 * time.Second) }, Method: post, Path: votesP, Header: jsonHdr(), Body: `{"token":"{tok:a}","choice":0}`,
 				Want: Want{Status: 409, Code: shared.ECONFLICT, Votes: N(1)}, Comment: "after Retry-After the voter is let through (and is still a repeat)"},
 		}},
 		{Name: "vote/platform limiter 429", Steps: []Step{
@@ -569,7 +569,7 @@ func Cases() []Case {
 			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
 			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
 			check("open1", hdr("Authorization", "Bearer {tok:a}"), false),
-			{Path: checkP, Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "20"}}},
+			{Path: checkP, Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "21"}}},
 			check("open1", hdr("Authorization", "Bearer {tok:b}"), false),
 		}},
 		{Name: "vote/many voters one poll", Steps: func() []Step {

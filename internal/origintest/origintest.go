@@ -265,6 +265,16 @@ func (o *Origin) Restart() {
 	o.start()
 }
 
+// PID is the running origin's process id (0 when it is not running).
+func (o *Origin) PID() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.cmd == nil || o.cmd.Process == nil {
+		return 0
+	}
+	return o.cmd.Process.Pid
+}
+
 // Logs returns everything the origin has written to stdout and stderr.
 func (o *Origin) Logs() string { return o.logs.String() }
 

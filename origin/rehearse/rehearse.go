@@ -68,6 +68,9 @@ type Config struct {
 	Timeout time.Duration
 	// NoBind turns off source-address spreading on loopback.
 	NoBind bool
+	// Sources, when set, are the local addresses voters are spread over
+	// instead of 127.0.0.2–127.0.0.255.
+	Sources []net.IP
 	// Admin, when set, verifies the run against the origin's admin API.
 	Admin *adminclient.Client
 	// Settle bounds the wait for the origin's counts to stop changing
@@ -238,6 +241,12 @@ func (e *engine) dial() error {
 			Dial: func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) },
 		}
 	}
+	if len(e.cfg.Sources) > 0 && !e.cfg.NoBind {
+		for _, ip := range e.cfg.Sources {
+			e.clients = append(e.clients, mk(ip))
+		}
+		return nil
+	}
 	ip := net.ParseIP(u.Hostname())
 	if ip != nil && ip.IsLoopback() && ip.To4() != nil && !e.cfg.NoBind {
 		for i := 2; i <= 255; i++ {
@@ -385,7 +394,8 @@ func (e *engine) voter(n int64) {
 	}
 	st, key, sent, err := e.post(hc, sh, true, e.ballot(rng, &info))
 	e.st.voteDone(st, sent, err)
-	if st == 202 {
+	acked, refused := st == 202, refusal(st)
+	if acked {
 		sh.ack(key)
 	}
 	if repeat {
@@ -393,9 +403,22 @@ func (e *engine) voter(n int64) {
 		e.st.repeatDone(st, sent, err)
 		if st == 202 {
 			sh.ack(key)
+			acked = true
+		}
+		refused = refused || refusal(st)
+	}
+	if refused && !acked {
+		if k, ok := tokenKey(info.Token); ok {
+			sh.mu.Lock()
+			sh.refused = append(sh.refused, k)
+			sh.mu.Unlock()
 		}
 	}
 }
+
+// refusal reports whether a vote's answer says it was not taken: a 4xx
+// other than 409 (already voted), or a 5xx.
+func refusal(st int) bool { return st >= 400 && st != 409 }
 
 // ballot draws a vote body for a voter.
 func (e *engine) ballot(rng *rand.Rand, info *pollInfo) []byte {

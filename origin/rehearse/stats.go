@@ -24,6 +24,9 @@ type shard struct {
 	vote  *hdrhistogram.Histogram
 	acked []uint64 // ledger keys of 202 receipts (repeats included)
 	bad   []uint64 // ledger keys of voters who sent bad input
+	// refused are ledger keys of voters refused (4xx other than 409, or
+	// 5xx) and never acknowledged: none may be counted.
+	refused []uint64
 	_     [64]byte
 }
 
@@ -141,18 +144,21 @@ func (s *stats) latencies() (tok, vote *hdrhistogram.Histogram) {
 	return tok, vote
 }
 
-// keys returns the distinct acknowledged keys and the bad voters' keys, sorted.
-func (s *stats) keys() (acked, bad []uint64) {
+// keys returns the distinct acknowledged keys, the bad voters' keys and
+// the refused voters' keys, sorted.
+func (s *stats) keys() (acked, bad, refused []uint64) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		acked = append(acked, sh.acked...)
 		bad = append(bad, sh.bad...)
+		refused = append(refused, sh.refused...)
 		sh.mu.Unlock()
 	}
 	slices.Sort(acked)
 	slices.Sort(bad)
-	return slices.Compact(acked), bad
+	slices.Sort(refused)
+	return slices.Compact(acked), bad, refused
 }
 
 // Quantiles are latencies in milliseconds.
@@ -211,7 +217,7 @@ type Report struct {
 
 func (s *stats) report(cfg *Config, elapsed time.Duration, info *pollInfo) *Report {
 	tok, vote := s.latencies()
-	acked, _ := s.keys()
+	acked, _, _ := s.keys()
 	r := &Report{
 		Edge: cfg.Edge, Poll: cfg.Poll, Kind: info.Poll.Kind, Options: len(info.Poll.Options),
 		Rate: cfg.Rate, Concurrency: cfg.Concurrency, Seconds: elapsed.Seconds(),

@@ -34,6 +34,10 @@ type Verification struct {
 	Missing int64 `json:"missing_receipts"`
 	// BadCounted counts bad-input voters found in the ledger or answered 2xx.
 	BadCounted int64 `json:"bad_input_counted"`
+	// Refused counts voters whose votes were refused (4xx other than 409,
+	// 5xx) and never acknowledged; RefusedCounted those found in the ledger.
+	Refused        int64 `json:"refused"`
+	RefusedCounted int64 `json:"refused_counted"`
 	// Checks lists each check and its outcome.
 	Checks []Check `json:"checks"`
 }
@@ -51,8 +55,8 @@ const pollEvery = 250 * time.Millisecond
 // verify waits for the origin's counts to settle, then checks them and the
 // ledger against the run's answers.
 func verify(ctx context.Context, cfg *Config, s *stats, baseline *adminclient.Results) (*Verification, error) {
-	acked, bad := s.keys()
-	v := &Verification{Baseline: baseline.Voters, Acknowledged: int64(len(acked))}
+	acked, bad, refused := s.keys()
+	v := &Verification{Baseline: baseline.Voters, Acknowledged: int64(len(acked)), Refused: int64(len(refused))}
 	start := time.Now()
 	deadline := start.Add(cfg.Settle)
 	quiet := min(5*time.Second, cfg.Settle)
@@ -108,6 +112,11 @@ func verify(ctx context.Context, cfg *Config, s *stats, baseline *adminclient.Re
 		}
 	}
 	v.BadCounted += s.bads.sum(200, 300)
+	for _, k := range refused {
+		if ledger[k] > 0 {
+			v.RefusedCounted++
+		}
+	}
 
 	unknown := s.unknown.Load()
 	add := func(name string, ok bool, detail string) {
@@ -129,6 +138,7 @@ func verify(ctx context.Context, cfg *Config, s *stats, baseline *adminclient.Re
 	}
 	add("every receipt in the ledger", v.Missing == 0, detail)
 	add("no bad input counted", v.BadCounted == 0, fmt.Sprintf("%d of %d bad-input voters counted", v.BadCounted, s.bads.sum(0, 600)))
+	add("no refused vote counted", v.RefusedCounted == 0, fmt.Sprintf("%d of %d refused voters counted", v.RefusedCounted, len(refused)))
 	v.Passed = true
 	for _, c := range v.Checks {
 		v.Passed = v.Passed && c.Passed

@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// Limiter allows Rate events per Period per key with bursts of Burst. It keeps
+// Limiter allows Rate events per Period per key with bursts of Burst. A key
+// that keeps sending while refused is charged a little for each refusal, so
+// a flood of more than 32 times the rate is refused outright. It keeps
 // at most MaxKeys keys; when full it forgets keys whose state has expired, and
 // then arbitrary keys (which only makes it more lenient). Safe for concurrent use.
 type Limiter struct {
@@ -18,6 +20,9 @@ type Limiter struct {
 	mu  sync.Mutex
 	tat map[uint64]int64 // theoretical arrival time per key, Unix nanoseconds
 }
+
+// refusedShare is how many refused events cost as much as one admitted.
+const refusedShare = 32
 
 // New returns a limiter of rate events per period with the given burst
 // (≥ 1) keeping at most maxKeys keys.
@@ -49,6 +54,15 @@ func (l *Limiter) Allow(key uint64, now time.Time) (bool, time.Duration) {
 		tat = t
 	}
 	if tat-t > l.tau {
+		// A client that keeps sending while refused pays for it: each
+		// refusal moves its arrival time on by 1/refusedShare of an
+		// interval, up to one burst beyond the limit. Past refusedShare
+		// times its rate it is refused entirely until it slows down; one
+		// that waits the Retry-After it was given pays one refusal.
+		if ok {
+			tat = min(tat+l.interval/refusedShare, t+2*l.tau+l.interval)
+			l.tat[key] = tat
+		}
 		return false, time.Duration(tat - t - l.tau)
 	}
 	if !ok && len(l.tat) >= l.maxKeys {

@@ -56,3 +56,32 @@ func benchVotes(b *testing.B, h http.Handler) {
 		}
 	}
 }
+
+// BenchmarkRefusedFlood is one flooding address's vote refused at the
+// per-address limit: what each request of a flood costs the harness.
+func BenchmarkRefusedFlood(b *testing.B) {
+	env := func(k string) (string, bool) {
+		if k == "RATE_IP_VOTES" {
+			return "1/h:1", true
+		}
+		return benchfix.Lookup(k)
+	}
+	module := wasmtest.Build(b, wasmtest.EdgeGuest, "")
+	h, err := harness.New(context.Background(), module, benchfix.NewHost(),
+		harness.Config{Instances: 1, Env: env, CacheDir: "off"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	body := benchfix.VoteBody(0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		req := httptest.NewRequest(http.MethodPost, "/v1/polls/"+benchfix.PollID+"/votes", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if want := http.StatusTooManyRequests; i > 0 && rec.Code != want {
+			b.Fatalf("request %d: status %d %s, want %d", i, rec.Code, rec.Body, want)
+		}
+	}
+}
