@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
 .PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
-        bench bench-origin bench-edge bench-wasm chaos clean
+        bench bench-origin bench-edge bench-wasm chaos flood soak clean
 
 all: check
 
@@ -83,7 +83,15 @@ bench-wasm:
 
 ## chaos: the fault suite: the whole platform under load while processes fail (CHAOS_SHORT=1: about a minute)
 chaos: deps
-	@bash scripts/chaos.sh
+	@bash scripts/suite.sh chaos
+
+## flood: one address at 50x the per-address limits beside legitimate voters
+flood: deps
+	@bash scripts/suite.sh flood
+
+## soak: half the measured capacity for SOAK_MINUTES (default 10), watching memory and goroutines
+soak: deps
+	@bash scripts/suite.sh soak
 
 clean:
 	rm -rf bin build .dev .wrangler

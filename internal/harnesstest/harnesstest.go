@@ -188,7 +188,13 @@ func (h *Harness) signal(sig syscall.Signal) {
 
 // Metric reads one unlabelled value from the harness's /metrics.
 func (h *Harness) Metric(name string) (uint64, bool) {
-	resp, err := http.Get(h.URL() + "/metrics")
+	v, ok := Metric(h.URL(), name)
+	return uint64(v), ok
+}
+
+// Metric reads one unlabelled value from base+"/metrics" (Prometheus text).
+func Metric(base, name string) (float64, bool) {
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		return 0, false
 	}
@@ -196,7 +202,7 @@ func (h *Harness) Metric(name string) (uint64, bool) {
 	b, _ := io.ReadAll(resp.Body)
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
-			v, err := strconv.ParseUint(f[1], 10, 64)
+			v, err := strconv.ParseFloat(f[1], 64)
 			return v, err == nil
 		}
 	}
