@@ -42,7 +42,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 ## $name — $(date -u +%Y-%m-%dT%H:%MZ)
 
 Command: \`make $name\` (scripts/suite.sh $name; $knobs) — $status
-Machine: $(nproc) cores, $cpu; $(go version | cut -d' ' -f3-); $(redis-server --version | cut -d' ' -f3)
+Machine: $(nproc) cores, $cpu; $(go version | cut -d' ' -f3-); redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
 
     $line
 MD
