@@ -27,7 +27,7 @@ type shard struct {
 	// refused are ledger keys of voters refused (4xx other than 409, or
 	// 5xx) and never acknowledged: none may be counted.
 	refused []uint64
-	_     [64]byte
+	_       [64]byte
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 120_000_000, 3) }
