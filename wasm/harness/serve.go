@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,7 +17,7 @@ import (
 func (h *Harness) ServeFastHTTP(rc *fasthttp.RequestCtx) {
 	req := &rc.Request
 	if len(req.Body()) > abi.MaxRequestBytes {
-		writeFastError(rc, shared.Errorf(shared.ETOOLARGE, "request body too large"))
+		WriteError(rc, shared.Errorf(shared.ETOOLARGE, "request body too large"))
 		return
 	}
 	enc := func(b []byte) []byte {
@@ -55,7 +56,7 @@ func (h *Harness) ServeFastHTTP(rc *fasthttp.RequestCtx) {
 		rc.Response.SetBody(resp.Body)
 	})
 	if err != nil {
-		writeFastError(rc, err)
+		WriteError(rc, err)
 	}
 }
 
@@ -71,7 +72,8 @@ func appendRemote(b []byte, rc *fasthttp.RequestCtx) []byte {
 	return b
 }
 
-func writeFastError(rc *fasthttp.RequestCtx, err error) {
+// WriteError answers rc with err as the edge's JSON error.
+func WriteError(rc *fasthttp.RequestCtx, err error) {
 	rc.Response.Reset()
 	rc.Response.SetStatusCode(shared.HTTPStatus(shared.ErrorCode(err)))
 	rc.Response.Header.SetContentType("application/json")
@@ -135,4 +137,49 @@ func writeHTTPError(w http.ResponseWriter, err error) {
 	}
 	w.WriteHeader(shared.HTTPStatus(shared.ErrorCode(err)))
 	w.Write(shared.AppendErrorJSON(nil, err))
+}
+
+// Answer is a guest's whole answer to a request the host made itself.
+type Answer struct {
+	Status int
+	// Header holds the response headers as name, value pairs.
+	Header [][2]string
+	Body   []byte
+}
+
+// Get has a guest instance answer GET uri as if remote had sent it with the
+// given headers (name, value pairs): the host's own reads through the edge
+// handler, such as a results stream's polls.
+func (h *Harness) Get(ctx context.Context, uri, remote string, header ...string) (*Answer, error) {
+	enc := func(b []byte) []byte {
+		n := min(len(header)/2, abi.MaxHeaders)
+		b = abi.AppendRequestHead(b, []byte(http.MethodGet), []byte(uri), []byte(remote), n)
+		for i := 0; i < n; i++ {
+			b = abi.AppendString(b, header[2*i])
+			b = abi.AppendString(b, header[2*i+1])
+		}
+		return abi.AppendRequestBody(b, nil)
+	}
+	var a Answer
+	err := h.do(ctx, enc, func(resp *abi.Response) {
+		a.Status = resp.Status
+		for i := 0; i+1 < len(resp.Header); i += 2 {
+			a.Header = append(a.Header, [2]string{string(resp.Header[i]), string(resp.Header[i+1])})
+		}
+		a.Body = bytes.Clone(resp.Body)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Value returns the first value of header name (case-insensitive).
+func (a *Answer) Value(name string) string {
+	for _, kv := range a.Header {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return ""
 }

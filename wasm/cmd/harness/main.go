@@ -17,6 +17,8 @@
 //	                          while it is reached, votes are answered 503
 //	-shutdown-timeout         how long SIGTERM may spend delivering the spool (default 30s;
 //	                          -drain is the old name)
+//	-web        WEB_DIR       the audience pages, built by scripts/build-web.mjs (default
+//	                          build/web; served at /p/{id}, /p/{id}/screen, /embed.js, /assets/)
 //	            INGEST_KEY    kid=secret signing batches for the origin (required)
 //	            TOKEN_SECRET, ALLOWED_ORIGINS, EDGE_ID, RATE_IP_VOTES, RATE_IP_TOKENS,
 //	            RATE_VOTER, RATE_CHECK, DEDUPE_CAPACITY, MAX_BODY_BYTES, COOKIE_SECURE: the
@@ -27,6 +29,8 @@
 // same -spool delivers what is left (the origin's replay keys and dedupe
 // make any redelivery harmless). A 503 means the vote was not recorded.
 //
+// It serves GET /v1/polls/{id}/stream (results as Server-Sent Events, read
+// through the guest from the results cache) and the audience pages itself.
 // It also serves /healthz and /metrics (Prometheus text). SIGINT or SIGTERM
 // stops it gracefully: it stops taking requests, answers the votes in
 // flight, then delivers the spool to the origin for up to -shutdown-timeout;
@@ -101,7 +105,12 @@ func run(log *slog.Logger, args []string) error {
 	// A testing aid: the fault suite skews the edge's clock with it.
 	defOffset, _ := time.ParseDuration(env("CLOCK_OFFSET", "0s"))
 	offset := fs.Duration("clock-offset", defOffset, "testing aid: shift the edge's clock (the guest's and the spool's) by this much, e.g. 2m or -2m")
+	webDir := fs.String("web", env("WEB_DIR", "build/web"), "the audience pages' build directory")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	site, err := loadPages(log, *webDir, fs)
+	if err != nil {
 		return err
 	}
 	if *spool == "" {
@@ -164,6 +173,9 @@ func run(log *slog.Logger, args []string) error {
 	}
 	log.Info("guest ready", "module", *module, "instances", h.Instances(), "took", time.Since(start).Round(time.Millisecond), "cache", harness.DefaultCacheDir())
 
+	// streams ends every results stream at shutdown (clients reconnect).
+	streams, endStreams := context.WithCancel(ctx)
+	defer endStreams()
 	srv := &fasthttp.Server{
 		Handler: func(rc *fasthttp.RequestCtx) {
 			switch string(rc.Path()) {
@@ -174,6 +186,13 @@ func run(log *slog.Logger, args []string) error {
 				rc.SetContentType("text/plain; version=0.0.4")
 				rc.SetBody(metrics(h.Stats(), host.Stats()))
 			default:
+				if site != nil && site.Serve(rc) {
+					return
+				}
+				if id := streamPoll(string(rc.Path())); id != "" {
+					serveStream(streams, rc, h, id, log)
+					return
+				}
 				if rc.IsPost() {
 					voting.Add(1)
 					defer voting.Add(-1)
@@ -202,6 +221,7 @@ func run(log *slog.Logger, args []string) error {
 		log.Info("shutting down", "signal", s.String())
 	}
 	signal.Stop(sigc)
+	endStreams()
 	sctx, cancel := context.WithTimeout(ctx, *drain)
 	defer cancel()
 	if err := srv.ShutdownWithContext(sctx); err != nil {
