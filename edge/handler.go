@@ -693,6 +693,16 @@ func AppendPollJSON(dst []byte, p *shared.Poll) []byte {
 	}
 	dst = append(dst, `,"visibility":`...)
 	dst = shared.AppendJSONString(dst, string(p.Visibility))
+	dst = append(dst, `,"identity":`...)
+	dst = shared.AppendJSONString(dst, string(p.IdentityMode()))
+	dst = append(dst, `,"identity_note":`...)
+	dst = shared.AppendJSONString(dst, shared.IdentityNote(p.IdentityMode()))
+	if p.JWTIssuer != "" {
+		dst = append(dst, `,"jwt_issuer":`...)
+		dst = shared.AppendJSONString(dst, p.JWTIssuer)
+		dst = append(dst, `,"jwt_audience":`...)
+		dst = shared.AppendJSONString(dst, p.JWTAudience)
+	}
 	dst = append(dst, `,"version":`...)
 	dst = strconv.AppendUint(dst, p.Version, 10)
 	return append(dst, '}')

@@ -15,8 +15,8 @@ type CreateRequest struct {
 	ExpectedVoters int `json:"expected_voters,omitempty"`
 }
 
-// SetDefaults fills an empty kind, state and visibility with single, draft
-// and live.
+// SetDefaults fills an empty kind, state, visibility and identity with
+// single, draft, live and open.
 func (r *CreateRequest) SetDefaults() {
 	if r.Kind == "" {
 		r.Kind = shared.KindSingle
@@ -26,6 +26,9 @@ func (r *CreateRequest) SetDefaults() {
 	}
 	if r.Visibility == "" {
 		r.Visibility = shared.VisibilityLive
+	}
+	if r.Identity == "" {
+		r.Identity = shared.IdentityOpen
 	}
 }
 
@@ -39,6 +42,11 @@ type UpdateRequest struct {
 	OpensAt    *time.Time         `json:"opens_at,omitempty"`
 	ClosesAt   *time.Time         `json:"closes_at,omitempty"`
 	Visibility *shared.Visibility `json:"visibility,omitempty"`
+	// Identity, JWTIssuer and JWTAudience change how voters get tokens;
+	// never on a live poll (see CheckLiveChange).
+	Identity    *shared.Identity `json:"identity,omitempty"`
+	JWTIssuer   *string          `json:"jwt_issuer,omitempty"`
+	JWTAudience *string          `json:"jwt_audience,omitempty"`
 }
 
 // Apply copies the present fields onto p.
@@ -63,6 +71,15 @@ func (u *UpdateRequest) Apply(p *shared.Poll) {
 	}
 	if u.Visibility != nil {
 		p.Visibility = *u.Visibility
+	}
+	if u.Identity != nil {
+		p.Identity = *u.Identity
+	}
+	if u.JWTIssuer != nil {
+		p.JWTIssuer = *u.JWTIssuer
+	}
+	if u.JWTAudience != nil {
+		p.JWTAudience = *u.JWTAudience
 	}
 }
 
@@ -102,7 +119,8 @@ func Live(p *shared.Poll, now time.Time) bool {
 // one the origin refuses under updated: edges hold a poll's config for up
 // to shared.MaxConfigAge and batches arrive late. On a live poll, options
 // may only be appended (existing labels unchanged), max_choices may only
-// grow, the kind cannot change, opens_at may only move earlier (or later
+// grow, the kind and the identity mode (with its JWT issuer and audience)
+// cannot change, opens_at may only move earlier (or later
 // when it is still at least CloseLead away), and closes_at may only move
 // later, or earlier to a time at least CloseLead from now. Changes to a
 // poll that is not live are not restricted.
@@ -115,6 +133,9 @@ func CheckLiveChange(old, updated *shared.Poll, now time.Time) error {
 	}
 	if updated.Kind != old.Kind {
 		return conflict("its kind cannot change until it is closed")
+	}
+	if updated.IdentityMode() != old.IdentityMode() || updated.JWTIssuer != old.JWTIssuer || updated.JWTAudience != old.JWTAudience {
+		return conflict("its identity mode, jwt_issuer and jwt_audience cannot change until it is closed (voters already hold tokens issued under them)")
 	}
 	if len(updated.Options) < len(old.Options) || !slices.Equal(updated.Options[:len(old.Options)], old.Options) {
 		return conflict("options may only be appended until it is closed (edges validate votes against the options they hold)")

@@ -16,6 +16,8 @@ const (
 	MaxChoicesCap  = MaxOptions
 	maxReasonLen   = 32
 	maxStateStrLen = 16
+	// MaxJWTClaimLen bounds a signed poll's jwt_issuer and jwt_audience.
+	MaxJWTClaimLen = 200
 )
 
 // Config propagation. Every edge host serves a poll's config no older than
@@ -59,6 +61,35 @@ const (
 	VisibilityAfterClose Visibility = "after_close"
 )
 
+// Identity says how strongly a poll ties a voter to a person: what the edge
+// asks for before it issues a voter token.
+type Identity string
+
+// Identity modes. The empty Identity is IdentityOpen.
+const (
+	// IdentityOpen issues a token to any browser that asks, limited per
+	// address (IPv6 by prefix) and per poll: one vote per browser, best effort.
+	IdentityOpen Identity = "open"
+	// IdentityInvite issues a token only for a single-use invite code.
+	IdentityInvite Identity = "invite"
+	// IdentitySigned issues a token only for a JWT signed by the poll's
+	// issuer; the voter id is derived from the JWT's iss and sub, so one
+	// account is one voter.
+	IdentitySigned Identity = "signed"
+)
+
+// IdentityNote is the plain-words guarantee of each identity mode, as the
+// edge shows it in the poll config.
+func IdentityNote(m Identity) string {
+	switch m {
+	case IdentityInvite:
+		return "one vote per invite code"
+	case IdentitySigned:
+		return "one vote per account of the signing app"
+	}
+	return "one vote per browser, best effort"
+}
+
 // Option is one answer a voter can choose; its index in Poll.Options is its id.
 type Option struct {
 	Label string `json:"label"`
@@ -75,7 +106,21 @@ type Poll struct {
 	OpensAt    time.Time  `json:"opens_at,omitzero"`  // optional: votes before it are refused
 	ClosesAt   time.Time  `json:"closes_at,omitzero"` // optional: votes at or after it are refused
 	Visibility Visibility `json:"visibility"`
-	Version    uint64     `json:"version"` // bumped on every change of config or state
+	// Identity is how voters get a token (IdentityOpen when empty).
+	Identity Identity `json:"identity,omitempty"`
+	// JWTIssuer and JWTAudience are the iss and aud a signed poll's JWTs
+	// must carry; both required for IdentitySigned, empty otherwise.
+	JWTIssuer   string `json:"jwt_issuer,omitempty"`
+	JWTAudience string `json:"jwt_audience,omitempty"`
+	Version     uint64 `json:"version"` // bumped on every change of config or state
+}
+
+// IdentityMode returns p's identity mode, IdentityOpen when unset.
+func (p *Poll) IdentityMode() Identity {
+	if p.Identity == "" {
+		return IdentityOpen
+	}
+	return p.Identity
 }
 
 // ValidPollID reports whether id is a valid poll id: 1–64 of [A-Za-z0-9_-].
@@ -95,6 +140,20 @@ func ValidPollID(id string) bool {
 
 func validText(s string, max int) bool {
 	return s != "" && len(s) <= max && utf8.ValidString(s)
+}
+
+// validClaim reports whether s can be a JWT iss or aud here: 1 to
+// MaxJWTClaimLen printable ASCII bytes.
+func validClaim(s string) bool {
+	if s == "" || len(s) > MaxJWTClaimLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate returns an EINVALID error describing the first problem with p.
@@ -134,6 +193,18 @@ func (p *Poll) Validate() error {
 	case VisibilityLive, VisibilityAfterClose:
 	default:
 		return Errorf(EINVALID, "visibility must be %q or %q", VisibilityLive, VisibilityAfterClose)
+	}
+	switch p.IdentityMode() {
+	case IdentityOpen, IdentityInvite:
+		if p.JWTIssuer != "" || p.JWTAudience != "" {
+			return Errorf(EINVALID, "jwt_issuer and jwt_audience are only for identity %q", IdentitySigned)
+		}
+	case IdentitySigned:
+		if !validClaim(p.JWTIssuer) || !validClaim(p.JWTAudience) {
+			return Errorf(EINVALID, "identity %q needs jwt_issuer and jwt_audience, each 1-%d printable bytes", IdentitySigned, MaxJWTClaimLen)
+		}
+	default:
+		return Errorf(EINVALID, "identity must be %q, %q or %q", IdentityOpen, IdentityInvite, IdentitySigned)
 	}
 	if !p.OpensAt.IsZero() && !p.ClosesAt.IsZero() && !p.ClosesAt.After(p.OpensAt) {
 		return Errorf(EINVALID, "closes_at must be after opens_at")

@@ -29,6 +29,12 @@ func TestPollValidate(t *testing.T) {
 		"state":            func(p *shared.Poll) { p.State = "paused" },
 		"visibility":       func(p *shared.Poll) { p.Visibility = "never" },
 		"window":           func(p *shared.Poll) { p.ClosesAt = p.OpensAt },
+		"identity":         func(p *shared.Poll) { p.Identity = "captcha" },
+		"open with iss":    func(p *shared.Poll) { p.JWTIssuer = "https://app.example" },
+		"invite with aud":  func(p *shared.Poll) { p.Identity, p.JWTAudience = shared.IdentityInvite, "polls" },
+		"signed no aud":    func(p *shared.Poll) { p.Identity, p.JWTIssuer = shared.IdentitySigned, "https://app.example" },
+		"signed no iss":    func(p *shared.Poll) { p.Identity, p.JWTAudience = shared.IdentitySigned, "polls" },
+		"signed space iss": func(p *shared.Poll) { p.Identity, p.JWTIssuer, p.JWTAudience = shared.IdentitySigned, "a b", "polls" },
 	}
 	for name, f := range mut {
 		p := samplePoll()

@@ -472,9 +472,16 @@ func FromUnixMilli(ms int64) time.Time {
 }
 
 // EncodeMsgpack writes p as [1, id, title, [label...], kind, max_choices,
-// state, opens_at_ms, closes_at_ms, visibility, version] (times 0 when unset).
+// state, opens_at_ms, closes_at_ms, visibility, version] (times 0 when
+// unset), followed by identity, jwt_issuer, jwt_audience when the identity
+// is not open: an open poll keeps the 11-element form edges that predate
+// identity modes read.
 func (p *Poll) EncodeMsgpack(e *msgpack.Encoder) error {
-	if err := e.EncodeArrayLen(11); err != nil {
+	n := 11
+	if p.IdentityMode() != IdentityOpen {
+		n = 14
+	}
+	if err := e.EncodeArrayLen(n); err != nil {
 		return err
 	}
 	if err := e.EncodeUint(WireVersion); err != nil {
@@ -512,29 +519,41 @@ func (p *Poll) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeString(string(p.Visibility)); err != nil {
 		return err
 	}
-	return e.EncodeUint(p.Version)
+	if err := e.EncodeUint(p.Version); err != nil || n == 11 {
+		return err
+	}
+	for _, s := range []string{string(p.Identity), p.JWTIssuer, p.JWTAudience} {
+		if err := e.EncodeString(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// DecodeMsgpack reads a v1 poll and validates it.
+// DecodeMsgpack reads a v1 poll (11 elements, or 14 with its identity) and
+// validates it.
 func (p *Poll) DecodeMsgpack(d *msgpack.Decoder) error {
-	if err := readArray(d, 11, "poll"); err != nil {
-		return err
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return errWire("poll", err)
+	}
+	if n != 11 && n != 14 {
+		return Errorf(EINVALID, "malformed msgpack: poll must be an array of 11 or 14, got %d", n)
 	}
 	if err := readVersion(d, "poll"); err != nil {
 		return err
 	}
-	var err error
 	if p.ID, err = readString(d, MaxPollIDLen, "poll id"); err != nil {
 		return err
 	}
 	if p.Title, err = readString(d, MaxTitleLen, "title"); err != nil {
 		return err
 	}
-	n, err := readArrayMax(d, MaxOptions, "options")
+	nopts, err := readArrayMax(d, MaxOptions, "options")
 	if err != nil {
 		return err
 	}
-	p.Options = make([]Option, n)
+	p.Options = make([]Option, nopts)
 	for i := range p.Options {
 		if p.Options[i].Label, err = readString(d, MaxLabelLen, "label"); err != nil {
 			return err
@@ -569,6 +588,19 @@ func (p *Poll) DecodeMsgpack(d *msgpack.Decoder) error {
 	p.Visibility = Visibility(s)
 	if p.Version, err = readUint(d, 1<<63, "version"); err != nil {
 		return err
+	}
+	p.Identity, p.JWTIssuer, p.JWTAudience = "", "", ""
+	if n == 14 {
+		if s, err = readString(d, maxStateStrLen, "identity"); err != nil {
+			return err
+		}
+		p.Identity = Identity(s)
+		if p.JWTIssuer, err = readString(d, MaxJWTClaimLen, "jwt_issuer"); err != nil {
+			return err
+		}
+		if p.JWTAudience, err = readString(d, MaxJWTClaimLen, "jwt_audience"); err != nil {
+			return err
+		}
 	}
 	return p.Validate()
 }

@@ -119,6 +119,21 @@ func TestReceiptSnapshotPollRoundTrip(t *testing.T) {
 	if err := shared.UnmarshalPoll(data, &p2); err != nil || !reflect.DeepEqual(p, &p2) {
 		t.Fatalf("poll: %v\n%+v\n%+v", err, p, p2)
 	}
+	for _, id := range []shared.Identity{shared.IdentityInvite, shared.IdentitySigned} {
+		p := samplePoll()
+		p.Identity = id
+		if id == shared.IdentitySigned {
+			p.JWTIssuer, p.JWTAudience = "https://app.example", "poll-app"
+		}
+		data, err := shared.MarshalPoll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p2 shared.Poll
+		if err := shared.UnmarshalPoll(data, &p2); err != nil || !reflect.DeepEqual(p, &p2) {
+			t.Fatalf("poll %s: %v\n%+v\n%+v", id, err, p, p2)
+		}
+	}
 }
 
 // TestCustomCodecsViaLibrary checks that msgpack.Marshal/Unmarshal dispatch to

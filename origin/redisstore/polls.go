@@ -40,6 +40,9 @@ func (m *pollMeta) fields() ([]any, error) {
 		"max_choices", m.MaxChoices, // as configured
 		"state", string(m.State),
 		"visibility", string(m.Visibility),
+		"identity", string(m.IdentityMode()),
+		"jwt_issuer", m.JWTIssuer,
+		"jwt_audience", m.JWTAudience,
 		"opens_at", shared.UnixMilli(m.OpensAt),
 		"closes_at", shared.UnixMilli(m.ClosesAt),
 		"version", m.Version,
@@ -69,6 +72,8 @@ func decodePoll(h map[string]string) (m *pollMeta, ok bool, err error) {
 	m.MaxChoices, _ = strconv.Atoi(h["max_choices"])
 	m.State = shared.State(h["state"])
 	m.Visibility = shared.Visibility(h["visibility"])
+	m.Identity = shared.Identity(h["identity"]) // absent in polls stored before identity modes: open
+	m.JWTIssuer, m.JWTAudience = h["jwt_issuer"], h["jwt_audience"]
 	num := func(k string) int64 { n, _ := strconv.ParseInt(h[k], 10, 64); return n }
 	m.OpensAt = shared.FromUnixMilli(num("opens_at"))
 	m.ClosesAt = shared.FromUnixMilli(num("closes_at"))

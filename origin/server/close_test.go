@@ -44,6 +44,8 @@ func TestAnnouncedClose(t *testing.T) {
 		"drop an option":         `{"options":[{"label":"red"},{"label":"green"}]}`,
 		"relabel an option":      `{"options":[{"label":"red"},{"label":"GREEN"},{"label":"blue"}]}`,
 		"change the kind":        `{"kind":"multi","max_choices":2}`,
+		"change the identity":    `{"identity":"invite"}`,
+		"make it signed":         `{"identity":"signed","jwt_issuer":"https://app.example","jwt_audience":"polls"}`,
 		"start the window later": fmt.Sprintf(`{"opens_at":%q}`, now.Add(time.Second).UTC().Format(time.RFC3339Nano)),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -188,5 +190,25 @@ func TestLiveRules(t *testing.T) {
 	withStart.OpensAt = now.Add(-time.Minute)
 	if err := origin.CheckLiveChange(&withStart, &early, now); err != nil {
 		t.Fatalf("opens_at earlier: %v", err)
+	}
+	// The identity mode and its JWT claims are fixed while live, free otherwise.
+	signed := open
+	signed.Identity, signed.JWTIssuer, signed.JWTAudience = shared.IdentitySigned, "https://app.example", "polls"
+	explicitOpen := open
+	explicitOpen.Identity = shared.IdentityOpen
+	if err := origin.CheckLiveChange(&open, &explicitOpen, now); err != nil {
+		t.Fatalf("empty identity to open: %v", err)
+	}
+	otherAud := signed
+	otherAud.JWTAudience = "other"
+	for name, c := range map[string][2]*shared.Poll{"open to signed": {&open, &signed}, "signed to open": {&signed, &open}, "other audience": {&signed, &otherAud}} {
+		if err := origin.CheckLiveChange(c[0], c[1], now); shared.ErrorCode(err) != shared.ECONFLICT {
+			t.Errorf("%s on a live poll: %v, want ECONFLICT", name, err)
+		}
+		draft := *c[0]
+		draft.State = shared.StateDraft
+		if err := origin.CheckLiveChange(&draft, c[1], now); err != nil {
+			t.Errorf("%s on a draft: %v", name, err)
+		}
 	}
 }

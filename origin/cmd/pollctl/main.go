@@ -65,6 +65,7 @@ Global flags (also accepted after the command):
 Examples:
   export EDGEPOLL_ORIGIN=http://127.0.0.1:8080 EDGEPOLL_ADMIN_TOKEN=...
   pollctl create --id show42 --title "Who wins?" --option Ann --option Bob --expected-voters 2000000 --open
+  pollctl create --id vip --title "Who wins?" --option Ann --option Bob --identity signed --jwt-issuer https://app.example --jwt-audience edgepoll
   pollctl create -f poll.json
   pollctl list -o json
   pollctl results show42 --watch --interval 1s
@@ -377,6 +378,9 @@ Example:
 	fs.StringVar((*string)(&req.Kind), "kind", "single", "single or multi")
 	fs.IntVar(&req.MaxChoices, "max-choices", 0, "multi polls: at most this many choices")
 	fs.StringVar((*string)(&req.Visibility), "visibility", "live", "live or after_close")
+	fs.StringVar((*string)(&req.Identity), "identity", "open", "how voters get a token: open (one per browser, best effort), invite (single-use codes: pollctl invites create) or signed (a JWT from your app)")
+	fs.StringVar(&req.JWTIssuer, "jwt-issuer", "", "signed polls: the iss the JWTs must carry")
+	fs.StringVar(&req.JWTAudience, "jwt-audience", "", "signed polls: the aud the JWTs must carry")
 	fs.StringVar(&opensAt, "opens-at", "", "refuse votes before this RFC 3339 `time`")
 	fs.StringVar(&closesAt, "closes-at", "", "refuse votes from this RFC 3339 `time`")
 	fs.IntVar(&req.ExpectedVoters, "expected-voters", 0, "audience size; sizes the dedupe buckets (default 1,000,000)")
@@ -716,8 +720,12 @@ func (c *cli) printPoll(p *shared.Poll) error {
 	if p.Kind == shared.KindMulti {
 		fmt.Fprintf(tw, "max choices\t%d\n", p.MaxChoices)
 	}
-	fmt.Fprintf(tw, "visibility\t%s\nopens at\t%s\ncloses at\t%s\nversion\t%d\noptions\t\n",
-		p.Visibility, fmtTime(p.OpensAt), fmtTime(p.ClosesAt), p.Version)
+	fmt.Fprintf(tw, "visibility\t%s\nidentity\t%s (%s)\n", p.Visibility, p.IdentityMode(), shared.IdentityNote(p.IdentityMode()))
+	if p.IdentityMode() == shared.IdentitySigned {
+		fmt.Fprintf(tw, "jwt issuer\t%s\njwt audience\t%s\n", p.JWTIssuer, p.JWTAudience)
+	}
+	fmt.Fprintf(tw, "opens at\t%s\ncloses at\t%s\nversion\t%d\noptions\t\n",
+		fmtTime(p.OpensAt), fmtTime(p.ClosesAt), p.Version)
 	for i, o := range p.Options {
 		fmt.Fprintf(tw, "  %d\t%s\n", i, o.Label)
 	}
@@ -775,6 +783,7 @@ _pollctl() {
     --format) COMPREPLY=($(compgen -W "csv json" -- "$cur")); return ;;
     --kind) COMPREPLY=($(compgen -W "single multi" -- "$cur")); return ;;
     --visibility) COMPREPLY=($(compgen -W "live after_close" -- "$cur")); return ;;
+    --identity) COMPREPLY=($(compgen -W "open invite signed" -- "$cur")); return ;;
     -f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   if [[ $COMP_CWORD -eq 1 ]]; then
@@ -785,7 +794,7 @@ _pollctl() {
     export) if [[ $COMP_CWORD -eq 3 ]]; then COMPREPLY=($(compgen -W "results ledger" -- "$cur")); else COMPREPLY=($(compgen -W "--format -f" -- "$cur")); fi ;;
     results) COMPREPLY=($(compgen -W "--watch --interval --count -o" -- "$cur")) ;;
     rehearse) COMPREPLY=($(compgen -W "--edge --rate --concurrency --duration --voters --weights --repeat-share --bad-share --settle --timeout --no-verify --admin-token -q -o" -- "$cur")) ;;
-    create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --opens-at --closes-at --expected-voters --open -f" -- "$cur")) ;;
+    create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --identity --jwt-issuer --jwt-audience --opens-at --closes-at --expected-voters --open -f" -- "$cur")) ;;
   esac
 }
 complete -F _pollctl pollctl

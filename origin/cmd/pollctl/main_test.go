@@ -116,7 +116,13 @@ func TestPollctlEndToEnd(t *testing.T) {
 		t.Fatalf("list -o json: %v %s", err, res.stdout)
 	}
 	want(t, pollctl(t, env, "list"), 0, "ID", "STATE", "show42", "multi1")
-	want(t, pollctl(t, env, "show", "show42"), 0, "Who wins?", "visibility")
+	want(t, pollctl(t, env, "show", "show42"), 0, "Who wins?", "visibility", "identity", "open (one vote per browser, best effort)")
+	want(t, pollctl(t, env, "create", "--id", "vip", "--title", "Members only", "--option", "a", "--option", "b",
+		"--identity", "signed", "--jwt-issuer", "https://app.example", "--jwt-audience", "edgepoll"), 0, "signed", "https://app.example")
+	want(t, pollctl(t, env, "show", "vip", "-o", "json"), 0, `"identity": "signed"`, `"jwt_audience": "edgepoll"`)
+	want(t, pollctl(t, env, "create", "--id", "bad", "--title", "T", "--option", "a", "--option", "b", "--identity", "signed"), 2, "jwt_issuer")
+	want(t, pollctl(t, env, "create", "--id", "bad", "--title", "T", "--option", "a", "--option", "b", "--identity", "captcha"), 2, "identity must be")
+	want(t, pollctl(t, env, "delete", "vip"), 0, "deleted vip")
 	want(t, pollctl(t, env, "show", "nope"), 3, "not found")
 	want(t, pollctl(t, append(env, "EDGEPOLL_ADMIN_TOKEN=wrong-token-000000"), "list"), 5, "token")
 
