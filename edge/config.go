@@ -18,6 +18,12 @@ const (
 	MinTokenSecretLen = 32
 	// MaxMaxBodyBytes caps MaxBodyBytes: a vote never needs more.
 	MaxMaxBodyBytes = 64 << 10
+	// DefaultIPv6Prefix is the prefix length IPv6 client addresses are
+	// grouped by for per-address limits: a subscriber usually gets a whole
+	// /64 and can rotate through it at will.
+	DefaultIPv6Prefix = 64
+	// MinIPv6Prefix is the shortest IPV6 prefix accepted (a /32 is a whole ISP).
+	MinIPv6Prefix = 32
 )
 
 // Default rate limits. Per-IP limits are generous because many voters can
@@ -27,6 +33,10 @@ var (
 	DefaultTokenRate = Rate{N: 20, Per: time.Second, Burst: 100}
 	DefaultVoterRate = Rate{N: 1, Per: time.Second, Burst: 5}
 	DefaultCheckRate = Rate{N: 1, Per: time.Second, Burst: 10}
+	// DefaultPollTokenRate is the per-poll ceiling on new voter tokens at
+	// one edge location: well above a show's arrival rate at one colo, far
+	// below what a botnet asks for.
+	DefaultPollTokenRate = Rate{N: 1000, Per: time.Second, Burst: 10000}
 )
 
 // Rate is a GCRA rate limit: N events per Per with bursts of Burst.
@@ -109,6 +119,12 @@ type Config struct {
 	VoterRate Rate
 	// CheckRate limits vote checks (GET /v1/polls/{id}/vote) per voter.
 	CheckRate Rate
+	// PollTokenRate is each poll's ceiling on new voter tokens at this
+	// location, whatever address asks (DefaultPollTokenRate).
+	PollTokenRate Rate
+	// IPv6Prefix groups IPv6 client addresses by this many leading bits
+	// for the per-address limits (DefaultIPv6Prefix; 128 means no grouping).
+	IPv6Prefix int
 	// LimiterKeys bounds the keys each limiter remembers (DefaultLimiterKeys).
 	LimiterKeys int
 	// DedupeCapacity bounds the (poll, voter) pairs remembered as already voted.
@@ -129,6 +145,8 @@ func DefaultConfig() Config {
 		TokenRate:      DefaultTokenRate,
 		VoterRate:      DefaultVoterRate,
 		CheckRate:      DefaultCheckRate,
+		PollTokenRate:  DefaultPollTokenRate,
+		IPv6Prefix:     DefaultIPv6Prefix,
 		LimiterKeys:    DefaultLimiterKeys,
 		DedupeCapacity: DefaultDedupeCapacity,
 		MaxBodyBytes:   DefaultMaxBodyBytes,
@@ -149,6 +167,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckRate == (Rate{}) {
 		c.CheckRate = DefaultCheckRate
+	}
+	if c.PollTokenRate == (Rate{}) {
+		c.PollTokenRate = DefaultPollTokenRate
+	}
+	if c.IPv6Prefix == 0 {
+		c.IPv6Prefix = DefaultIPv6Prefix
 	}
 	if c.LimiterKeys <= 0 {
 		c.LimiterKeys = DefaultLimiterKeys
@@ -178,13 +202,16 @@ func (c *Config) Validate() error {
 	if len(c.EdgeID) > shared.MaxEdgeIDLen {
 		return shared.Errorf(shared.EINVALID, "EDGE_ID must be at most %d bytes", shared.MaxEdgeIDLen)
 	}
+	if c.IPv6Prefix != 0 && (c.IPv6Prefix < MinIPv6Prefix || c.IPv6Prefix > 128) {
+		return shared.Errorf(shared.EINVALID, "RATE_IPV6_PREFIX (IPv6Prefix) must be %d-128, got %d", MinIPv6Prefix, c.IPv6Prefix)
+	}
 	if c.MaxBodyBytes > MaxMaxBodyBytes {
 		return shared.Errorf(shared.EINVALID, "MAX_BODY_BYTES (MaxBodyBytes) must be at most %d", MaxMaxBodyBytes)
 	}
 	for _, r := range []struct {
 		name string
 		r    Rate
-	}{{"vote", c.VoteRate}, {"token", c.TokenRate}, {"voter", c.VoterRate}, {"check", c.CheckRate}} {
+	}{{"vote", c.VoteRate}, {"token", c.TokenRate}, {"voter", c.VoterRate}, {"check", c.CheckRate}, {"poll token", c.PollTokenRate}} {
 		if r.r.Off() || r.r == (Rate{}) {
 			continue
 		}
@@ -217,6 +244,8 @@ func validOrigin(o string) bool {
 //	RATE_IP_TOKENS   optional per-IP token issuance rate (default 20/s:100)
 //	RATE_VOTER       optional per-voter vote rate (default 1/s:5)
 //	RATE_CHECK       optional per-voter vote-check rate (default 1/s:10)
+//	RATE_POLL_TOKENS optional per-poll ceiling on new voter tokens at this location (default 1000/s:10000)
+//	RATE_IPV6_PREFIX optional prefix length IPv6 addresses are grouped by for per-address limits (default 64)
 //	DEDUPE_CAPACITY  optional number of (poll, voter) pairs remembered
 //	MAX_BODY_BYTES   optional vote body limit (default 4096)
 //	COOKIE_SECURE    optional, "false" for plain-HTTP development (default true)
@@ -234,7 +263,7 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 	for _, r := range []struct {
 		name string
 		dst  *Rate
-	}{{"RATE_IP_VOTES", &c.VoteRate}, {"RATE_IP_TOKENS", &c.TokenRate}, {"RATE_VOTER", &c.VoterRate}, {"RATE_CHECK", &c.CheckRate}} {
+	}{{"RATE_IP_VOTES", &c.VoteRate}, {"RATE_IP_TOKENS", &c.TokenRate}, {"RATE_VOTER", &c.VoterRate}, {"RATE_CHECK", &c.CheckRate}, {"RATE_POLL_TOKENS", &c.PollTokenRate}} {
 		if s := get(r.name); s != "" {
 			v, err := ParseRate(s)
 			if err != nil {
@@ -246,7 +275,7 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 	for _, n := range []struct {
 		name string
 		dst  *int
-	}{{"DEDUPE_CAPACITY", &c.DedupeCapacity}, {"MAX_BODY_BYTES", &c.MaxBodyBytes}} {
+	}{{"DEDUPE_CAPACITY", &c.DedupeCapacity}, {"MAX_BODY_BYTES", &c.MaxBodyBytes}, {"RATE_IPV6_PREFIX", &c.IPv6Prefix}} {
 		if s := get(n.name); s != "" {
 			v, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil || v < 1 {

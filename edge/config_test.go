@@ -85,3 +85,45 @@ func TestParseRate(t *testing.T) {
 		t.Errorf("String %q", s)
 	}
 }
+
+func TestIdentityLimitsFromEnv(t *testing.T) {
+	c, err := ConfigFromEnv(env(map[string]string{"TOKEN_SECRET": secret32, "RATE_POLL_TOKENS": "500/s:2000", "RATE_IPV6_PREFIX": "56"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PollTokenRate != (Rate{500, time.Second, 2000}) || c.IPv6Prefix != 56 {
+		t.Errorf("poll token rate %v, IPv6 prefix %d", c.PollTokenRate, c.IPv6Prefix)
+	}
+	d, err := ConfigFromEnv(env(map[string]string{"TOKEN_SECRET": secret32}))
+	if err != nil || d.PollTokenRate != DefaultPollTokenRate || d.IPv6Prefix != DefaultIPv6Prefix {
+		t.Errorf("defaults %v %d %v", d.PollTokenRate, d.IPv6Prefix, err)
+	}
+	for _, v := range []string{"16", "129", "x"} {
+		if _, err := ConfigFromEnv(env(map[string]string{"TOKEN_SECRET": secret32, "RATE_IPV6_PREFIX": v})); shared.ErrorCode(err) != shared.EINVALID || !strings.Contains(err.Error(), "RATE_IPV6_PREFIX") {
+			t.Errorf("RATE_IPV6_PREFIX=%s: %v", v, err)
+		}
+	}
+}
+
+func TestAddrKey(t *testing.T) {
+	for _, c := range []struct {
+		ip   string
+		bits int
+		want string
+	}{
+		{"198.51.100.7", 64, "198.51.100.7"},
+		{"2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::9", 64, "2001:db8:1:2::/64"},
+		{"2001:DB8:1:2::9", 64, "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", 64, "fe80::/64"},
+		{"2001:db8:1:2ff::1", 56, "2001:db8:1:200::/56"},
+		{"2001:db8::1", 128, "2001:db8::1"},
+		{"::ffff:192.0.2.1", 64, "::ffff:192.0.2.1"},
+		{"not:an:address", 64, "not:an:address"},
+		{"unknown", 64, "unknown"},
+	} {
+		if got := addrKey(c.ip, c.bits); got != c.want {
+			t.Errorf("addrKey(%q, %d) = %q, want %q", c.ip, c.bits, got, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,8 +234,28 @@ func clientIP(r *http.Request) string {
 	return a
 }
 
+// addrKey is the address the per-address limits count ip under: an IPv6
+// address is cut to its first bits bits (a /64 by default: one subscriber
+// can rotate through a whole /64, so each address alone means nothing),
+// written as "prefix/bits"; anything else (IPv4, an IPv4-mapped IPv6
+// address, junk) is used as it is. It allocates only for IPv6.
+func addrKey(ip string, bits int) string {
+	if bits >= 128 || strings.IndexByte(ip, ':') < 0 {
+		return ip
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 // allowIP applies a per-address limit: the isolate's limiter l first, then
-// the host's platform limiter under prefix+ip. When either refuses, it
+// the host's platform limiter under prefix+ip (ip already cut by addrKey). When either refuses, it
 // writes the 429 (msg names the isolate's limit) and returns false.
 func (h *handler) allowIP(ctx context.Context, w http.ResponseWriter, l Limiter, prefix, ip string, now time.Time, msg string) bool {
 	if ok, wait := h.state.Limit(l, ratelimit.Key(ip), now); !ok {
@@ -243,6 +264,17 @@ func (h *handler) allowIP(ctx context.Context, w http.ResponseWriter, l Limiter,
 	}
 	if !h.host.Allow(ctx, prefix+ip) {
 		writeRateLimited(w, platformRetryAfter, "too many requests from your address")
+		return false
+	}
+	return true
+}
+
+// allowPollTokens applies the poll's ceiling on new voter tokens at this
+// location (Config.PollTokenRate), whatever address asks; past it, it
+// answers 429 and returns false.
+func (h *handler) allowPollTokens(w http.ResponseWriter, id string, now time.Time) bool {
+	if ok, wait := h.state.Limit(LimitTokenPoll, ratelimit.Key(id), now); !ok {
+		writeRateLimited(w, wait, "this poll is issuing new voter tokens faster than its ceiling")
 		return false
 	}
 	return true
@@ -326,13 +358,16 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		}
 	}
 	if tok == "" {
-		if !h.allowIP(ctx, w, LimitTokenIP, "token:", clientIP(r), now, "too many voter tokens requested from your address") {
+		if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
 			return
 		}
 	}
 	p, err := h.host.Poll(ctx, id)
 	if err != nil {
 		h.hostError(w, "poll lookup", id, err)
+		return
+	}
+	if tok == "" && !h.allowPollTokens(w, id, now) {
 		return
 	}
 	if tok == "" {
@@ -457,7 +492,7 @@ func mediaType(ct string) string {
 func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	now := h.host.Now()
-	ip := clientIP(r)
+	ip := addrKey(clientIP(r), h.cfg.IPv6Prefix)
 	if !h.allowIP(ctx, w, LimitVoteIP, "vote:", ip, now, "too many votes from your address") {
 		return
 	}

@@ -177,8 +177,11 @@ func TestClientIPFallsBackToRemoteAddr(t *testing.T) {
 	if c := get("[2001:db8::1]:4001"); c != 429 {
 		t.Errorf("6th token from the same address (other port): %d, want 429", c)
 	}
-	if c := get("[2001:db8::2]:4000"); c != 200 {
-		t.Errorf("token from another address: %d, want 200", c)
+	if c := get("[2001:db8::2]:4000"); c != 429 {
+		t.Errorf("token from another address in the same /64: %d, want 429", c)
+	}
+	if c := get("[2001:db8:0:1::2]:4000"); c != 200 {
+		t.Errorf("token from another /64: %d, want 200", c)
 	}
 }
 
@@ -206,7 +209,7 @@ func TestGroupCommitThroughHandler(t *testing.T) {
 	}, commit.Options{MaxVotes: 16, MaxDelay: 2 * time.Millisecond, EdgeID: "test"})
 	fh.SetSubmitFunc(c.Submit)
 	cfg := edgetest.TableConfig()
-	cfg.VoteRate, cfg.TokenRate = edge.Rate{N: -1}, edge.Rate{N: -1}
+	cfg.VoteRate, cfg.TokenRate, cfg.PollTokenRate = edge.Rate{N: -1}, edge.Rate{N: -1}, edge.Rate{N: -1}
 	h := edge.New(cfg, fh)
 	const n = 200
 	var wg sync.WaitGroup

@@ -18,10 +18,11 @@ type Limiter uint8
 
 // The edge's rate limits.
 const (
-	LimitVoteIP  Limiter = iota + 1 // votes per client address (Config.VoteRate)
-	LimitTokenIP                    // voter tokens issued per client address (Config.TokenRate)
-	LimitVoter                      // votes per voter and poll (Config.VoterRate)
-	LimitCheck                      // vote checks per voter and poll (Config.CheckRate)
+	LimitVoteIP    Limiter = iota + 1 // votes per client address (Config.VoteRate)
+	LimitTokenIP                      // voter tokens issued per client address (Config.TokenRate)
+	LimitVoter                        // votes per voter and poll (Config.VoterRate)
+	LimitCheck                        // vote checks per voter and poll (Config.CheckRate)
+	LimitTokenPoll                    // new voter tokens per poll, whatever the address (Config.PollTokenRate)
 )
 
 // LocationState is the memory one edge location keeps for its first-line
@@ -53,7 +54,7 @@ type StateHost interface {
 // limiters, each safe for concurrent use.
 type localState struct {
 	seen     *dedupe.Set
-	limiters [LimitCheck + 1]*ratelimit.Limiter // nil: off
+	limiters [LimitTokenPoll + 1]*ratelimit.Limiter // nil: off
 }
 
 // NewLocationState returns an in-memory LocationState sized and rated by
@@ -65,6 +66,7 @@ func NewLocationState(cfg Config) LocationState {
 	s.limiters[LimitTokenIP] = newLimiter(cfg.TokenRate, cfg.LimiterKeys)
 	s.limiters[LimitVoter] = newLimiter(cfg.VoterRate, cfg.LimiterKeys)
 	s.limiters[LimitCheck] = newLimiter(cfg.CheckRate, cfg.LimiterKeys)
+	s.limiters[LimitTokenPoll] = newLimiter(cfg.PollTokenRate, cfg.LimiterKeys)
 	return s
 }
 

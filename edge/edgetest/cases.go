@@ -189,6 +189,9 @@ func Cases() []Case {
 			t.Fatalf("poll body not JSON: %v: %s", err, r.Body)
 		}
 		want := Polls()[0]
+		if !strings.Contains(string(r.Body), `"identity":"open","identity_note":"one vote per browser, best effort"`) {
+			t.Errorf("poll body %s does not state the identity mode and its guarantee", r.Body)
+		}
 		if pr.Poll.ID != want.ID || pr.Poll.Title != want.Title || len(pr.Poll.Options) != 3 || pr.Poll.Options[2].Label != "Option 2" ||
 			pr.Poll.Kind != shared.KindSingle || pr.Poll.State != shared.StateOpen || pr.Poll.Visibility != shared.VisibilityLive || pr.Poll.Version != 1 {
 			t.Errorf("poll in body = %+v, want %+v", pr.Poll, want)
@@ -276,6 +279,29 @@ func Cases() []Case {
 			issueFrom("open1", "f", "203.0.113.9"),
 			{Before: func(h *FakeHost) { h.Advance(13 * time.Second) }, Path: pollP, Want: Want{Status: 200}, Comment: "a token per 12 s refills"},
 		}},
+		{Name: "poll/IPv6 addresses share their /64's token limit", Steps: []Step{
+			issueFrom("open1", "a", "2001:db8:1:2::1"), issueFrom("open1", "b", "2001:db8:1:2::2"), issueFrom("multi", "c", "2001:db8:1:2:ffff:1:2:3"),
+			issueFrom("open1", "d", "2001:db8:1:2::4"), issueFrom("draft", "e", "2001:db8:1:2::5"),
+			{Path: pollP, Header: hdr("CF-Connecting-IP", "2001:db8:1:2:abcd::9"), Want: Want{Status: 429, Code: shared.ERATELIMITED},
+				Comment: "a sixth address in the same /64"},
+			issueFrom("open1", "f", "2001:db8:1:3::1"),
+			issueFrom("open1", "g", "::ffff:192.0.2.1"),
+			issueFrom("open1", "h", "192.0.2.1"),
+		}},
+		{Name: "poll/per-poll token ceiling 429", Steps: func() []Step {
+			var steps []Step
+			for i := range 20 {
+				steps = append(steps, issueFrom("open1", "t"+strconv.Itoa(i), "192.0.2."+strconv.Itoa(i+1)))
+			}
+			return append(steps,
+				Step{Path: pollP, Header: hdr("CF-Connecting-IP", "203.0.113.50"), Want: Want{Status: 429, Code: shared.ERATELIMITED,
+					Check: checkErrorMessage("this poll is issuing new voter tokens faster than its ceiling; retry in 4 s")}},
+				Step{Path: pollP, Header: hdr("CF-Connecting-IP", "203.0.113.50", "Cookie", "ep_open1={tok:t0}"), Want: Want{Status: 200},
+					Comment: "a voter who holds a token is not refused"},
+				issueFrom("multi", "m", "203.0.113.50"),
+				Step{Before: func(h *FakeHost) { h.Advance(4 * time.Second) }, Path: pollP, Header: hdr("CF-Connecting-IP", "203.0.113.51"), Want: Want{Status: 200}},
+			)
+		}()},
 		{Name: "poll/platform limiter 429", Steps: []Step{
 			{Before: func(h *FakeHost) { h.SetAllow(false) }, Path: pollP, Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "10"}}},
 		}},

@@ -13,6 +13,7 @@ import (
 var EnvKeys = []string{
 	"TOKEN_SECRET", "ALLOWED_ORIGINS", "EDGE_ID", "RATE_IP_VOTES", "RATE_IP_TOKENS",
 	"RATE_VOTER", "RATE_CHECK", "DEDUPE_CAPACITY", "MAX_BODY_BYTES", "COOKIE_SECURE",
+	"RATE_POLL_TOKENS", "RATE_IPV6_PREFIX",
 }
 
 // EnvFromConfig returns a Config.Env serving cfg in the variables
@@ -25,7 +26,7 @@ func EnvFromConfig(cfg edge.Config) func(string) (string, bool) {
 		"EDGE_ID":         cfg.EdgeID,
 		"COOKIE_SECURE":   strconv.FormatBool(cfg.CookieSecure),
 	}
-	for name, r := range map[string]edge.Rate{"RATE_IP_VOTES": cfg.VoteRate, "RATE_IP_TOKENS": cfg.TokenRate, "RATE_VOTER": cfg.VoterRate, "RATE_CHECK": cfg.CheckRate} {
+	for name, r := range map[string]edge.Rate{"RATE_IP_VOTES": cfg.VoteRate, "RATE_IP_TOKENS": cfg.TokenRate, "RATE_VOTER": cfg.VoterRate, "RATE_CHECK": cfg.CheckRate, "RATE_POLL_TOKENS": cfg.PollTokenRate} {
 		if r != (edge.Rate{}) {
 			m[name] = r.String()
 		}
@@ -35,6 +36,9 @@ func EnvFromConfig(cfg edge.Config) func(string) (string, bool) {
 	}
 	if cfg.MaxBodyBytes > 0 {
 		m["MAX_BODY_BYTES"] = strconv.Itoa(cfg.MaxBodyBytes)
+	}
+	if cfg.IPv6Prefix > 0 {
+		m["RATE_IPV6_PREFIX"] = strconv.Itoa(cfg.IPv6Prefix)
 	}
 	return func(key string) (string, bool) {
 		v, ok := m[key]
