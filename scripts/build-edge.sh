@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Cloudflare Worker bundle into build/edge/: app.wasm (the Go
 # program), wasm_exec.js (the matching Go runtime shim) and worker.mjs (our
-# one-instance-per-isolate glue). Usage: scripts/build-edge.sh [go|tinygo] [outdir]
+# one-instance-per-isolate glue), and the audience's pages into build/web. Usage: scripts/build-edge.sh [go|tinygo] [outdir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-go}
@@ -31,6 +31,9 @@ tinygo)
 	;;
 esac
 cp edge/worker/glue/worker.mjs "$out/worker.mjs"
+# The audience's pages, served as the Worker's static assets (wrangler.toml
+# [assets]; WEB_OUT moves them, as the workerd tests do).
+node scripts/build-web.mjs "${WEB_OUT:-build/web}" >/dev/null
 
 raw=$(stat -c %s "$out/app.wasm")
 gz=$(gzip -9 -c "$out/app.wasm" "$out/wasm_exec.js" "$out/worker.mjs" | wc -c)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what edgepoll's tests and benchmarks need, only when missing:
-# redis-server, redis-tools and wrk from Debian's packages, wrangler and
-# @msgpack/msgpack from npm (package-lock.json), and the Go modules.
+# redis-server, redis-tools, wrk and chromium (the browser tests) from
+# Debian's packages, wrangler, esbuild, axe-core and the pages' libraries
+# from npm (package-lock.json), and the Go modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v wrk >/dev/null || need+=(wrk)
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
 	echo "deps: installing ${need[*]} from Debian's packages" >&2
 	SUDO=""

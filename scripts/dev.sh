@@ -53,11 +53,12 @@ fi
 source "$secrets"
 
 # --- build -----------------------------------------------------------------
-say "building origin, pollctl, harness and the wasm guest"
+say "building origin, pollctl, harness, the wasm guest and the audience pages"
 go build -o "$dev/bin/origin" ./origin/cmd/origin
 go build -o "$dev/bin/pollctl" ./origin/cmd/pollctl
 go build -o "$dev/bin/harness" ./wasm/cmd/harness
 OUT=$dev/edge.wasm bash scripts/build-wasm.sh go >&2
+node scripts/build-web.mjs "$dev/web" >&2
 
 # --- process groups ----------------------------------------------------------
 pids=()
@@ -128,7 +129,7 @@ wait_for origin "${pids[-1]}" curl -fsS "$origin/healthz"
 
 start harness "$dev/logs/harness.log" env ORIGIN_URL="$origin" INGEST_KEY="$INGEST_KEY" \
 	TOKEN_SECRET="$TOKEN_SECRET" ALLOWED_ORIGINS='*' EDGE_ID=dev-harness COOKIE_SECURE=false \
-	"$dev/bin/harness" -listen "127.0.0.1:$EDGE_PORT" -module "$dev/edge.wasm" -spool "$dev/spool"
+	"$dev/bin/harness" -listen "127.0.0.1:$EDGE_PORT" -module "$dev/edge.wasm" -spool "$dev/spool" -web "$dev/web"
 edge=http://127.0.0.1:$EDGE_PORT
 wait_for harness "${pids[-1]}" curl -fsS "$edge/healthz"
 
@@ -152,7 +153,12 @@ cat >&2 <<INFO
     redis                  127.0.0.1:$REDIS_PORT   data in .dev/redis (append-only file, fsync always)
     logs                   .dev/logs/
 
-  vote (gets a voter token, then votes for option 1):
+  the audience (open these in a browser):
+    voting page            $edge/p/$POLL
+    big screen             $edge/p/$POLL/screen
+    embed snippet          <script src="$edge/embed.js" data-poll="$POLL" async></script>
+
+  vote from a shell (gets a voter token, then votes for option 1):
     TOKEN=\$(curl -s $edge/v1/polls/$POLL | sed -E 's/.*"token":"([^"]+)".*/\1/'); curl -s -X POST -H 'Content-Type: application/json' -d "{\"token\":\"\$TOKEN\",\"choice\":1}" $edge/v1/polls/$POLL/votes; echo
 
   results:

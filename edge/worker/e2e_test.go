@@ -75,6 +75,7 @@ func startEdgeWith(t *testing.T, extra string) *edgeEnv {
 	dir := t.TempDir()
 	build := exec.Command("bash", filepath.Join(root, "scripts", "build-edge.sh"), "go", filepath.Join(dir, "edge"))
 	build.Dir = root
+	build.Env = append(os.Environ(), "WEB_OUT="+filepath.Join(dir, "web"))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build-edge.sh: %v\n%s", err, out)
 	}
@@ -107,7 +108,12 @@ max_batch_size = 10
 max_batch_timeout = 1
 max_retries = 20
 dead_letter_queue = "edgepoll-votes-dlq"
-`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret)) + extra
+[assets]
+directory = %q
+binding = "ASSETS"
+html_handling = "none"
+not_found_handling = "none"
+`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret), filepath.Join(dir, "web")) + extra
 	if err := os.WriteFile(filepath.Join(dir, "wrangler.toml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +304,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 	t.Run("OneOriginLoadPerPeriod", func(t *testing.T) {
 		e.t = t
 		oneOriginLoadPerPeriod(t, e)
+	})
+
+	t.Run("PagesAndStream", func(t *testing.T) {
+		e.t = t
+		pagesAndStream(t, e)
 	})
 
 	t.Run("SustainedVoting", func(t *testing.T) {

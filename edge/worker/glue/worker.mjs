@@ -377,7 +377,167 @@ function ensureScratch(inst, need) {
   return inst.view;
 }
 
+// ---- The audience's pages and the results stream ------------------------
+// Workers Static Assets serve /assets/* and /embed.js without running this
+// Worker (their headers come from the build's _headers file). The pages'
+// paths carry a poll id, so they reach the Worker, which serves the built
+// HTML from the ASSETS binding with the pages' headers (edge.PageCSP and
+// the constants beside it, edge/pages.go; a test compares the two).
+const pagePath = /^\/p\/([A-Za-z0-9_-]{1,64})(\/screen)?\/?$/;
+const streamPath = /^\/v1\/polls\/([A-Za-z0-9_-]{1,64})\/stream$/;
+
+function pageCSP(allowed) {
+  let anc = "'self'";
+  for (let o of String(allowed ?? "").split(",")) {
+    o = o.trim().replace(/\/$/, "");
+    if (o === "*") {
+      anc = "*";
+      break;
+    }
+    if (o !== "") {
+      anc += " " + o;
+    }
+  }
+  return [
+    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors " + anc,
+  ].join("; ");
+}
+
+async function page(req, env, file) {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return new Response('{"error":{"code":"invalid","message":"method ' + req.method.slice(0, 16) + ' not allowed; use GET or HEAD"}}', {
+      status: 405, headers: { "Content-Type": "application/json", Allow: "GET, HEAD" },
+    });
+  }
+  const res = await env.ASSETS.fetch(new Request(new URL("/" + file, req.url), { method: req.method, headers: req.headers }));
+  const headers = new Headers(res.headers);
+  headers.set("Cache-Control", "public, max-age=60"); // edge.PageCacheControl
+  headers.set("Content-Security-Policy", pageCSP(env.ALLOWED_ORIGINS));
+  headers.set("X-Content-Type-Options", "nosniff");
+  headers.set("Referrer-Policy", "strict-origin-when-cross-origin"); // edge.ReferrerPolicy
+  return new Response(res.body, { status: res.status, headers });
+}
+
+// The stream's timing: wasm/stream's Interval, Lifetime, Heartbeat, RetryMillis.
+const streamIntervalMillis = 1000;
+const streamLifetimeMillis = 5 * 60 * 1000;
+const streamHeartbeatMillis = 15000;
+const streamRetryMillis = 2000;
+
+// stream answers GET /v1/polls/{id}/stream (docs/EDGE-API.md). It reads the
+// results through the Go handler, from the same cache as the results route,
+// once a second, and sends an event when the version changes. Every read
+// and timer is this request's own: the loop runs in its context.
+async function stream(req, env, ctx, id) {
+  if (req.method !== "GET") {
+    return new Response('{"error":{"code":"invalid","message":"method ' + req.method.slice(0, 16) + ' not allowed; use GET"}}', {
+      status: 405, headers: { "Content-Type": "application/json", Allow: "GET" },
+    });
+  }
+  const resultsURL = new URL("/v1/polls/" + id + "/results", req.url).toString();
+  const origin = req.headers.get("origin");
+  const read = (etag) => {
+    const h = { accept: "application/json" };
+    if (etag) {
+      h["if-none-match"] = etag;
+    }
+    if (origin !== null) {
+      h.origin = origin;
+    }
+    return serveGo(new Request(resultsURL, { headers: h }), env, ctx);
+  };
+  const first = await read("");
+  const body = first.status === 200 ? await first.text() : null;
+  let version;
+  try {
+    version = body === null ? undefined : JSON.parse(body).version;
+  } catch {
+    version = undefined;
+  }
+  if (version === undefined) {
+    return body === null ? first : new Response(body, first);
+  }
+  const headers = new Headers();
+  for (const [k, v] of first.headers) {
+    if (k.startsWith("access-control-") || k === "vary") {
+      headers.set(k, v);
+    }
+  }
+  headers.set("Content-Type", "text/event-stream; charset=utf-8");
+  headers.set("Cache-Control", "no-store");
+  const { readable, writable } = new TransformStream();
+  const writer = writable.getWriter();
+  const event = (v, text) => "id: " + v + "\n" + text.split("\n").map((l) => "data: " + l).join("\n") + "\n\n";
+  const last = req.headers.get("last-event-id");
+  const loop = async () => {
+    let etag = first.headers.get("etag") ?? "";
+    let quiet = Date.now();
+    const end = quiet + streamLifetimeMillis;
+    try {
+      await writer.write(encoder.encode("retry: " + streamRetryMillis + "\n\n" + (last === String(version) ? "" : event(version, body))));
+      while (Date.now() < end) {
+        await sleep(streamIntervalMillis);
+        let out = "";
+        try {
+          const r = await read(etag);
+          if (r.status === 200) {
+            const text = await r.text();
+            const v = JSON.parse(text).version;
+            if (v !== version) {
+              version = v;
+              etag = r.headers.get("etag") ?? "";
+              out = event(v, text);
+            }
+          }
+        } catch (e) {
+          console.error("edgepoll: stream read failed:", String(e));
+        }
+        if (out === "" && Date.now() - quiet >= streamHeartbeatMillis) {
+          out = ": keep-alive\n\n";
+        }
+        if (out !== "") {
+          await writer.write(encoder.encode(out));
+          quiet = Date.now();
+        }
+      }
+      await writer.close();
+    } catch {
+      // The client went away.
+    }
+  };
+  ctx.waitUntil(loop());
+  return new Response(readable, { status: 200, headers });
+}
+
+// urlPath is req.url's path without parsing the whole URL (every request
+// pays for this check).
+function urlPath(u) {
+  const i = u.indexOf("/", u.indexOf("//") + 2);
+  if (i < 0) {
+    return "/";
+  }
+  const q = u.indexOf("?", i);
+  const h = u.indexOf("#", i);
+  const end = q >= 0 ? q : h >= 0 ? h : u.length;
+  return u.slice(i, end);
+}
+
 async function fetch(req, env, ctx) {
+  const path = urlPath(req.url);
+  let m = pagePath.exec(path);
+  if (m !== null && env.ASSETS !== undefined) {
+    return page(req, env, m[2] ? "screen.html" : "vote.html");
+  }
+  m = streamPath.exec(path);
+  if (m !== null) {
+    return stream(req, env, ctx, m[1]);
+  }
+  return serveGo(req, env, ctx);
+}
+
+// serveGo has the Go handler answer req.
+async function serveGo(req, env, ctx) {
   const inst = instance ?? (await start(env));
   const method = req.method;
   let body = null;
