@@ -1,4 +1,4 @@
-//go:build !js
+//go:build !js && linux
 
 package worker_test
 
@@ -309,6 +309,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 	t.Run("PagesAndStream", func(t *testing.T) {
 		e.t = t
 		pagesAndStream(t, e)
+	})
+
+	t.Run("BrowserVote", func(t *testing.T) {
+		e.t = t
+		browserVote(t, e)
 	})
 
 	t.Run("SustainedVoting", func(t *testing.T) {

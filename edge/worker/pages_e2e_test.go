@@ -1,4 +1,4 @@
-//go:build !js
+//go:build !js && linux
 
 package worker_test
 
@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/internal/browsertest"
 )
 
 // pagesAndStream checks the audience's side of the Worker in workerd: the
@@ -93,4 +96,23 @@ func pagesAndStream(t *testing.T, e *edgeEnv) {
 			break
 		}
 	}
+}
+
+// browserVote is the main voting path in Chromium against the Worker: the
+// page loads from the ASSETS binding, votes with its Bearer token, shows the
+// receipt, and its live results include the vote once the queue consumer
+// has delivered it.
+func browserVote(t *testing.T, e *edgeEnv) {
+	e.createPoll("browser")
+	ctx := browsertest.Tab(t, browsertest.Browser(t))
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/p/browser")); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden && document.querySelectorAll("#options input").length > 1`, 20*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#options input`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitJS(t, ctx, "the receipt", `document.getElementById("receipt").textContent.length === 32`, 20*time.Second)
+	browsertest.WaitJS(t, ctx, "the vote in the live results", `document.getElementById("results").dataset.total === "1"`, 40*time.Second)
+	browsertest.Axe(t, ctx, "voting page in workerd")
 }
