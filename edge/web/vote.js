@@ -1,0 +1,474 @@
+// The voting page, /p/{id} (and /p/{id}?embed=1 inside another site's iframe).
+//
+// Why vanilla JS: the page is one question and a button, opened by millions
+// of phones within seconds of a cue on air. No framework means nothing to
+// download, parse or hydrate before the form works; esbuild bundles and
+// minifies these modules into one small file with a content-hashed name
+// that every edge caches for a year.
+//
+// Why polling for live results here (and Server-Sent Events only on the big
+// screen): every voter's page asks GET /v1/polls/{id}/results with
+// If-None-Match about once a second (800-1200 ms, jittered). That request is
+// answered by the edge cache (a 304 with no body while nothing changed) and
+// costs the origin nothing between snapshot versions, it needs no
+// long-lived connection per voter at the edge, and it stops by itself when
+// the tab is hidden (Page Visibility API). A stream per voter would hold
+// millions of connections open for the same numbers. The big screen is a
+// handful of clients that want every version at once: SSE fits there.
+//
+// What the page keeps (lib/store.js): the voter token per poll, sent only as
+// `Authorization: Bearer` (never the cookie: third-party cookies are blocked
+// in iframes), and the voter's own vote and receipt, so a reload says "You
+// voted for X" and can ask GET /v1/polls/{id}/vote whether it is counted.
+//
+// Everything from the server (titles, labels, messages) is inserted with
+// textContent, never as HTML.
+
+import { call, callRetrying, errMessage, pollPath } from "./lib/api.js";
+import {
+  closesAt, describe, limit, list, noteServerDate, now, num, opensAt, phase,
+  pollIdFromPath, resultsVisible, span,
+} from "./lib/poll.js";
+import { pollResults, renderResults } from "./lib/results.js";
+import { loadToken, loadVote, saveToken, saveVote } from "./lib/store.js";
+
+const $ = (id) => document.getElementById(id);
+const id = pollIdFromPath(location.pathname);
+const embed = new URLSearchParams(location.search).get("embed") === "1";
+
+let poll = null; // the poll config from GET /v1/polls/{id}
+let token = "";
+let vote = null; // {choices, labels, receipt, at} once this voter voted
+let shown = ""; // the phase last drawn
+let sending = false;
+let results = null; // the results poller while one runs
+let refreshAt = 0; // when to re-read the config (ms, edge clock)
+let refreshing = false;
+let closedSince = 0; // when this page first saw the poll closed
+
+/**
+ * Puts a message in the #status live region. kind is "", "ok", "warn" or
+ * "error"; a transient message (loading, sending, retrying) is cleared by
+ * clearTransient() once the thing it waits for is done.
+ */
+function say(text, kind = "", transient = false) {
+  const s = $("status");
+  s.textContent = text;
+  s.dataset.kind = kind;
+  s.dataset.transient = transient ? "1" : "";
+}
+
+function clearTransient() {
+  if ($("status").dataset.transient) say("");
+}
+
+/** An onWait callback for callRetrying that explains the wait. */
+function waiting(prefix) {
+  return (kind, seconds) => {
+    const when = seconds > 1 ? "in " + seconds + " seconds" : "in a moment";
+    const text =
+      kind === "offline"
+        ? navigator.onLine
+          ? "We can't reach the poll. Trying again " + when + "…"
+          : "You're offline. We'll carry on as soon as you're back online."
+        : kind === "busy"
+          ? "Lots of people are voting right now. Trying again " + when + "…"
+          : "The poll is very busy. Trying again " + when + "…";
+    say((prefix ? prefix + " " : "") + text, "warn", true);
+  };
+}
+
+/** Ends the page with a message (unknown poll, bad address). */
+function fatal(title, text) {
+  $("title").textContent = title;
+  document.title = title;
+  for (const el of ["vote-form", "voted", "results-section", "countdown"]) $(el).hidden = true;
+  $("phase").textContent = "";
+  say(text, "error");
+  stopResults();
+  refreshAt = Infinity;
+}
+
+// --- the poll config and the voter token ---------------------------------
+
+/** GET /v1/polls/{id}: config plus token (the stored token is reused). */
+async function loadPoll(quiet) {
+  const r = quiet
+    ? await call(pollPath(id), { token }).catch(() => null)
+    : await callRetrying(pollPath(id), { token }, waiting(""));
+  if (!r) return false;
+  noteServerDate(r.res);
+  if (r.status === 200 && r.body && r.body.poll && r.body.token) {
+    if (r.body.token !== token) {
+      // A new voter id: the stored token is no longer valid (or there was
+      // none), so a stored vote belongs to a voter this page cannot speak for.
+      if (token && vote) {
+        vote = null;
+        saveVote(id, null);
+      }
+      token = r.body.token;
+      saveToken(id, token);
+    }
+    setPoll(r.body.poll);
+    return true;
+  }
+  if (quiet) return false;
+  if (r.status === 404) {
+    fatal("Poll not found", "We couldn't find this poll. Check the address you were given; the poll may have been removed.");
+  } else if ((r.status === 401 || r.status === 400) && token) {
+    token = "";
+    saveToken(id, "");
+    return loadPoll(false);
+  } else {
+    fatal("Something went wrong", "The poll couldn't be loaded (error " + r.status + "). Please reload the page in a moment.");
+  }
+  return false;
+}
+
+/** Re-reads the config in the background; errors just try again later. */
+async function refreshPoll() {
+  if (refreshing) return;
+  refreshing = true;
+  refreshAt = now() + 10000;
+  try {
+    await loadPoll(true);
+  } finally {
+    refreshing = false;
+  }
+}
+
+/** When to re-read the config next: at opening, at closing, and every ~30 s. */
+function scheduleRefresh() {
+  const t = now();
+  const jitter = () => Math.random() * 2000;
+  const ph = phase(poll, t);
+  if (poll.state === "closed") refreshAt = Infinity;
+  else if (ph === "soon") refreshAt = opensAt(poll) + jitter();
+  else if (ph === "draft") refreshAt = t + 8000 + jitter();
+  else if (ph === "closed") refreshAt = t + 60000 + jitter();
+  else refreshAt = Math.min(t + 25000 + 5 * jitter(), closesAt(poll) ? closesAt(poll) + jitter() : Infinity);
+}
+
+function setPoll(p) {
+  // Options are redrawn only when they change (keeping focus and ticks).
+  const redraw = !poll || optionsKey(poll) !== optionsKey(p);
+  poll = p;
+  $("title").textContent = p.title;
+  document.title = p.title + " – Vote";
+  // The edge states the poll's one-vote guarantee in plain words.
+  const note = p.identity_note ? p.identity_note[0].toUpperCase() + p.identity_note.slice(1) + "." : "";
+  $("identity-note").textContent = note;
+  $("identity-note").hidden = !note;
+  if (redraw) drawOptions();
+  scheduleRefresh();
+  update();
+}
+
+const optionsKey = (p) => p.kind + "|" + limit(p) + "|" + p.options.map((o) => o.label).join("\u0000");
+
+// --- the form ------------------------------------------------------------
+
+/** Draws the radios or checkboxes, keeping what was already ticked. */
+function drawOptions() {
+  const box = $("options");
+  const before = new Set(checked());
+  const multi = poll.kind === "multi";
+  const max = limit(poll);
+  $("legend").textContent = multi ? (max > 1 ? "Choose up to " + max : "Choose one") : "Choose one";
+  const items = poll.options.map((o, i) => {
+    const div = document.createElement("div");
+    div.className = "option";
+    const input = document.createElement("input");
+    input.type = multi ? "checkbox" : "radio";
+    input.name = "choice";
+    input.id = "opt-" + i;
+    input.value = String(i);
+    input.checked = before.has(i);
+    const label = document.createElement("label");
+    label.htmlFor = input.id;
+    label.textContent = o.label;
+    div.append(input, label);
+    return div;
+  });
+  box.replaceChildren(...items);
+  $("choice-count").hidden = !multi || max < 2;
+  enforceMax();
+}
+
+/** The ticked option indexes. */
+function checked() {
+  return [...document.querySelectorAll("#options input:checked")].map((el) => Number(el.value));
+}
+
+/** Multi polls: at max_choices, the unticked boxes are disabled. */
+function enforceMax() {
+  if (!poll || poll.kind !== "multi") return;
+  const max = limit(poll);
+  const n = checked().length;
+  for (const el of document.querySelectorAll("#options input")) {
+    el.disabled = !el.checked && n >= max && max > 1;
+  }
+  if (max > 1) {
+    $("choice-count").textContent =
+      n >= max
+        ? "You have chosen " + n + " of " + max + ". Untick one to choose another."
+        : "You have chosen " + n + " of " + max + ".";
+  }
+}
+
+function showError(text) {
+  $("error-link").textContent = text;
+  $("error-summary").hidden = false;
+  $("options-set").classList.add("invalid");
+  $("error-summary").focus();
+}
+
+function hideError() {
+  $("error-summary").hidden = true;
+  $("options-set").classList.remove("invalid");
+}
+
+async function onSubmit(e) {
+  e.preventDefault();
+  if (sending || !poll) return;
+  let choices = checked();
+  if (poll.kind === "multi" && limit(poll) === 1 && choices.length > 1) choices = choices.slice(0, 1);
+  if (!choices.length) {
+    showError(poll.kind === "multi" && limit(poll) > 1 ? "Choose at least one option" : "Choose an option");
+    return;
+  }
+  hideError();
+  sending = true;
+  const button = $("vote-submit");
+  button.disabled = true;
+  $("vote-form").setAttribute("aria-busy", "true");
+  say("Sending your vote…", "", true);
+  try {
+    await sendVote(choices, false);
+  } finally {
+    sending = false;
+    button.disabled = false;
+    $("vote-form").removeAttribute("aria-busy");
+  }
+}
+
+/** POST /v1/polls/{id}/votes, and what each answer means to the voter. */
+async function sendVote(choices, renewed) {
+  const json = poll.kind === "multi" ? { choices } : { choice: choices[0] };
+  const labels = choices.map((i) => poll.options[i].label);
+  const r = await callRetrying(pollPath(id) + "/votes", { method: "POST", token, json }, waiting("Your vote hasn't been sent yet."));
+  noteServerDate(r.res);
+  switch (r.status) {
+    case 202:
+      remember({ choices, labels, receipt: (r.body && r.body.receipt) || "", at: Date.now() });
+      say("Thank you, your vote is in.", "ok");
+      $("voted-title").focus();
+      return;
+    case 409:
+      // The edge remembers this voter: the first vote stands, whatever this
+      // one chose, so the page does not claim to know the choice.
+      remember({ choices: [], labels: [], receipt: "", at: Date.now() });
+      say("You already voted in this poll. Only your first vote counts.", "ok");
+      $("voted-title").focus();
+      return;
+    case 401:
+      if (!renewed) {
+        token = "";
+        saveToken(id, "");
+        if (await loadPoll(false)) return sendVote(choices, true);
+      }
+      say("We couldn't confirm your voter pass. Please reload the page and vote again.", "error");
+      return;
+    case 403:
+      if (errMessage(r) === "poll_not_open") {
+        say("Voting hasn't opened yet, so your vote wasn't sent. Please wait for the poll to open.", "warn");
+      } else {
+        say("Sorry, voting has closed. Your vote wasn't counted.", "error");
+      }
+      refreshPoll();
+      return;
+    case 400:
+      say("That choice isn't valid for this poll any more. Please check the options and vote again.", "error");
+      refreshPoll();
+      return;
+    case 404:
+      fatal("Poll not found", "This poll no longer exists. Your vote wasn't counted.");
+      return;
+    default:
+      say("Something went wrong and your vote wasn't counted (error " + r.status + "). Please try again.", "error");
+  }
+}
+
+function remember(v) {
+  vote = v;
+  saveVote(id, v);
+  update();
+}
+
+// --- after voting: the receipt and "check my vote" -------------------------
+
+function drawVoted() {
+  $("voted-title").textContent = vote.labels.length ? "You voted" : "You have already voted";
+  $("voted-choice").textContent = vote.labels.length
+    ? "You voted for " + list(vote.labels) + "."
+    : "This device has already voted in this poll.";
+  $("receipt").textContent = vote.receipt;
+  $("receipt-line").hidden = !vote.receipt;
+}
+
+async function checkVote() {
+  const button = $("check-vote");
+  if (button.disabled) return;
+  button.disabled = true;
+  say("Checking your vote…", "", true);
+  try {
+    const r = await callRetrying(pollPath(id) + "/vote", { token }, waiting("Checking your vote."));
+    if (r.status === 200 && r.body) {
+      if (r.body.receipt && vote && !vote.receipt) {
+        vote.receipt = r.body.receipt;
+        saveVote(id, vote);
+        drawVoted();
+      }
+      if (r.body.counted) say("Your vote is counted.", "ok");
+      else say("Your vote isn't counted yet. It usually takes a few seconds: check again shortly.", "warn");
+    } else if (r.status === 401) {
+      say("We couldn't confirm your voter pass, so we can't check this vote.", "error");
+    } else if (r.status === 404) {
+      say("This poll no longer exists.", "error");
+    } else {
+      say("We couldn't check your vote right now (error " + r.status + "). Please try again in a moment.", "error");
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- the page's state, redrawn every second --------------------------------
+
+function update() {
+  if (!poll) return;
+  const t = now();
+  const ph = phase(poll, t);
+  if (ph === "closed" && !closedSince) closedSince = t;
+  const text = describe(poll, ph);
+  if ($("phase").textContent !== text) $("phase").textContent = text;
+  $("countdown").hidden = ph !== "soon";
+  if (ph === "soon") $("countdown").textContent = "Opens in " + span(opensAt(poll) - t);
+
+  const was = shown;
+  shown = ph;
+  if (was && was !== ph) {
+    if (ph === "open") say("Voting is open now.", "ok");
+    if (ph === "closed" && !vote) say("Voting has closed.", "warn");
+    if (drawn()) noteResults();
+  }
+
+  $("vote-form").hidden = ph !== "open" || !!vote;
+  if (ph !== "open") hideError();
+  if (vote && $("voted").hidden) drawVoted();
+  $("voted").hidden = !vote;
+  document.documentElement.dataset.phase = ph;
+
+  // Before opening there is nothing to count: no results, no polling (a
+  // countdown page may be open on millions of phones waiting for the cue).
+  const counting = ph === "open" || ph === "closed";
+  $("results-section").hidden = !counting;
+  if (!counting) stopResults();
+  else if (resultsVisible(poll, t)) startResults();
+  else {
+    stopResults();
+    $("results-note").textContent = "Results will be shown when voting closes.";
+  }
+  if (t >= refreshAt && document.visibilityState === "visible") refreshPoll();
+}
+
+function startResults() {
+  if (results) return;
+  $("results-note").textContent = "Loading results…";
+  results = pollResults(
+    id,
+    {
+      snapshot(snap) {
+        if (!renderResults($("results"), poll.options.map((o) => o.label), snap)) return;
+        noteResults(snap);
+      },
+      state(s) {
+        if (s === "hidden") $("results-note").textContent = "Results will be shown when voting closes.";
+        else if (s === "retrying") $("results-note").textContent = "Reconnecting to live results…";
+        else if (s === "gone") $("results-note").textContent = "Results are not available.";
+        else if (drawn()) noteResults();
+      },
+    },
+    // A closed poll's numbers settle within seconds: after a minute, poll ~5x slower.
+    () => (closedSince && now() - closedSince > 60000 ? 5 : 1),
+  );
+}
+
+/** Whether a results snapshot has been drawn. */
+const drawn = () => !!$("results").firstElementChild;
+
+function noteResults() {
+  const n = Number($("results").dataset.total) || 0;
+  const closed = shown === "closed";
+  let text = (closed ? "Final results: " : "Live results: ") + num(n) + (n === 1 ? " voter" : " voters") + ".";
+  if (poll.kind === "multi" && limit(poll) > 1) {
+    text += " Each voter could choose up to " + limit(poll) + " options, so the percentages can add up to more than 100%.";
+  }
+  $("results-note").textContent = text;
+}
+
+function stopResults() {
+  if (results) results.stop();
+  results = null;
+}
+
+// --- embed mode: tell the parent page how tall the content is ---------------
+
+function reportHeight() {
+  if (window.parent === window || typeof ResizeObserver !== "function") return;
+  let last = -1;
+  const post = () => {
+    const h = Math.ceil(document.documentElement.getBoundingClientRect().height);
+    if (h === last) return;
+    last = h;
+    window.parent.postMessage({ type: "edgepoll:height", poll: id, height: h }, "*");
+  };
+  new ResizeObserver(post).observe(document.documentElement);
+  post();
+}
+
+// --- start ---------------------------------------------------------------
+
+function start() {
+  if (embed) {
+    document.documentElement.classList.add("embed");
+    reportHeight();
+  }
+  $("vote-form").addEventListener("submit", onSubmit);
+  $("options").addEventListener("change", () => {
+    enforceMax();
+    if (checked().length) hideError();
+  });
+  $("error-link").addEventListener("click", (e) => {
+    e.preventDefault();
+    const first = document.querySelector("#options input:not(:disabled)");
+    if (first) first.focus();
+  });
+  $("check-vote").addEventListener("click", checkVote);
+  addEventListener("offline", () => say("You're offline. The page will catch up when you're back online.", "warn"));
+  addEventListener("online", () => {
+    if ($("status").dataset.kind === "warn") say("You're back online.", "ok");
+  });
+  document.addEventListener("visibilitychange", update);
+  if (!id) {
+    fatal("Poll not found", "This address doesn't point to a poll. Check the link you were given.");
+    return;
+  }
+  token = loadToken(id);
+  vote = loadVote(id);
+  setInterval(update, 1000);
+  say("Loading the poll…", "", true);
+  loadPoll(false).then((ok) => ok && clearTransient());
+}
+
+start();
