@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
 .PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
-        bench bench-origin bench-edge bench-wasm chaos flood soak clean
+        bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience clean
 
 all: check
 
@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalReceipt$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalSnapshot$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalPoll$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/invite -run '^$$' -fuzz '^FuzzParseCode$$' -fuzztime $(FUZZTIME)
 
 origin:
 	$(GO) build -o bin/origin ./origin/cmd/origin
@@ -80,6 +81,10 @@ bench-edge: deps
 ## bench-wasm: per-vote edge pipeline cost natively vs inside wazero
 bench-wasm:
 	@bash scripts/bench-wasm.sh
+
+## bench-audience: browser scenarios, page sizes, axe and results freshness (polling page and stream)
+bench-audience: deps
+	@bash scripts/bench-audience.sh
 
 ## chaos: the fault suite: the whole platform under load while processes fail (CHAOS_SHORT=1: about a minute)
 chaos: deps

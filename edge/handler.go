@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/shared/ratelimit"
 )
 
@@ -57,6 +58,7 @@ const (
 	routeVotes
 	routeResults
 	routeVote
+	routeToken
 )
 
 // handler is the edge http.Handler; see New.
@@ -120,8 +122,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shared.Errorf(shared.ENOTFOUND, "no such route: %s", truncate(r.URL.Path, 80)))
 		return
 	}
+	post := rt == routeVotes || rt == routeToken
 	allow := allowGet
-	if rt == routeVotes {
+	if post {
 		allow = allowPost
 	}
 	if r.Method == http.MethodOptions {
@@ -132,7 +135,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shared.Errorf(shared.EUNAVAILABLE, "edge is misconfigured"))
 		return
 	}
-	if (rt == routeVotes) != (r.Method == http.MethodPost) || (rt != routeVotes && r.Method != http.MethodGet) {
+	if post != (r.Method == http.MethodPost) || (!post && r.Method != http.MethodGet) {
 		hdr.Set("Allow", allow)
 		writeErrorStatus(w, http.StatusMethodNotAllowed, shared.Errorf(shared.EINVALID, "method %s not allowed; use %s", truncate(r.Method, 16), allow))
 		return
@@ -150,10 +153,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveResults(w, r, id)
 	case routeVote:
 		h.serveVoteCheck(w, r, id)
+	case routeToken:
+		h.serveToken(w, r, id)
 	}
 }
 
-// parsePath splits /v1/polls/{id}[/votes|/results|/vote] into the id and route.
+// parsePath splits /v1/polls/{id}[/votes|/results|/vote|/token] into the id and route.
 func parsePath(p string) (string, route) {
 	rest, ok := strings.CutPrefix(p, "/v1/polls/")
 	if !ok || rest == "" {
@@ -173,6 +178,8 @@ func parsePath(p string) (string, route) {
 		return id, routeResults
 	case "vote":
 		return id, routeVote
+	case "token":
+		return id, routeToken
 	}
 	return "", 0
 }
@@ -346,17 +353,27 @@ func cookieValue(r *http.Request, id string) string {
 	return ""
 }
 
+// tokenScope is what p's voter tokens are bound to: the poll id for an
+// open poll, and the id with the identity mode otherwise, so a token
+// issued while a draft poll was open (or under another mode) never
+// votes once the poll asks for codes or JWTs.
+func tokenScope(p *shared.Poll) string {
+	switch m := p.IdentityMode(); m {
+	case shared.IdentityOpen:
+		return p.ID
+	default:
+		return p.ID + "#" + string(m)
+	}
+}
+
 // servePoll answers GET /v1/polls/{id}: the poll's config and a voter token,
-// reusing a valid token the request already carries.
+// reusing a valid token the request already carries. An invite or signed
+// poll issues no token here (only POST /v1/polls/{id}/token does): the
+// answer then carries the config alone.
 func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	now := h.host.Now()
 	tok := requestToken(r, id)
-	if tok != "" {
-		if _, err := h.tokens.VerifyToken(id, tok); err != nil {
-			tok = "" // stale or foreign: mint a new one
-		}
-	}
 	if tok == "" {
 		if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
 			return
@@ -367,10 +384,22 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		h.hostError(w, "poll lookup", id, err)
 		return
 	}
-	if tok == "" && !h.allowPollTokens(w, id, now) {
+	if tok != "" {
+		if _, err := h.tokens.VerifyToken(tokenScope(p), tok); err != nil {
+			tok = "" // stale or foreign: mint a new one
+			if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
+				return
+			}
+		}
+	}
+	if tok == "" && p.IdentityMode() != shared.IdentityOpen {
+		h.writePoll(w, p, "")
 		return
 	}
 	if tok == "" {
+		if !h.allowPollTokens(w, id, now) {
+			return
+		}
 		var v shared.VoterID
 		for v.IsZero() {
 			if _, err := rand.Read(v[:]); err != nil {
@@ -383,16 +412,118 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
+	h.writePoll(w, p, tok)
+}
+
+// writePoll answers 200 with p's config and, unless tok is "", the voter
+// token tok (in the body and the poll's cookie).
+func (h *handler) writePoll(w http.ResponseWriter, p *shared.Poll, tok string) {
 	hdr := w.Header()
-	hdr.Set("Set-Cookie", h.cookie(id, tok))
+	if tok != "" {
+		hdr.Set("Set-Cookie", h.cookie(p.ID, tok))
+	}
 	hdr.Set("Cache-Control", "private, no-store")
 	body := make([]byte, 0, 512)
 	body = append(body, `{"poll":`...)
 	body = AppendPollJSON(body, p)
-	body = append(body, `,"token":`...)
-	body = shared.AppendJSONString(body, tok)
+	if tok != "" {
+		body = append(body, `,"token":`...)
+		body = shared.AppendJSONString(body, tok)
+	}
 	body = append(body, '}')
 	writeJSON(w, http.StatusOK, body)
+}
+
+// serveToken answers POST /v1/polls/{id}/token: a voter of an invite poll
+// trades its code ({"code":"..."}) for a voter token, a voter of a signed
+// poll its JWT ({"jwt":"..."}). The answer is GET /v1/polls/{id}'s. A
+// malformed body or code is 400, a bad JWT 401, an unknown code 403, a
+// used code 409; none of them changes anything.
+func (h *handler) serveToken(w http.ResponseWriter, r *http.Request, id string) {
+	ctx := r.Context()
+	now := h.host.Now()
+	if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
+		return
+	}
+	if mediaType(r.Header.Get("Content-Type")) != ContentTypeJSON {
+		writeError(w, shared.Errorf(shared.EUNSUPPORTED, "send the token request as %s", ContentTypeJSON))
+		return
+	}
+	bp, err := readBody(r, maxTokenRequestBytes)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var tr tokenRequest
+	err = decodeTokenRequest(*bp, &tr)
+	bodyPool.Put(bp)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p, err := h.host.Poll(ctx, id)
+	if err != nil {
+		h.hostError(w, "poll lookup", id, err)
+		return
+	}
+	var v shared.VoterID
+	switch p.IdentityMode() {
+	case shared.IdentityInvite:
+		if tr.Code == "" {
+			writeError(w, shared.Errorf(shared.EINVALID, "this poll takes an invite code: send {\"code\":\"...\"}"))
+			return
+		}
+		code, err := invite.Parse(tr.Code)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if !h.allowPollTokens(w, id, now) {
+			return
+		}
+		ih, ok := h.host.(InviteHost)
+		if !ok {
+			writeError(w, shared.Errorf(shared.EUNAVAILABLE, "this edge cannot redeem invite codes"))
+			return
+		}
+		if err := ih.RedeemInvite(ctx, id, code); err != nil {
+			switch shared.ErrorCode(err) {
+			case shared.ECONFLICT, shared.EFORBIDDEN:
+				writeError(w, err)
+			default:
+				h.hostError(w, "invite redeem", id, err)
+			}
+			return
+		}
+		// A fresh random voter: nothing links the code to the vote.
+		for v.IsZero() {
+			if _, err := rand.Read(v[:]); err != nil {
+				h.hostError(w, "voter id", id, shared.Wrap(shared.EUNAVAILABLE, err, "no randomness for a voter id"))
+				return
+			}
+		}
+	case shared.IdentitySigned:
+		if tr.JWT == "" {
+			writeError(w, shared.Errorf(shared.EINVALID, "this poll takes a JWT from its app: send {\"jwt\":\"...\"}"))
+			return
+		}
+		var ok bool
+		if v, ok = h.signedVoter(w, p, tr.JWT, now); !ok {
+			return
+		}
+		if !h.allowPollTokens(w, id, now) {
+			return
+		}
+	default:
+		writeError(w, shared.Errorf(shared.ECONFLICT, "this poll is open to every browser: GET /v1/polls/%s issues a token", id))
+		return
+	}
+	tok, err := h.tokens.IssueToken(tokenScope(p), v)
+	if err != nil {
+		h.hostError(w, "voter token", id, err)
+		return
+	}
+	h.writePoll(w, p, tok)
 }
 
 // cookie formats the Set-Cookie value carrying tok for poll id.
@@ -521,13 +652,17 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	if tok == "" {
 		tok = requestToken(r, id)
 	}
-	voter, ok := h.verifyVoter(w, id, tok, "a voter token is required: GET /v1/polls/%s issues one")
-	if !ok {
+	if tok == "" {
+		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "a voter token is required: GET /v1/polls/%s issues one", id))
 		return
 	}
 	p, err := h.host.Poll(ctx, id)
 	if err != nil {
 		h.hostError(w, "poll lookup", id, err)
+		return
+	}
+	voter, ok := h.verifyVoter(w, id, tokenScope(p), tok, "")
+	if !ok {
 		return
 	}
 	if err := p.AcceptsAt(now); err != nil {
@@ -563,14 +698,15 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, http.StatusAccepted, body)
 }
 
-// verifyVoter returns the voter whose token tok is for poll id, or answers
-// 401 or the host's error and returns false. missing formats the message for an empty token, with id.
-func (h *handler) verifyVoter(w http.ResponseWriter, id, tok, missing string) (shared.VoterID, bool) {
+// verifyVoter returns the voter whose token tok is for poll id (bound to
+// scope, see tokenScope), or answers 401 or the host's error and returns
+// false. missing formats the message for an empty token, with id.
+func (h *handler) verifyVoter(w http.ResponseWriter, id, scope, tok, missing string) (shared.VoterID, bool) {
 	if tok == "" {
 		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, missing, id))
 		return shared.VoterID{}, false
 	}
-	voter, err := h.tokens.VerifyToken(id, tok)
+	voter, err := h.tokens.VerifyToken(scope, tok)
 	if err != nil {
 		if shared.ErrorCode(err) == shared.EUNAUTHORIZED {
 			writeError(w, err)
@@ -587,7 +723,17 @@ func (h *handler) verifyVoter(w http.ResponseWriter, id, tok, missing string) (s
 // cookie). It reveals nothing about any other voter: the voter id comes
 // from the verified token, never from the request.
 func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id string) {
-	voter, ok := h.verifyVoter(w, id, requestToken(r, id), "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie")
+	tok := requestToken(r, id)
+	scope := id
+	if tok != "" {
+		p, err := h.host.Poll(r.Context(), id)
+		if err != nil {
+			h.hostError(w, "poll lookup", id, err)
+			return
+		}
+		scope = tokenScope(p)
+	}
+	voter, ok := h.verifyVoter(w, id, scope, tok, "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie")
 	if !ok {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 )
 
 // RequestHeaders lists, in canonical form, every request header the handler
@@ -59,4 +60,15 @@ type Host interface {
 	Allow(ctx context.Context, key string) bool
 	// Log records a structured event (level: debug, info, warn, error).
 	Log(level, msg string, attrs ...any)
+}
+
+// InviteHost is implemented by hosts that can redeem invite codes at the
+// origin (POST invite.RedeemPath, signed with the ingest key over
+// invite.SignedBody). Without it, invite polls answer 503 at token requests.
+type InviteHost interface {
+	// RedeemInvite marks code used for poll, once for all edges. Returns
+	// ECONFLICT for a code already used, EFORBIDDEN for an unknown code,
+	// ENOTFOUND for an unknown poll and EUNAVAILABLE when the origin
+	// cannot be reached (the code may or may not be used then).
+	RedeemInvite(ctx context.Context, poll string, code invite.Code) error
 }

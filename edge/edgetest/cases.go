@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/shared/token"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -302,6 +303,78 @@ func Cases() []Case {
 				Step{Before: func(h *FakeHost) { h.Advance(4 * time.Second) }, Path: pollP, Header: hdr("CF-Connecting-IP", "203.0.113.51"), Want: Want{Status: 200}},
 			)
 		}()},
+		{Name: "invite/config without a token", Steps: []Step{
+			{Path: "/v1/polls/club", Want: Want{Status: 200, Header: map[string]string{"Set-Cookie": ""}, Check: func(t *testing.T, r *Result, _ *FakeHost) {
+				if b := string(r.Body); !strings.Contains(b, `"identity":"invite","identity_note":"one vote per invite code"`) || strings.Contains(b, `"token"`) {
+					t.Errorf("invite poll config %s: want the identity, no token", b)
+				}
+			}}},
+		}},
+		{Name: "invite/code buys one token, second use 409", Steps: []Step{
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + strings.ToLower(InviteCodes()[0].Format()) + `"}`, Save: "a",
+				Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": "ep_club=", "Cache-Control": "no-store"}, Check: func(t *testing.T, r *Result, h *FakeHost) {
+					if h.Redeems() != 1 {
+						t.Errorf("%d redeems, want 1", h.Redeems())
+					}
+				}}},
+			accepted(withVotes(vote("club", `{"token":"{tok:a}","choice":2}`, 202, ""), 1), "club"),
+			{Path: "/v1/polls/club", Header: hdr("Authorization", "Bearer {tok:a}"), Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": "ep_club={tok:a};"}},
+				Comment: "GET with the token hands it back"},
+			{Method: post, Path: "/v1/polls/club/token", Header: hdr("Content-Type", jsonCT, "CF-Connecting-IP", "203.0.113.8"), Body: `{"code":"` + string(InviteCodes()[0]) + `"}`,
+				Want: Want{Status: 409, Code: shared.ECONFLICT}, Comment: "the same code again, from elsewhere"},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[1].Format() + `"}`, Save: "b", Want: Want{Status: 200}},
+			accepted(withVotes(vote("club", `{"token":"{tok:b}","choice":0}`, 202, ""), 2), "club"),
+			withVotes(vote("club", `{"token":"{tok:b}","choice":1}`, 409, shared.ECONFLICT), 2),
+		}},
+		{Name: "invite/bad input changes nothing", Steps: spreadIPs([]Step{
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"NOT-A-CODE"}`, Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + string(InviteCodes()[0][:19]) + `X"}`, Want: Want{Status: 400, Code: shared.EINVALID},
+				Comment: "a mistyped check symbol"},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[0].Format() + `","extra":1}`, Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"jwt":"e30.e30.e30"}`, Want: Want{Status: 400, Code: shared.EINVALID}, Comment: "a JWT for an invite poll"},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `["code"]`, Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":""}`, Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + strings.Repeat("A", 100) + `"}`, Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: "/v1/polls/club/token", Header: hdr("Content-Type", "text/plain"), Body: `{"code":"` + InviteCodes()[0].Format() + `"}`, Want: Want{Status: 415, Code: shared.EUNSUPPORTED}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + strings.Repeat(" ", 8000) + `"}`, Want: Want{Status: 413, Code: shared.ETOOLARGE}},
+			{Method: post, Path: "/v1/polls/club/token", Header: hdr("Content-Type", jsonCT, "CF-Connecting-IP", "203.0.113.9"), BodyFn: func(func(string) string) []byte {
+				c, _ := invite.New(bytes.NewReader(bytes.Repeat([]byte{30}, invite.RandomSymbols)))
+				return []byte(`{"code":"` + string(c) + `"}`)
+			}, Want: Want{Status: 403, Code: shared.EFORBIDDEN, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if h.Redeems() != 0 {
+					t.Errorf("%d codes redeemed by bad requests", h.Redeems())
+				}
+			}}, Comment: "a well-formed code that does not exist"},
+			{Path: "/v1/polls/club/token", Want: Want{Status: 405, Code: shared.EINVALID, Header: map[string]string{"Allow": "POST, OPTIONS"}}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[0].Format() + `"}`, Want: Want{Status: 200},
+				Comment: "the code still works"},
+		})},
+		{Name: "invite/guessing is limited per address", Steps: func() []Step {
+			var steps []Step
+			for i := range 5 {
+				steps = append(steps, Step{Method: post, Path: "/v1/polls/club/token", Header: hdr("Content-Type", jsonCT, "CF-Connecting-IP", "2001:db8:5:5::"+strconv.Itoa(i+1)),
+					BodyFn: func(func(string) string) []byte {
+						c, _ := invite.New(bytes.NewReader(bytes.Repeat([]byte{byte(40 + i)}, invite.RandomSymbols)))
+						return []byte(`{"code":"` + string(c) + `"}`)
+					}, Want: Want{Status: 403, Code: shared.EFORBIDDEN}})
+			}
+			return append(steps, Step{Method: post, Path: "/v1/polls/club/token", Header: hdr("Content-Type", jsonCT, "CF-Connecting-IP", "2001:db8:5:5::99"),
+				Body: `{"code":"` + InviteCodes()[3].Format() + `"}`, Want: Want{Status: 429, Code: shared.ERATELIMITED}, Comment: "even a good code, from the same /64"})
+		}()},
+		{Name: "invite/tokens of another mode do not vote", Steps: []Step{
+			{Method: post, Path: "/v1/polls/club/votes", Header: jsonHdr(), BodyFn: func(func(string) string) []byte {
+				return []byte(`{"token":"` + token.Issue([]byte(Secret), "club", shared.VoterID{1, 2, 3}) + `","choice":0}`)
+			}, Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Votes: N(0)}, Comment: "a token issued while club was an open poll"},
+			{Path: "/v1/polls/club", Header: hdr("Cookie", "ep_club="+token.Issue([]byte(Secret), "club", shared.VoterID{1, 2, 3})), Want: Want{Status: 200, Header: map[string]string{"Set-Cookie": ""}}},
+		}},
+		{Name: "invite/origin unavailable 503", Steps: []Step{
+			{Before: func(h *FakeHost) { h.SetInviteError(shared.Errorf(shared.EUNAVAILABLE, "origin unreachable")) },
+				Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 503, Code: shared.EUNAVAILABLE}},
+		}},
+		{Name: "token/open and unknown polls", Steps: []Step{
+			{Method: post, Path: "/v1/polls/open1/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 409, Code: shared.ECONFLICT}},
+			{Method: post, Path: "/v1/polls/nope/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 404, Code: shared.ENOTFOUND}},
+		}},
 		{Name: "poll/platform limiter 429", Steps: []Step{
 			{Before: func(h *FakeHost) { h.SetAllow(false) }, Path: pollP, Want: Want{Status: 429, Code: shared.ERATELIMITED, Header: map[string]string{"Retry-After": "10"}}},
 		}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 )
 
 // Epoch is FakeHost's initial clock reading.
@@ -47,6 +48,9 @@ type FakeHost struct {
 	pollCalls  int
 	voted      map[string]bool // poll + "/" + voter hex
 	votedErr   error
+	invites    map[string]bool // poll + "/" + code: used
+	inviteErr  error
+	redeems    int
 }
 
 type resultsKey struct {
@@ -54,7 +58,56 @@ type resultsKey struct {
 	msgpack bool
 }
 
-var _ edge.Host = (*FakeHost)(nil)
+var (
+	_ edge.Host       = (*FakeHost)(nil)
+	_ edge.InviteHost = (*FakeHost)(nil)
+)
+
+// AddInvite makes code an unused invite code of poll.
+func (h *FakeHost) AddInvite(poll string, code invite.Code) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.invites == nil {
+		h.invites = make(map[string]bool)
+	}
+	h.invites[poll+"/"+string(code)] = false
+}
+
+// SetInviteError makes RedeemInvite fail with err (nil restores it).
+func (h *FakeHost) SetInviteError(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inviteErr = err
+}
+
+// Redeems returns how many codes RedeemInvite has marked used.
+func (h *FakeHost) Redeems() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.redeems
+}
+
+// RedeemInvite implements edge.InviteHost as the origin does.
+func (h *FakeHost) RedeemInvite(_ context.Context, poll string, code invite.Code) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inviteErr != nil {
+		return h.inviteErr
+	}
+	if _, ok := h.polls[poll]; !ok {
+		return shared.Errorf(shared.ENOTFOUND, "unknown poll %q", poll)
+	}
+	used, ok := h.invites[poll+"/"+string(code)]
+	switch {
+	case !ok:
+		return shared.Errorf(shared.EFORBIDDEN, "unknown invite code")
+	case used:
+		return shared.Errorf(shared.ECONFLICT, "this invite code has already been used")
+	}
+	h.invites[poll+"/"+string(code)] = true
+	h.redeems++
+	return nil
+}
 
 // NewFakeHost returns a FakeHost whose clock reads Epoch, with no polls.
 func NewFakeHost() *FakeHost {

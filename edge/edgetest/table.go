@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 )
 
 // Values the table's Config and requests use.
@@ -55,6 +56,8 @@ func TableConfig() edge.Config {
 //	draft   draft
 //	later   open, but opens an hour after Epoch
 //	ended   open, but closed a minute before Epoch
+//	club    open, identity invite (codes InviteCodes)
+//	vip     open, identity signed (iss JWTIssuer, aud JWTAudience)
 func Polls() []shared.Poll {
 	opts := func(n int) []shared.Option {
 		o := make([]shared.Option, n)
@@ -72,7 +75,31 @@ func Polls() []shared.Poll {
 	later.OpensAt = Epoch.Add(time.Hour)
 	ended := base("ended", shared.StateOpen)
 	ended.ClosesAt = Epoch.Add(-time.Minute)
-	return []shared.Poll{base("open1", shared.StateOpen), multi, base("closed", shared.StateClosed), base("draft", shared.StateDraft), later, ended}
+	club := base("club", shared.StateOpen)
+	club.Identity = shared.IdentityInvite
+	vip := base("vip", shared.StateOpen)
+	vip.Identity, vip.JWTIssuer, vip.JWTAudience = shared.IdentitySigned, JWTIssuer, JWTAudience
+	return []shared.Poll{base("open1", shared.StateOpen), multi, base("closed", shared.StateClosed), base("draft", shared.StateDraft), later, ended, club, vip}
+}
+
+// The signed poll's claims.
+const (
+	JWTIssuer   = "https://app.example"
+	JWTAudience = "edgepoll-vip"
+)
+
+// InviteCodes returns the club poll's codes, in canonical form: fixed, so
+// every host's run of the table sees the same ones.
+func InviteCodes() []invite.Code {
+	var out []invite.Code
+	for i := range 4 {
+		c, err := invite.New(bytes.NewReader(bytes.Repeat([]byte{byte(i + 1)}, invite.RandomSymbols)))
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Results fixtures for open1, as the origin would serve them.
@@ -96,6 +123,9 @@ func ResultsMsgpack() []byte {
 func Seed(h *FakeHost) {
 	for _, p := range Polls() {
 		h.PutPoll(p)
+	}
+	for _, c := range InviteCodes() {
+		h.AddInvite("club", c)
 	}
 	h.SetResults("open1", false, edge.Cached{Status: 200, ContentType: edge.ContentTypeJSON, ETag: ResultsETag, CacheControl: ResultsCC, Body: []byte(ResultsJSON)})
 	h.SetResults("open1", true, edge.Cached{Status: 200, ContentType: edge.ContentTypeMsgpack, ETag: `"open1-7-m"`, CacheControl: ResultsCC, Body: ResultsMsgpack()})

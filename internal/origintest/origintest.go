@@ -6,6 +6,7 @@ package origintest
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -133,6 +134,14 @@ func StartWith(t testing.TB, redisURL string, opts Options) *Origin {
 	return o
 }
 
+// InviteKey is the origin's INVITE_KEY, derived from its admin token so
+// origins started with the same AdminToken share it, as a scaled-out
+// service must.
+func (o *Origin) InviteKey() string {
+	sum := sha256.Sum256([]byte("edgepoll-test-invite-key\n" + o.AdminToken))
+	return hex.EncodeToString(sum[:])
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -163,6 +172,7 @@ func (o *Origin) startOnce(bin string) error {
 		"REDIS_URL="+o.RedisURL,
 		"ADMIN_TOKEN="+o.AdminToken,
 		"INGEST_KEYS="+o.IngestKey.ID+"="+string(o.IngestKey.Secret),
+		"INVITE_KEY="+o.InviteKey(),
 	)
 	cmd.Env = append(cmd.Env, o.opts.Env...)
 	cmd.Stdout = o.logs

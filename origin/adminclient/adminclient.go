@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,4 +220,61 @@ func (c *Client) Export(ctx context.Context, id, data, format string, w io.Write
 		return shared.Wrap(shared.EUNAVAILABLE, err, "export failed")
 	}
 	return nil
+}
+
+// CreateInvites asks the origin for count new single-use codes of an
+// invite poll and copies its CSV (serial,code) to w as it arrives: the
+// codes are shown this once and never stored in clear. Returns the number
+// of codes written, and EUNAVAILABLE when fewer than count arrived (the
+// origin stores and sends them in chunks; those written are valid).
+func (c *Client) CreateInvites(ctx context.Context, id string, count int, w io.Writer) (int, error) {
+	resp, err := c.do(ctx, http.MethodPost, pollPath(id, "/invites?count="+strconv.Itoa(count)), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	lc := &lineCounter{w: w}
+	_, err = io.Copy(lc, resp.Body)
+	n := max(lc.lines-1, 0) // minus the header
+	if err != nil {
+		return n, shared.Wrap(shared.EUNAVAILABLE, err, fmt.Sprintf("invite creation interrupted after %d of %d codes", n, count))
+	}
+	if n != count {
+		return n, shared.Errorf(shared.EUNAVAILABLE, "the origin created %d of %d codes (see its log); those written are valid", n, count)
+	}
+	return n, nil
+}
+
+// Invites copies an invite poll's codes as CSV (serial,used) to w.
+func (c *Client) Invites(ctx context.Context, id string, w io.Writer) error {
+	resp, err := c.do(ctx, http.MethodGet, pollPath(id, "/invites"), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return shared.Wrap(shared.EUNAVAILABLE, err, "invite export interrupted")
+	}
+	return nil
+}
+
+// InviteStats returns an invite poll's code figures.
+func (c *Client) InviteStats(ctx context.Context, id string) (*origin.InviteStats, error) {
+	var st origin.InviteStats
+	if err := c.doJSON(ctx, http.MethodGet, pollPath(id, "/invites/stats"), nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// lineCounter passes writes through and counts newlines.
+type lineCounter struct {
+	w     io.Writer
+	lines int
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	l.lines += bytes.Count(p[:n], []byte{'\n'})
+	return n, err
 }

@@ -156,6 +156,12 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx, rest string) string {
 			s.adminExport(ctx, id)
 		}
 		return "admin_export"
+	case "invites":
+		s.adminInvites(ctx, id)
+		return "admin_invites"
+	case "invites/stats":
+		s.adminInviteStats(ctx, id)
+		return "admin_invite_stats"
 	}
 	s.fail(ctx, shared.Errorf(shared.ENOTFOUND, "no admin route %q", truncate(rest, 100)))
 	return "not_found"

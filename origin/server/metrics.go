@@ -23,6 +23,7 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	storeErrors   *prometheus.CounterVec
 	cache         *prometheus.CounterVec
+	invites       *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -53,6 +54,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgepoll_origin_snapshot_cache_total", Help: "Read cache lookups by kind (poll, results) and outcome (hit, revalidated, miss).",
 		}, []string{"kind", "outcome"}),
+		invites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgepoll_origin_invite_redeems_total", Help: "Invite-code redeem requests by result (redeemed, reused, unknown, error).",
+		}, []string{"result"}),
 	}
 	rejects := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgepoll_origin_votes_rejected_total", Help: "Votes rejected by reason.",
@@ -60,10 +64,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	for i, r := range shared.Reasons {
 		m.rejects[i] = rejects.WithLabelValues(r)
 	}
+	for _, r := range []string{"redeemed", "reused", "unknown", "error"} {
+		m.invites.WithLabelValues(r)
+	}
 	for _, r := range []string{"applied", "replayed", "unauthorized", "malformed", "too_large", "bad_media_type", "error"} {
 		m.batches.WithLabelValues(r)
 	}
-	reg.MustRegister(m.votesAccepted, m.duplicates, rejects, m.batches, m.replays, m.latency, m.requests, m.storeErrors, m.cache)
+	reg.MustRegister(m.votesAccepted, m.duplicates, rejects, m.batches, m.replays, m.latency, m.requests, m.storeErrors, m.cache, m.invites)
 	// A fresh registry has no runtime metrics; add the usual two, tolerating
 	// a registry that already has them.
 	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
@@ -112,6 +119,20 @@ func (m *metrics) receipt(r *shared.Receipt) {
 			m.rejects[i].Add(float64(n))
 		}
 	}
+}
+
+// invite counts one redeem by its error code ("" when redeemed).
+func (m *metrics) invite(code shared.Code) {
+	r := "error"
+	switch code {
+	case "":
+		r = "redeemed"
+	case shared.ECONFLICT:
+		r = "reused"
+	case shared.EFORBIDDEN:
+		r = "unknown"
+	}
+	m.invites.WithLabelValues(r).Inc()
 }
 
 func (m *metrics) storeError(op string) { m.storeErrors.WithLabelValues(op).Inc() }

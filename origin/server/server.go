@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/origin"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/shared/sign"
 )
 
@@ -64,6 +65,11 @@ type Config struct {
 	// answers 503 while it does not hold, and its mode and WAIT shortfalls
 	// are exported as metrics.
 	Durability Durability
+	// InviteKey keys the hashes invite codes are stored under (at least
+	// invite.MinKeyLen bytes). Without it the invite endpoints answer 503.
+	// Every origin process of a deployment needs the same key, for good:
+	// codes hashed under another key no longer redeem.
+	InviteKey []byte
 }
 
 // Durability is a store's promise about acknowledged batches.
@@ -91,6 +97,7 @@ type Server struct {
 	http         *fasthttp.Server
 	metricsH     fasthttp.RequestHandler
 	durability   Durability
+	inviteKey    []byte
 }
 
 // New validates cfg and returns a Server.
@@ -113,6 +120,10 @@ func New(cfg Config) (*Server, error) {
 		freshness:    cfg.Freshness,
 		applyTimeout: cfg.ApplyTimeout,
 		durability:   cfg.Durability,
+		inviteKey:    cfg.InviteKey,
+	}
+	if len(cfg.InviteKey) > 0 && len(cfg.InviteKey) < invite.MinKeyLen {
+		return nil, shared.Errorf(shared.EINVALID, "server: the invite key must be at least %d bytes", invite.MinKeyLen)
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -197,6 +208,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, path string) string {
 				s.getResults(ctx, id)
 			}
 			return "results"
+		case "invites/redeem":
+			if s.allow(ctx, fasthttp.MethodPost) {
+				s.redeemInvite(ctx, id)
+			}
+			return "invite_redeem"
 		default:
 			if voter, ok := strings.CutPrefix(sub, "voters/"); ok {
 				if s.allow(ctx, fasthttp.MethodGet) {

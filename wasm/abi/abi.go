@@ -11,7 +11,7 @@ import "github.com/edgepoll/edgepoll/shared"
 
 // Version is the ABI version. The guest exports it as ep_abi_version; the host
 // refuses to serve a module whose version differs.
-const Version = 3
+const Version = 4
 
 // ImportModule is the wasm module name of the host imports.
 const ImportModule = "edgepoll"
@@ -54,6 +54,12 @@ const (
 	// (poll_ptr, poll_len, voter_ptr, out_ptr, out_cap i32) -> i64 result
 	// whose one byte is 1 (counted) or 0.
 	ImportVoted = "voted"
+	// ImportInviteRedeem trades an invite code (canonical, invite.Symbols
+	// bytes) at the origin, once for all edges:
+	// (poll_ptr, poll_len, code_ptr, code_len, out_ptr, out_cap i32) -> i64
+	// result with no payload (StatusConflict: already used; StatusForbidden:
+	// unknown code).
+	ImportInviteRedeem = "invite_redeem"
 )
 
 // Log levels passed to the log import.

@@ -37,6 +37,7 @@ func hostLimit(uint32, uint64, int64) uint64        { return 0 }
 func hostVoted(_ string, _ *[16]byte, out []byte) uint64 {
 	return unavailable(out)
 }
+func hostInviteRedeem(_, _ string, out []byte) uint64 { return unavailable(out) }
 func hostConfig(key string, out []byte) uint64 {
 	v, ok := nativeEnv[key]
 	if !ok {

@@ -99,6 +99,9 @@ func importLimit(limiter uint32, key uint64, now int64) uint64
 //go:wasmimport edgepoll voted
 func importVoted(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Pointer, outPtr unsafe.Pointer, outCap uint32) uint64
 
+//go:wasmimport edgepoll invite_redeem
+func importInviteRedeem(pollPtr unsafe.Pointer, pollLen uint32, codePtr unsafe.Pointer, codeLen uint32, outPtr unsafe.Pointer, outCap uint32) uint64
+
 func sp(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 func bp(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
@@ -150,4 +153,8 @@ func hostLimit(limiter uint32, key uint64, now int64) uint64 { return importLimi
 
 func hostVoted(poll string, voter *[16]byte, out []byte) uint64 {
 	return importVoted(sp(poll), uint32(len(poll)), unsafe.Pointer(voter), bp(out), uint32(len(out)))
+}
+
+func hostInviteRedeem(poll, code string, out []byte) uint64 {
+	return importInviteRedeem(sp(poll), uint32(len(poll)), sp(code), uint32(len(code)), bp(out), uint32(len(out)))
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/wasm/abi"
 )
 
@@ -155,6 +156,12 @@ func (guestHost) Voted(_ context.Context, poll string, v shared.VoterID) (bool, 
 		return false, shared.Errorf(shared.EINTERNAL, "voted returned %d bytes, want one 0 or 1", len(b))
 	}
 	return b[0] == 1, nil
+}
+
+// RedeemInvite implements edge.InviteHost with the invite_redeem import.
+func (guestHost) RedeemInvite(_ context.Context, poll string, code invite.Code) error {
+	_, err := call(func(out []byte) uint64 { return hostInviteRedeem(poll, string(code), out) }, false)
+	return err
 }
 
 // IssueToken implements edge.TokenService with the token_issue import: the

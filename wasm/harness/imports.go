@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/shared/token"
 	"github.com/edgepoll/edgepoll/wasm/abi"
 )
@@ -44,6 +45,7 @@ func (h *Harness) instantiateImports(ctx context.Context) error {
 	fn(abi.ImportSeenRemove, h.importSeenRemove, []api.ValueType{i32, i32, i32}, nil)
 	fn(abi.ImportLimit, h.importLimit, []api.ValueType{i32, i64, i64}, []api.ValueType{i64})
 	fn(abi.ImportVoted, h.importVoted, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(abi.ImportInviteRedeem, h.importInviteRedeem, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i64})
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -321,4 +323,28 @@ func (h *Harness) importVoted(ctx context.Context, m api.Module, stack []uint64)
 		answer[0] = 1
 	}
 	stack[0] = reply(m, outPtr, outCap, answer[:])
+}
+
+// errNoInvites answers invite_redeem when the backing host cannot redeem codes.
+var errNoInvites = shared.Errorf(shared.EUNAVAILABLE, "this edge cannot redeem invite codes")
+
+func (h *Harness) importInviteRedeem(ctx context.Context, m api.Module, stack []uint64) {
+	defer hostCall(ctx).resume() // host I/O does not count against the guest's budget
+	poll := string(read(m, arg(stack[0]), arg(stack[1])))
+	raw := string(read(m, arg(stack[2]), arg(stack[3])))
+	outPtr, outCap := arg(stack[4]), arg(stack[5])
+	ih, ok := h.backing.(edge.InviteHost)
+	if !ok {
+		stack[0] = replyErr(m, outPtr, outCap, errNoInvites)
+		return
+	}
+	code, err := invite.Parse(raw) // the guest sends a canonical code; never trust it
+	if err == nil {
+		err = ih.RedeemInvite(ctx, poll, code)
+	}
+	if err != nil {
+		stack[0] = replyErr(m, outPtr, outCap, err)
+		return
+	}
+	stack[0] = reply(m, outPtr, outCap, nil)
 }

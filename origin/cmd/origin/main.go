@@ -7,6 +7,7 @@
 //	-redis        REDIS_URL     redis://host:port/db, rediss://…, or host:port,host:port (Cluster)
 //	-ingest-keys  INGEST_KEYS   batch signing keys "kid=secret,kid2=secret2" (secrets ≥ 32 bytes)
 //	-admin-token  ADMIN_TOKEN   bearer token of the admin API (≥ 16 bytes)
+//	-invite-key   INVITE_KEY    optional key of the hashes invite codes are stored under (≥ 32 bytes); invite polls need it
 //	-log-format   LOG_FORMAT    json or text (default json)
 //	-log-level    LOG_LEVEL     debug, info, warn or error (default info)
 //	-durability   DURABILITY    none, fsync or replica (default fsync): when a batch is acknowledged
@@ -38,6 +39,7 @@ import (
 	"github.com/edgepoll/edgepoll/origin/redisstore"
 	"github.com/edgepoll/edgepoll/origin/server"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/shared/sign"
 )
 
@@ -47,6 +49,7 @@ type config struct {
 	redisURL        string
 	keys            []sign.Key
 	adminToken      string
+	inviteKey       []byte
 	logger          *slog.Logger
 	shutdownTimeout time.Duration
 	signWindow      time.Duration
@@ -79,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	redisURL := fs.String("redis", envOr(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis `url`: redis://host:port/db, rediss://…, or host:port,host:port for Cluster (env REDIS_URL)")
 	keys := fs.String("ingest-keys", "", "batch signing `keys` kid=secret,kid2=secret2, secrets >= 32 bytes (env INGEST_KEYS; prefer the env)")
 	token := fs.String("admin-token", "", "admin API bearer `token`, >= 16 bytes (env ADMIN_TOKEN; prefer the env)")
+	inviteKey := fs.String("invite-key", "", "`key` of the hashes invite codes are stored under, >= 32 bytes, the same for every origin, kept for good (env INVITE_KEY; prefer the env)")
 	logFormat := fs.String("log-format", envOr(getenv, "LOG_FORMAT", "json"), "log format: json or text (env LOG_FORMAT)")
 	logLevel := fs.String("log-level", envOr(getenv, "LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGTERM")
@@ -108,6 +112,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if *token == "" {
 		*token = getenv("ADMIN_TOKEN")
 	}
+	if *inviteKey == "" {
+		*inviteKey = getenv("INVITE_KEY")
+	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
@@ -129,6 +136,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c.keys = k
 	if len(c.adminToken) < server.MinAdminTokenLen {
 		return nil, usagef("admin token: set ADMIN_TOKEN or -admin-token to at least %d bytes", server.MinAdminTokenLen)
+	}
+	if c.inviteKey = []byte(*inviteKey); len(c.inviteKey) > 0 && len(c.inviteKey) < invite.MinKeyLen {
+		return nil, usagef("invite key: INVITE_KEY or -invite-key must be at least %d bytes", invite.MinKeyLen)
 	}
 	if c.shutdownTimeout <= 0 || c.signWindow <= 0 {
 		return nil, usagef("durations must be positive")
@@ -257,6 +267,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		AdminToken: cfg.adminToken,
 		Logger:     log,
 		Durability: store,
+		InviteKey:  cfg.inviteKey,
 	})
 	if err != nil {
 		store.Close()

@@ -53,6 +53,7 @@ Commands:
   delete     delete a poll and its votes
   results    show live results (--watch redraws a bar chart)
   export     export results or the per-voter ledger as CSV or JSON
+  invites    create an invite poll's single-use codes (streamed CSV), or list which were used
   stats      store-wide figures
   rehearse   simulate an audience against an edge, then verify the origin's count
   completion print a shell completion script (bash or zsh)
@@ -71,6 +72,8 @@ Examples:
   pollctl results show42 --watch --interval 1s
   pollctl close show42
   pollctl export show42 ledger --format csv -f ledger.csv
+  pollctl invites create club --count 100000 -o csv > codes.csv
+  pollctl invites used club -o csv
   pollctl rehearse show42 --edge http://127.0.0.1:8788 --rate 500 --duration 30s --repeat-share 0.1
   source <(pollctl completion bash)
 
@@ -80,7 +83,7 @@ Exit codes:
   6 rehearse: verification failed (the origin's count does not match the edge's answers)
 `
 
-var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "stats", "rehearse", "completion", "help"}
+var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "invites", "stats", "rehearse", "completion", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -325,6 +328,8 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		return c.results(ctx, args)
 	case "export":
 		return c.export(ctx, args)
+	case "invites":
+		return c.invites(ctx, args)
 	case "stats":
 		fs := c.newFlags("stats", "", "Show store-wide figures.")
 		if _, err := parse(fs, args); err != nil {
@@ -585,6 +590,72 @@ func (c *cli) export(ctx context.Context, args []string) error {
 	return c.client.Export(ctx, id, data, *format, w)
 }
 
+// invites runs "invites create POLL --count N" and "invites used POLL".
+// Their output is CSV whatever -o says (-o csv is accepted for clarity).
+func (c *cli) invites(ctx context.Context, args []string) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "used") {
+		return usagef("invites needs create or used: pollctl invites create POLL --count N -o csv, pollctl invites used POLL")
+	}
+	sub := args[0]
+	help := map[string]string{
+		"create": "Create N single-use invite codes for an invite poll and stream them as CSV (serial,code).\n" +
+			"The codes are shown this once: the origin keeps only their keyed hashes. Give each voter one code.",
+		"used": "List an invite poll's codes as CSV (serial,used): which were traded for a voter token.\n" +
+			"Nothing says which code voted for what.",
+	}[sub]
+	fs := c.newFlags("invites "+sub, "<poll-id>", help)
+	count := fs.Int("count", 0, "create: how many codes (1-10000000)")
+	file := fs.String("f", "", "write to this `file` instead of stdout")
+	id, err := c.csvIDArg(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if sub == "create" && (*count < 1 || *count > 10_000_000) {
+		return usagef("--count must be 1-10000000")
+	}
+	var w io.Writer = c.stdout
+	var f *os.File
+	if *file != "" {
+		if f, err = os.Create(*file); err != nil {
+			return usagef("create %s: %v", *file, err)
+		}
+		w = f
+	}
+	if sub == "create" {
+		var n int
+		n, err = c.client.CreateInvites(ctx, id, *count, w)
+		if err == nil && *file != "" {
+			fmt.Fprintf(c.stderr, "%d codes written to %s\n", n, *file)
+		}
+	} else {
+		err = c.client.Invites(ctx, id, w)
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// csvIDArg is idArg for commands whose output is CSV: -o csv is allowed.
+func (c *cli) csvIDArg(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if c.g.output == "csv" {
+		c.g.output = "table"
+	}
+	if len(pos) != 1 {
+		return "", usagef("%s needs exactly one poll id", fs.Name())
+	}
+	if !shared.ValidPollID(pos[0]) {
+		return "", usagef("poll id %q: 1-%d characters of A-Z a-z 0-9 - _", pos[0], shared.MaxPollIDLen)
+	}
+	return pos[0], c.connect()
+}
+
 // verifyErr reports a rehearsal whose verification failed.
 type verifyErr struct{}
 
@@ -792,6 +863,7 @@ _pollctl() {
   case "$cmd" in
     completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
     export) if [[ $COMP_CWORD -eq 3 ]]; then COMPREPLY=($(compgen -W "results ledger" -- "$cur")); else COMPREPLY=($(compgen -W "--format -f" -- "$cur")); fi ;;
+    invites) if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "create used" -- "$cur")); else COMPREPLY=($(compgen -W "--count -f -o" -- "$cur")); fi ;;
     results) COMPREPLY=($(compgen -W "--watch --interval --count -o" -- "$cur")) ;;
     rehearse) COMPREPLY=($(compgen -W "--edge --rate --concurrency --duration --voters --weights --repeat-share --bad-share --settle --timeout --no-verify --admin-token -q -o" -- "$cur")) ;;
     create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --identity --jwt-issuer --jwt-audience --opens-at --closes-at --expected-voters --open -f" -- "$cur")) ;;

@@ -1,0 +1,53 @@
+//go:build js && wasm
+
+package worker
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/invite"
+	"github.com/edgepoll/edgepoll/shared/sign"
+)
+
+var _ edge.InviteHost = (*Host)(nil)
+
+// RedeemInvite implements edge.InviteHost: a POST of the code to
+// {ORIGIN_URL}/v1/polls/{poll}/invites/redeem through the isolate's fetch,
+// signed with INGEST_KEY over invite.SignedBody, from the request that
+// asks (never cached: a redeem changes state once).
+func (h *Host) RedeemInvite(ctx context.Context, poll string, code invite.Code) error {
+	if !shared.ValidPollID(poll) {
+		return shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	}
+	path := invite.RedeemPath(poll)
+	body := []byte(code)
+	sig := sign.Sign(h.opt.IngestKey, time.Now(), invite.SignedBody(http.MethodPost, path, body))
+	hd := http.Header{
+		"Content-Type":       {"text/plain"},
+		sign.HeaderKeyID:     {sig.KeyID},
+		sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
+		sign.HeaderSignature: {sig.MAC},
+	}
+	resp, err := h.fetch(ctx, http.MethodPost, h.opt.OriginURL+path, hd, body)
+	if err != nil {
+		h.Log("warn", "invite redeem failed", "poll", poll, "err", err.Error())
+		return shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable; the code may or may not be used, retry")
+	}
+	switch resp.Status {
+	case http.StatusNoContent, http.StatusOK:
+		return nil
+	case http.StatusConflict:
+		return shared.Errorf(shared.ECONFLICT, "this invite code has already been used")
+	case http.StatusForbidden:
+		return shared.Errorf(shared.EFORBIDDEN, "unknown invite code")
+	case http.StatusNotFound:
+		return shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	}
+	h.Log("warn", "invite redeem refused", "poll", poll, "status", resp.Status)
+	return shared.Errorf(shared.EUNAVAILABLE, "origin answered %d to the invite redeem", resp.Status)
+}

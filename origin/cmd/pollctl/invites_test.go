@@ -1,0 +1,167 @@
+package main_test
+
+import (
+	"encoding/csv"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgepoll/edgepoll/internal/origintest"
+	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/shared/invite"
+	"github.com/edgepoll/edgepoll/shared/sign"
+)
+
+// redeem POSTs code to the origin's redeem endpoint as an edge does,
+// signed with key (or with a signature over another code when forge is
+// set), and returns the status and body.
+func redeem(t *testing.T, o *origintest.Origin, poll, code string, key sign.Key, forge string) (int, string) {
+	t.Helper()
+	path := invite.RedeemPath(poll)
+	req, _ := http.NewRequest("POST", o.URL+path, strings.NewReader(code))
+	signed := code
+	if forge != "" {
+		signed = forge
+	}
+	sig := sign.Sign(key, time.Now(), invite.SignedBody("POST", path, []byte(signed)))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
+	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
+	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestPollctlInvites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs redis-server and the origin binary")
+	}
+	r := redistest.Start(t)
+	o := origintest.Start(t, r.URL)
+	env := []string{"EDGEPOLL_ORIGIN=" + o.URL, "EDGEPOLL_ADMIN_TOKEN=" + o.AdminToken}
+
+	want(t, pollctl(t, env, "create", "--id", "club", "--title", "Members vote", "--option", "a", "--option", "b", "--identity", "invite", "--open"),
+		0, "invite (one vote per invite code)")
+	want(t, pollctl(t, env, "create", "--id", "public", "--title", "Anyone", "--option", "a", "--option", "b"), 0)
+
+	// 2,500 codes: three chunks, streamed; each code parses and is unique.
+	file := filepath.Join(t.TempDir(), "codes.csv")
+	want(t, pollctl(t, env, "invites", "create", "club", "--count", "2500", "-o", "csv", "-f", file), 0, "2500 codes written")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
+	if err != nil || len(rows) != 2501 || rows[0][0] != "serial" || rows[0][1] != "code" {
+		t.Fatalf("codes CSV: %v, %d rows, header %v", err, len(rows), rows[0])
+	}
+	seen := map[string]bool{}
+	for i, row := range rows[1:] {
+		if row[0] != strconv.Itoa(i+1) {
+			t.Fatalf("row %d serial %s", i+1, row[0])
+		}
+		c, err := invite.Parse(row[1])
+		if err != nil || seen[string(c)] || row[1] != c.Format() {
+			t.Fatalf("row %d code %q: %v", i+1, row[1], err)
+		}
+		seen[string(c)] = true
+	}
+	// More codes continue the serials; stdout works too.
+	res := pollctl(t, env, "invites", "create", "club", "--count", "3")
+	want(t, res, 0, "serial,code\n2501,", "\n2503,")
+
+	// The Redis dump holds no code in clear.
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	dump, err := rdb.HGetAll(t.Context(), "ep:{club}:inv").Result()
+	if err != nil || len(dump) != 2503 {
+		t.Fatalf("%d stored codes (%v), want 2503", len(dump), err)
+	}
+	for k, v := range dump {
+		if seen[k] || len(k) != invite.HashLen || strings.Contains(v, "-") {
+			t.Fatalf("stored field %q = %q is not a %d-byte hash and a serial", k, v, invite.HashLen)
+		}
+	}
+
+	// Redeem: once, concurrently from many edges; then 409.
+	code := rows[5][1]
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Add(1)
+		go func() { defer wg.Done(); statuses[i], _ = redeem(t, o, "club", code, o.IngestKey, "") }()
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case 204:
+			ok++
+		case 409:
+		default:
+			t.Fatalf("concurrent redeem: status %d", s)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 8 concurrent redeems of one code succeeded, want 1 (%v)", ok, statuses)
+	}
+	if s, b := redeem(t, o, "club", strings.ToLower(code), o.IngestKey, ""); s != 409 || !strings.Contains(b, "already been used") {
+		t.Fatalf("second use: %d %s", s, b)
+	}
+	fresh, _ := invite.New(strings.NewReader(strings.Repeat("x", 32)))
+	for name, c := range map[string]struct {
+		poll, code string
+		key        sign.Key
+		forge      string
+		status     int
+		errCode    string
+	}{
+		"unknown code":     {"club", fresh.Format(), o.IngestKey, "", 403, "forbidden"},
+		"malformed code":   {"club", "NOT-A-CODE", o.IngestKey, "", 400, "invalid"},
+		"wrong key":        {"club", rows[7][1], sign.Key{ID: o.IngestKey.ID, Secret: []byte(strings.Repeat("k", 40))}, "", 401, "unauthorized"},
+		"signed for other": {"club", rows[7][1], o.IngestKey, rows[8][1], 401, "unauthorized"},
+		"unknown poll":     {"nope", rows[7][1], o.IngestKey, "", 404, "not_found"},
+		"open poll":        {"public", rows[7][1], o.IngestKey, "", 403, "forbidden"},
+	} {
+		if s, b := redeem(t, o, c.poll, c.code, c.key, c.forge); s != c.status || !strings.Contains(b, `"code":"`+c.errCode+`"`) {
+			t.Errorf("%s: %d %s, want %d %s", name, s, b, c.status, c.errCode)
+		}
+	}
+	// Refused attempts changed nothing: code 7 still redeems once.
+	if s, b := redeem(t, o, "club", rows[7][1], o.IngestKey, ""); s != 204 {
+		t.Fatalf("code 7 after refused attempts: %d %s", s, b)
+	}
+
+	// The used list names serials 5 and 7 only, and nothing about votes.
+	res = pollctl(t, env, "invites", "used", "club", "-o", "csv")
+	want(t, res, 0, "serial,used\n")
+	used := map[string]bool{}
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	for _, l := range lines[1:] {
+		serial, u, _ := strings.Cut(l, ",")
+		if u == "true" {
+			used[serial] = true
+		}
+	}
+	if len(lines) != 2504 || len(used) != 2 || !used["5"] || !used["7"] {
+		t.Fatalf("used list: %d lines, used %v", len(lines), used)
+	}
+
+	want(t, pollctl(t, env, "invites", "create", "public", "--count", "1"), 4, "does not use invite codes")
+	want(t, pollctl(t, env, "invites", "create", "nope", "--count", "1"), 3, "not found")
+	want(t, pollctl(t, env, "invites", "create", "club", "--count", "0"), 2, "--count")
+	want(t, pollctl(t, env, "invites", "mint", "club"), 2, "create or used")
+}
