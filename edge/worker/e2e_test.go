@@ -50,6 +50,7 @@ type edgeEnv struct {
 	origin *origintest.Origin
 	url    string // the Worker
 	logs   *syncbuf.Buffer
+	pgid   int // wrangler's process group: the dev proxy and workerd
 }
 
 func freePort(t *testing.T) int {
@@ -170,7 +171,7 @@ not_found_handling = "none"
 	case <-time.After(90 * time.Second):
 		t.Fatalf("wrangler dev not ready after 90s:\n%s", logs.String())
 	}
-	return &edgeEnv{t: t, origin: o, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs}
+	return &edgeEnv{t: t, origin: o, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs, pgid: cmd.Process.Pid}
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}

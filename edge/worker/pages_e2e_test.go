@@ -4,9 +4,14 @@ package worker_test
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,4 +120,115 @@ func browserVote(t *testing.T, e *edgeEnv) {
 	browsertest.WaitJS(t, ctx, "the receipt", `document.getElementById("receipt").textContent.length === 32`, 20*time.Second)
 	browsertest.WaitJS(t, ctx, "the vote in the live results", `document.getElementById("results").dataset.total === "1"`, 40*time.Second)
 	browsertest.Axe(t, ctx, "voting page in workerd")
+}
+
+// groupCPU sums the CPU time of every process in process group pgid
+// (wrangler, its dev proxy and workerd) from /proc.
+func groupCPU(t *testing.T, pgid int) time.Duration {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		if pg, _ := strconv.Atoi(f[2]); pg != pgid && pid != pgid {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * time.Second / 100
+	}
+	return total
+}
+
+// TestStreamCost (make bench-audience) measures what a results stream costs
+// the Worker in workerd against conditional polling once a second: CPU of
+// wrangler's processes per client-minute, while votes change the results
+// twice a second.
+func TestStreamCost(t *testing.T) {
+	if os.Getenv("AUDIENCE_BENCH") == "" {
+		t.Skip("runs with make bench-audience (AUDIENCE_BENCH=1)")
+	}
+	const clients = 20
+	phase := 30 * time.Second
+	e := startEdge(t)
+	e.createPoll("cost")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // the results change twice a second
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if tok, err := e.token("cost"); err == nil {
+				e.vote("cost", tok, 0)
+			}
+		}
+	}()
+	measure := func(name string, client func(done <-chan struct{})) float64 {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := 0; i < clients; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); client(done) }()
+		}
+		time.Sleep(2 * time.Second) // connected
+		c0, t0 := groupCPU(t, e.pgid), time.Now()
+		time.Sleep(phase)
+		used, took := groupCPU(t, e.pgid)-c0, time.Since(t0)
+		close(done)
+		wg.Wait()
+		perMin := float64(used.Milliseconds()) / (took.Minutes() * clients)
+		t.Logf("%s: %d clients, %v of CPU in %.1f s: %.1f ms per client-minute", name, clients, used, took.Seconds(), perMin)
+		return perMin
+	}
+	idle := measure("votes only", func(done <-chan struct{}) { <-done })
+	stream := measure("streams", func(done <-chan struct{}) {
+		req, _ := http.NewRequest("GET", e.url+"/v1/polls/cost/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		go func() { <-done; resp.Body.Close() }()
+		io.Copy(io.Discard, resp.Body)
+	})
+	poll := measure("polling", func(done <-chan struct{}) {
+		etag := ""
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Second):
+			}
+			req, _ := http.NewRequest("GET", e.url+"/v1/polls/cost/results", nil)
+			if etag != "" {
+				req.Header.Set("If-None-Match", etag)
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				if v := resp.Header.Get("ETag"); v != "" {
+					etag = v
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	})
+	fmt.Printf("stream-cost stream_cpu_ms_per_client_min=%.1f poll_cpu_ms_per_client_min=%.1f clients=%d\n",
+		stream-idle, poll-idle, clients)
 }
