@@ -49,6 +49,8 @@ fuzz:
 	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalSnapshot$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared -run '^$$' -fuzz '^FuzzUnmarshalPoll$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/invite -run '^$$' -fuzz '^FuzzParseCode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/jwt -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/jwt -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME)
 
 origin:
 	$(GO) build -o bin/origin ./origin/cmd/origin

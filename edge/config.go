@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/jwt"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -125,6 +126,10 @@ type Config struct {
 	// IPv6Prefix groups IPv6 client addresses by this many leading bits
 	// for the per-address limits (DefaultIPv6Prefix; 128 means no grouping).
 	IPv6Prefix int
+	// JWKS holds the keys that sign voters' JWTs for the signed polls this
+	// edge serves; PollJWKS, by poll id, replaces it for one poll.
+	JWKS     *jwt.KeySet
+	PollJWKS map[string]*jwt.KeySet
 	// LimiterKeys bounds the keys each limiter remembers (DefaultLimiterKeys).
 	LimiterKeys int
 	// DedupeCapacity bounds the (poll, voter) pairs remembered as already voted.
@@ -246,6 +251,8 @@ func validOrigin(o string) bool {
 //	RATE_CHECK       optional per-voter vote-check rate (default 1/s:10)
 //	RATE_POLL_TOKENS optional per-poll ceiling on new voter tokens at this location (default 1000/s:10000)
 //	RATE_IPV6_PREFIX optional prefix length IPv6 addresses are grouped by for per-address limits (default 64)
+//	JWT_JWKS         optional JWKS (JSON) of the keys signing voters' JWTs for signed polls
+//	JWT_POLL_JWKS    optional JSON object of poll id to JWKS, replacing JWT_JWKS for those polls
 //	DEDUPE_CAPACITY  optional number of (poll, voter) pairs remembered
 //	MAX_BODY_BYTES   optional vote body limit (default 4096)
 //	COOKIE_SECURE    optional, "false" for plain-HTTP development (default true)
@@ -290,6 +297,20 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 			return Config{}, shared.Errorf(shared.EINVALID, "COOKIE_SECURE must be true or false, got %q", s)
 		}
 		c.CookieSecure = v
+	}
+	if s := strings.TrimSpace(get("JWT_JWKS")); s != "" {
+		k, err := jwt.ParseJWKS([]byte(s))
+		if err != nil {
+			return Config{}, shared.Errorf(shared.EINVALID, "JWT_JWKS: %s", shared.ErrorMessage(err))
+		}
+		c.JWKS = k
+	}
+	if s := strings.TrimSpace(get("JWT_POLL_JWKS")); s != "" {
+		m, err := jwt.ParsePollJWKS([]byte(s))
+		if err != nil {
+			return Config{}, shared.Errorf(shared.EINVALID, "JWT_POLL_JWKS: %s", shared.ErrorMessage(err))
+		}
+		c.PollJWKS = m
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

@@ -127,3 +127,22 @@ func TestAddrKey(t *testing.T) {
 		}
 	}
 }
+
+func TestJWKSFromEnv(t *testing.T) {
+	jwks := `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}]}`
+	c, err := ConfigFromEnv(env(map[string]string{"TOKEN_SECRET": secret32, "JWT_JWKS": jwks, "JWT_POLL_JWKS": `{"vip":` + jwks + `}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWKS == nil || len(c.JWKS.Keys) != 1 || c.PollJWKS["vip"] == nil || c.PollJWKS["vip"].Keys[0].ID != "k1" || string(c.PollJWKS["vip"].Raw) != jwks {
+		t.Fatalf("JWKS %+v, per poll %+v", c.JWKS, c.PollJWKS)
+	}
+	for name, m := range map[string]map[string]string{
+		"JWT_JWKS":      {"TOKEN_SECRET": secret32, "JWT_JWKS": `{"keys":[{"kty":"RSA"}]}`},
+		"JWT_POLL_JWKS": {"TOKEN_SECRET": secret32, "JWT_POLL_JWKS": `{"bad id!":` + jwks + `}`},
+	} {
+		if _, err := ConfigFromEnv(env(m)); shared.ErrorCode(err) != shared.EINVALID || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v, want EINVALID naming it", name, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/invite"
+	"github.com/edgepoll/edgepoll/shared/jwt"
 )
 
 // Token request limits.
@@ -77,9 +78,23 @@ func decodeTokenRequest(data []byte, tr *tokenRequest) error {
 	return nil
 }
 
-// signedVoter verifies a signed poll's JWT and returns the voter it names,
-// or answers the error and returns false.
-func (h *handler) signedVoter(w http.ResponseWriter, p *shared.Poll, jwt string, now time.Time) (shared.VoterID, bool) {
-	writeError(w, shared.Errorf(shared.EUNAVAILABLE, "this edge cannot verify JWTs"))
-	return shared.VoterID{}, false
+// signedVoter verifies a signed poll's JWT (against the poll's JWKS, else
+// the edge's) and returns the voter it names: a keyed hash of the poll, iss
+// and sub, so one account is one voter wherever it votes from. Otherwise it
+// answers 401 (logging the reason at debug level) and returns false.
+func (h *handler) signedVoter(w http.ResponseWriter, p *shared.Poll, tok string, now time.Time) (shared.VoterID, bool) {
+	keys := h.cfg.PollJWKS[p.ID]
+	if keys == nil {
+		keys = h.cfg.JWKS
+	}
+	cl, err := jwt.Verify(tok, keys, jwt.Expect{Issuer: p.JWTIssuer, Audience: p.JWTAudience, Now: now})
+	if err != nil {
+		if jwt.ReasonOf(err) == jwt.ReasonNoKeysForJWT {
+			h.host.Log("error", "edge: a signed poll has no JWKS here: set JWT_JWKS or JWT_POLL_JWKS", "poll", p.ID)
+		}
+		h.host.Log("debug", "edge: JWT refused", "poll", p.ID, "reason", string(jwt.ReasonOf(err)))
+		writeError(w, err)
+		return shared.VoterID{}, false
+	}
+	return jwt.VoterID(h.cfg.TokenSecret, p.ID, cl.Issuer, cl.Subject), true
 }

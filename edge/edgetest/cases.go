@@ -2,6 +2,7 @@ package edgetest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -60,6 +61,8 @@ func checkErrorMessage(msg string) func(t *testing.T, r *Result, h *FakeHost) {
 		}
 	}
 }
+
+func base64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func jsonHdr() map[string]string { return map[string]string{"Content-Type": jsonCT} }
 
@@ -371,6 +374,50 @@ func Cases() []Case {
 			{Before: func(h *FakeHost) { h.SetInviteError(shared.Errorf(shared.EUNAVAILABLE, "origin unreachable")) },
 				Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 503, Code: shared.EUNAVAILABLE}},
 		}},
+		{Name: "signed/config without a token", Steps: []Step{
+			{Path: "/v1/polls/vip", Want: Want{Status: 200, Header: map[string]string{"Set-Cookie": ""}, Check: func(t *testing.T, r *Result, _ *FakeHost) {
+				b := string(r.Body)
+				if !strings.Contains(b, `"identity":"signed","identity_note":"one vote per account of the signing app","jwt_issuer":"`+JWTIssuer+`","jwt_audience":"`+JWTAudience+`"`) || strings.Contains(b, `"token"`) {
+					t.Errorf("signed poll config %s: want identity, issuer, audience, no token", b)
+				}
+			}}},
+		}},
+		{Name: "signed/one account is one voter", Steps: spreadIPs([]Step{
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(VoterJWT("alice")), Save: "a", Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": "ep_vip="}}},
+			accepted(withVotes(vote("vip", `{"token":"{tok:a}","choice":1}`, 202, ""), 1), "vip"),
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(SignJWT(`{"alg":"EdDSA"}`, claimsFor("alice"), false)), Save: "b", Want: Want{Status: 200},
+				Comment: "alice again, another JWT, another address: the same voter"},
+			withVotes(vote("vip", `{"token":"{tok:b}","choice":2}`, 409, shared.ECONFLICT), 1),
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(VoterJWT("bob")), Save: "c", Want: Want{Status: 200}},
+			accepted(withVotes(vote("vip", `{"token":"{tok:c}","choice":0}`, 202, ""), 2), "vip"),
+			{Path: "/v1/polls/vip", Header: hdr("Cookie", "ep_vip={tok:c}"), Want: Want{Status: 200, Has: map[string]string{"Set-Cookie": "ep_vip={tok:c};"}}},
+		})},
+		{Name: "signed/bad JWTs are 401 and change nothing", Steps: spreadIPs([]Step{
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(SignJWT(`{"alg":"EdDSA","kid":"t1"}`, claimsFor("eve"), true)),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Check: checkErrorMessage("JWT refused: bad_signature")}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(strings.TrimSuffix(VoterJWT("eve"), "A") + "B"),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED}, Comment: "signature bytes changed"},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(base64url(`{"alg":"none"}`) + "." + base64url(claimsFor("eve")) + "."),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Check: checkErrorMessage(`JWT refused: bad_alg: alg "none" (accepted: EdDSA, ES256)`)}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(SignJWT(`{"alg":"EdDSA","kid":"t9"}`, claimsFor("eve"), false)),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Check: checkErrorMessage("JWT refused: unknown_kid: no EdDSA key with this kid")}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(SignJWT(`{"alg":"EdDSA"}`, strings.Replace(claimsFor("eve"), JWTAudience, "other", 1), false)),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Check: checkErrorMessage("JWT refused: wrong_aud")}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(SignJWT(`{"alg":"EdDSA"}`, strings.Replace(claimsFor("eve"), JWTIssuer, "https://evil.example", 1), false)),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Check: checkErrorMessage("JWT refused: wrong_iss")}},
+			{Before: func(h *FakeHost) { h.Advance(5*time.Minute + 30*time.Second) }, Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(VoterJWT("eve")),
+				Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Check: checkErrorMessage("JWT refused: expired")}, Comment: "exp plus the 30 s skew has passed"},
+			{Before: func(h *FakeHost) { h.Advance(-6 * time.Minute) }, Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(VoterJWT("eve")),
+				Want: Want{Status: 200}, Comment: "the same JWT in its window"},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody("not.a.jwt"), Want: Want{Status: 401, Code: shared.EUNAUTHORIZED}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(strings.Repeat("a", 4200)), Want: Want{Status: 400, Code: shared.EINVALID}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(strings.Repeat("a", 5000)), Want: Want{Status: 413, Code: shared.ETOOLARGE}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[0].Format() + `"}`, Want: Want{Status: 400, Code: shared.EINVALID},
+				Comment: "an invite code for a signed poll"},
+			{Method: post, Path: "/v1/polls/vip/votes", Header: jsonHdr(), BodyFn: func(func(string) string) []byte {
+				return []byte(`{"token":"` + token.Issue([]byte(Secret), "vip", shared.VoterID{9}) + `","choice":0}`)
+			}, Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Votes: N(0)}, Comment: "an open-mode token for the signed poll"},
+		})},
 		{Name: "token/open and unknown polls", Steps: []Step{
 			{Method: post, Path: "/v1/polls/open1/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 409, Code: shared.ECONFLICT}},
 			{Method: post, Path: "/v1/polls/nope/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 404, Code: shared.ENOTFOUND}},

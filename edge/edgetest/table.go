@@ -32,7 +32,8 @@ const (
 // TableConfig returns the Config RunTable gives mk: tight limits so the
 // table can reach them (5 tokens and 10 votes per IP, IPv6 per /64, per
 // minute, 3 votes and 3 vote checks per voter per minute, 20 new tokens per
-// poll per minute), Secure cookies, one allowed origin.
+// poll per minute), Secure cookies, one allowed origin, and JWKSJSON's key
+// for signed polls.
 func TableConfig() edge.Config {
 	c := edge.DefaultConfig()
 	c.TokenSecret = []byte(Secret)
@@ -44,6 +45,7 @@ func TableConfig() edge.Config {
 	c.CheckRate = edge.Rate{N: 3, Per: time.Minute, Burst: 3}
 	c.PollTokenRate = edge.Rate{N: 20, Per: time.Minute, Burst: 20}
 	c.IPv6Prefix = 64
+	c.JWKS = tableJWKS()
 	c.DedupeCapacity = 1024
 	return c
 }

@@ -30,7 +30,12 @@ type value struct {
 	str  string           // kString: decoded; kNumber, kLiteral: raw text
 	obj  map[string]value // kObject
 	arr  []value          // kArray
+	// start and end delimit the value's text in the parsed data.
+	start, end int
 }
+
+// raw returns v's text in data, the bytes parseJSON was given.
+func (v value) raw(data []byte) []byte { return data[v.start:v.end] }
 
 type parser struct {
 	b     []byte
@@ -67,6 +72,13 @@ func (p *parser) space() {
 
 func (p *parser) value() (value, error) {
 	p.space()
+	start := p.pos
+	v, err := p.value1()
+	v.start, v.end = start, p.pos
+	return v, err
+}
+
+func (p *parser) value1() (value, error) {
 	if p.pos >= len(p.b) {
 		return value{}, errJSON("unexpected end")
 	}

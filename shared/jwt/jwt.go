@@ -182,6 +182,42 @@ func ParseJWKS(data []byte) (*KeySet, error) {
 	return set, nil
 }
 
+// ParsePollJWKS parses {"poll-id": JWKS, ...}: per-poll key sets. Errors
+// are EINVALID and name the poll.
+func ParsePollJWKS(data []byte) (map[string]*KeySet, error) {
+	v, err := parseJSON(data)
+	if err != nil || v.kind != kObject {
+		return nil, shared.Errorf(shared.EINVALID, "want a JSON object of poll id to JWKS")
+	}
+	out := make(map[string]*KeySet, len(v.obj))
+	for id, m := range v.obj {
+		if !shared.ValidPollID(id) || m.kind != kObject {
+			return nil, shared.Errorf(shared.EINVALID, "poll %q: want a poll id and a JWKS object", quote(id))
+		}
+		ks, err := ParseJWKS(m.raw(data))
+		if err != nil {
+			return nil, shared.Errorf(shared.EINVALID, "poll %s: %s", id, shared.ErrorMessage(err))
+		}
+		out[id] = ks
+	}
+	return out, nil
+}
+
+// AppendPollJWKS appends m as ParsePollJWKS reads it.
+func AppendPollJWKS(dst []byte, m map[string]*KeySet) []byte {
+	dst = append(dst, '{')
+	first := true
+	for id, ks := range m {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(append(append(dst, '"'), id...), `":`...)
+		dst = append(dst, ks.Raw...)
+	}
+	return append(dst, '}')
+}
+
 // find returns the key for a header's kid and alg.
 func (s *KeySet) find(kid, alg string) (*Key, error) {
 	var only *Key

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/shared/jwt"
 )
 
 // EnvKeys lists the variables edge.ConfigFromEnv reads: what a host passes
@@ -13,7 +14,7 @@ import (
 var EnvKeys = []string{
 	"TOKEN_SECRET", "ALLOWED_ORIGINS", "EDGE_ID", "RATE_IP_VOTES", "RATE_IP_TOKENS",
 	"RATE_VOTER", "RATE_CHECK", "DEDUPE_CAPACITY", "MAX_BODY_BYTES", "COOKIE_SECURE",
-	"RATE_POLL_TOKENS", "RATE_IPV6_PREFIX",
+	"RATE_POLL_TOKENS", "RATE_IPV6_PREFIX", "JWT_JWKS", "JWT_POLL_JWKS",
 }
 
 // EnvFromConfig returns a Config.Env serving cfg in the variables
@@ -39,6 +40,12 @@ func EnvFromConfig(cfg edge.Config) func(string) (string, bool) {
 	}
 	if cfg.IPv6Prefix > 0 {
 		m["RATE_IPV6_PREFIX"] = strconv.Itoa(cfg.IPv6Prefix)
+	}
+	if cfg.JWKS != nil {
+		m["JWT_JWKS"] = string(cfg.JWKS.Raw)
+	}
+	if len(cfg.PollJWKS) > 0 {
+		m["JWT_POLL_JWKS"] = string(jwt.AppendPollJWKS(nil, cfg.PollJWKS))
 	}
 	return func(key string) (string, bool) {
 		v, ok := m[key]
