@@ -22,7 +22,7 @@ rc=$?
 go test -count=1 -v -timeout 10m -run '^TestStreamCost$' ./edge/worker >>"$log" 2>&1 || rc=1
 grep -E '^(stream-cost|    pages_e2e_test.go:[0-9]+: )' "$log" >&2
 grep -E '^(=== RUN|--- |    --- |    [a-z_]+\.go:[0-9]+: (first load|axe:|polling page)|audience-freshness)' "$log" >&2
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$log" | tail -1; }
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$log" | tail -1; }
 page=$(sed -n 's/.*voting page \([0-9]*\) bytes, big screen.*/\1/p' "$log" | tail -1)
 screen=$(sed -n 's/.*big screen \([0-9]*\) bytes.*/\1/p' "$log" | tail -1)
 axe=$(sed -n 's/.*axe: [0-9]* pages and states checked, \([0-9]*\) serious.*/\1/p' "$log" | tail -1)
