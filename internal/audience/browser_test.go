@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
@@ -212,6 +214,33 @@ func TestBrowser(t *testing.T) {
 			t.Error("the screen does not show the voting page's URL")
 		}
 		browsertest.Axe(t, ctx, "big screen")
+		// The viewer's preferences: no animation, and dark colours.
+		bg := browsertest.Eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
+		const moving = `[...document.querySelectorAll("#results *")].filter(e => parseFloat(getComputedStyle(e).transitionDuration) > 0 || getComputedStyle(e).animationName !== "none").length`
+		if browsertest.Eval[int](t, ctx, moving) == 0 {
+			t.Error("the bars do not animate when motion is allowed")
+		}
+		media := func(features ...*emulation.MediaFeature) chromedp.Action[chromedp.Void] {
+			return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features})
+				return err
+			})
+		}
+		if err := chromedp.Do(ctx, media(&emulation.MediaFeature{Name: "prefers-reduced-motion", Value: "reduce"},
+			&emulation.MediaFeature{Name: "prefers-color-scheme", Value: "dark"})); err != nil {
+			t.Fatal(err)
+		}
+		if n := browsertest.Eval[int](t, ctx, moving); n != 0 {
+			t.Errorf("%d elements still animate with prefers-reduced-motion: reduce", n)
+		}
+		if dark := browsertest.Eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`); dark == bg {
+			t.Errorf("the background stays %s with prefers-color-scheme: dark", bg)
+		}
+		browsertest.Axe(t, ctx, "big screen, dark, reduced motion")
+		browsertest.Shot(t, ctx, "screen-dark", 1280)
+		if err := chromedp.Do(ctx, media()); err != nil {
+			t.Fatal(err)
+		}
 		browsertest.Shot(t, ctx, "screen", 1280)
 		browsertest.Shot(t, ctx, "screen", 360)
 	})
