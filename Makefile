@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
 .PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
-        bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience clean
+        bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience bench-identity clean
 
 all: check
 
@@ -87,6 +87,10 @@ bench-wasm:
 ## bench-audience: browser scenarios, page sizes, axe and results freshness (polling page and stream)
 bench-audience: deps
 	@bash scripts/bench-audience.sh
+
+## bench-identity: token issuance per identity mode, one JWT verification and the vote path, natively and in wazero
+bench-identity:
+	@bash scripts/bench-identity.sh
 
 ## chaos: the fault suite: the whole platform under load while processes fail (CHAOS_SHORT=1: about a minute)
 chaos: deps

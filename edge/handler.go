@@ -353,11 +353,11 @@ func cookieValue(r *http.Request, id string) string {
 	return ""
 }
 
-// tokenScope is what p's voter tokens are bound to: the poll id for an
-// open poll, and the id with the identity mode otherwise, so a token
-// issued while a draft poll was open (or under another mode) never
+// TokenScope is what p's voter tokens are bound to (the poll argument of
+// TokenService): the poll id for an open poll, and "id#mode" otherwise, so
+// a token issued while a draft poll was open (or under another mode) never
 // votes once the poll asks for codes or JWTs.
-func tokenScope(p *shared.Poll) string {
+func TokenScope(p *shared.Poll) string {
 	switch m := p.IdentityMode(); m {
 	case shared.IdentityOpen:
 		return p.ID
@@ -385,7 +385,7 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if tok != "" {
-		if _, err := h.tokens.VerifyToken(tokenScope(p), tok); err != nil {
+		if _, err := h.tokens.VerifyToken(TokenScope(p), tok); err != nil {
 			tok = "" // stale or foreign: mint a new one
 			if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
 				return
@@ -518,7 +518,7 @@ func (h *handler) serveToken(w http.ResponseWriter, r *http.Request, id string) 
 		writeError(w, shared.Errorf(shared.ECONFLICT, "this poll is open to every browser: GET /v1/polls/%s issues a token", id))
 		return
 	}
-	tok, err := h.tokens.IssueToken(tokenScope(p), v)
+	tok, err := h.tokens.IssueToken(TokenScope(p), v)
 	if err != nil {
 		h.hostError(w, "voter token", id, err)
 		return
@@ -661,7 +661,7 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 		h.hostError(w, "poll lookup", id, err)
 		return
 	}
-	voter, ok := h.verifyVoter(w, id, tokenScope(p), tok, "")
+	voter, ok := h.verifyVoter(w, id, TokenScope(p), tok, "")
 	if !ok {
 		return
 	}
@@ -699,7 +699,7 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 // verifyVoter returns the voter whose token tok is for poll id (bound to
-// scope, see tokenScope), or answers 401 or the host's error and returns
+// scope, see TokenScope), or answers 401 or the host's error and returns
 // false. missing formats the message for an empty token, with id.
 func (h *handler) verifyVoter(w http.ResponseWriter, id, scope, tok, missing string) (shared.VoterID, bool) {
 	if tok == "" {
@@ -731,7 +731,7 @@ func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id stri
 			h.hostError(w, "poll lookup", id, err)
 			return
 		}
-		scope = tokenScope(p)
+		scope = TokenScope(p)
 	}
 	voter, ok := h.verifyVoter(w, id, scope, tok, "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie")
 	if !ok {

@@ -45,25 +45,30 @@ func Config() edge.Config {
 	return c
 }
 
-// Host is an edge.Host with one open poll whose Submit drops votes.
+// Host is an edge.Host with an open poll of each identity mode (PollID,
+// PollInvite, PollSigned) whose Submit drops votes.
 type Host struct {
-	poll    shared.Poll
-	raw     []byte
+	polls   map[string]*shared.Poll
+	raws    map[string][]byte
+	inv     invites
 	Submits atomic.Uint64
 }
 
 var _ edge.Host = (*Host)(nil)
 
-// NewHost returns a Host serving the open poll PollID with 4 options.
+// NewHost returns a Host serving the open polls PollID (identity open),
+// PollInvite and PollSigned, with 4 options each.
 func NewHost() *Host {
-	p := shared.Poll{ID: PollID, Title: "Benchmark", Kind: shared.KindSingle, State: shared.StateOpen,
-		Visibility: shared.VisibilityLive, Version: 1,
-		Options: []shared.Option{{Label: "a"}, {Label: "b"}, {Label: "c"}, {Label: "d"}}}
-	raw, err := shared.MarshalPoll(&p)
-	if err != nil {
-		panic(err)
+	h := &Host{polls: map[string]*shared.Poll{}, raws: map[string][]byte{}}
+	for id, mode := range map[string]shared.Identity{PollID: "", PollInvite: shared.IdentityInvite, PollSigned: shared.IdentitySigned} {
+		p := identityPoll(id, mode)
+		raw, err := shared.MarshalPoll(&p)
+		if err != nil {
+			panic(err)
+		}
+		h.polls[id], h.raws[id] = &p, raw
 	}
-	return &Host{poll: p, raw: raw}
+	return h
 }
 
 // Now implements edge.Host.
@@ -71,19 +76,21 @@ func (h *Host) Now() time.Time { return time.Now() }
 
 // Poll implements edge.Host.
 func (h *Host) Poll(_ context.Context, id string) (*shared.Poll, error) {
-	if id != PollID {
+	p, ok := h.polls[id]
+	if !ok {
 		return nil, shared.Errorf(shared.ENOTFOUND, "unknown poll")
 	}
-	return &h.poll, nil
+	return p, nil
 }
 
 // PollBytes serves the poll's wire encoding, as the origin-backed host does
 // (harness.PollEncoder).
 func (h *Host) PollBytes(_ context.Context, id string) ([]byte, error) {
-	if id != PollID {
+	raw, ok := h.raws[id]
+	if !ok {
 		return nil, shared.Errorf(shared.ENOTFOUND, "unknown poll")
 	}
-	return h.raw, nil
+	return raw, nil
 }
 
 // Results implements edge.Host.
@@ -102,6 +109,8 @@ func (h *Host) Allow(context.Context, string) bool { return true }
 
 // Log implements edge.Host.
 func (h *Host) Log(string, string, ...any) {}
+
+var randRead = rand.Read
 
 // Token returns a fresh voter's token for PollID.
 func Token() string {

@@ -1,0 +1,98 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/wasm/harness"
+	"github.com/edgepoll/edgepoll/wasm/internal/benchfix"
+	"github.com/edgepoll/edgepoll/wasm/internal/wasmtest"
+)
+
+// identityHandlers returns the native handler and the wazero guest (one
+// instance, default time budget) over benchfix's host, for make
+// bench-identity.
+func identityHandlers(b *testing.B) map[string]http.Handler {
+	module := wasmtest.Build(b, wasmtest.EdgeGuest, "")
+	h, err := harness.New(context.Background(), module, benchfix.NewHost(), harness.Config{Instances: 1, Env: benchfix.Lookup, CacheDir: "off"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(context.Background()) })
+	return map[string]http.Handler{"native": edge.New(benchfix.Config(), benchfix.NewHost()), "wasm": h}
+}
+
+// BenchmarkIdentityTokens measures one new voter token in each identity
+// mode: open (GET /v1/polls/{id}), invite (POST a fresh code; the host
+// redeems from memory, so the origin's round trip is not counted) and
+// signed (POST a fresh Ed25519 JWT, verified in the edge).
+func BenchmarkIdentityTokens(b *testing.B) {
+	hs := identityHandlers(b)
+	for _, where := range []string{"native", "wasm"} {
+		h := hs[where]
+		b.Run("open/"+where, func(b *testing.B) {
+			for range b.N {
+				req := httptest.NewRequest(http.MethodGet, "/v1/polls/"+benchfix.PollID, nil)
+				serveOK(b, h, req, http.StatusOK)
+			}
+		})
+		b.Run("invite/"+where, func(b *testing.B) {
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				bodies[i] = benchfix.InviteBody()
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				req := httptest.NewRequest(http.MethodPost, "/v1/polls/"+benchfix.PollInvite+"/token", bytes.NewReader(bodies[i]))
+				req.Header.Set("Content-Type", "application/json")
+				serveOK(b, h, req, http.StatusOK)
+			}
+		})
+		b.Run("signed/"+where, func(b *testing.B) {
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				bodies[i] = benchfix.SignedBody(i)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				req := httptest.NewRequest(http.MethodPost, "/v1/polls/"+benchfix.PollSigned+"/token", bytes.NewReader(bodies[i]))
+				req.Header.Set("Content-Type", "application/json")
+				serveOK(b, h, req, http.StatusOK)
+			}
+		})
+	}
+}
+
+// BenchmarkIdentityVote measures one vote of a distinct voter in a poll of
+// each identity mode: the vote path must cost the same in all three.
+func BenchmarkIdentityVote(b *testing.B) {
+	hs := identityHandlers(b)
+	for _, where := range []string{"native", "wasm"} {
+		for _, poll := range []struct{ mode, id string }{{"open", benchfix.PollID}, {"invite", benchfix.PollInvite}, {"signed", benchfix.PollSigned}} {
+			b.Run(poll.mode+"/"+where, func(b *testing.B) {
+				bodies := make([][]byte, b.N)
+				for i := range bodies {
+					bodies[i] = benchfix.VoteBodyFor(poll.id, i)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					req := httptest.NewRequest(http.MethodPost, "/v1/polls/"+poll.id+"/votes", bytes.NewReader(bodies[i]))
+					req.Header.Set("Content-Type", "application/json")
+					serveOK(b, hs[where], req, http.StatusAccepted)
+				}
+			})
+		}
+	}
+}
+
+func serveOK(b *testing.B, h http.Handler, req *http.Request, want int) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, rec.Code, rec.Body)
+	}
+}
