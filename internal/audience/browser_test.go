@@ -215,7 +215,7 @@ func TestBrowser(t *testing.T) {
 		}
 		browsertest.Axe(t, ctx, "big screen")
 		// The viewer's preferences: no animation, and dark colours.
-		bg := browsertest.Eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
+		bg := browsertest.Eval[string](t, ctx, `[document.documentElement, document.body].map(e => getComputedStyle(e).backgroundColor + " " + getComputedStyle(e).color).join(" ")`)
 		const moving = `[...document.querySelectorAll("#results *")].filter(e => parseFloat(getComputedStyle(e).transitionDuration) > 0 || getComputedStyle(e).animationName !== "none").length`
 		if browsertest.Eval[int](t, ctx, moving) == 0 {
 			t.Error("the bars do not animate when motion is allowed")
@@ -233,7 +233,7 @@ func TestBrowser(t *testing.T) {
 		if n := browsertest.Eval[int](t, ctx, moving); n != 0 {
 			t.Errorf("%d elements still animate with prefers-reduced-motion: reduce", n)
 		}
-		if dark := browsertest.Eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`); dark == bg {
+		if dark := browsertest.Eval[string](t, ctx, `[document.documentElement, document.body].map(e => getComputedStyle(e).backgroundColor + " " + getComputedStyle(e).color).join(" ")`); dark == bg {
 			t.Errorf("the background stays %s with prefers-color-scheme: dark", bg)
 		}
 		browsertest.Axe(t, ctx, "big screen, dark, reduced motion")
