@@ -160,6 +160,16 @@ func TestPollctlInvites(t *testing.T) {
 		t.Fatalf("used list: %d lines, used %v", len(lines), used)
 	}
 
+	// The integrity report: 2 codes redeemed (the tokens issued), 8 reuses
+	// refused (7 concurrent + 1), one unknown code tried, nobody voted yet.
+	want(t, pollctl(t, env, "stats", "club"), 0, "invite (one vote per invite code)", "tokens that voted", "codes created        2503",
+		"tokens issued        2 (codes redeemed)", "refused code reuses  8", "unknown codes tried  1")
+	res = pollctl(t, env, "stats", "club", "-o", "json")
+	want(t, res, 0, `"tokens_issued": 2`, `"reused": 8`, `"tokens_voted": 0`)
+	want(t, pollctl(t, env, "stats", "public"), 0, "open (one vote per browser, best effort)", "counted per edge")
+	want(t, pollctl(t, env, "stats", "nope"), 3, "not found")
+	want(t, pollctl(t, env, "stats"), 0, "redis version")
+
 	want(t, pollctl(t, env, "invites", "create", "public", "--count", "1"), 4, "does not use invite codes")
 	want(t, pollctl(t, env, "invites", "create", "nope", "--count", "1"), 3, "not found")
 	want(t, pollctl(t, env, "invites", "create", "club", "--count", "0"), 2, "--count")

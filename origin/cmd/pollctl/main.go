@@ -54,7 +54,7 @@ Commands:
   results    show live results (--watch redraws a bar chart)
   export     export results or the per-voter ledger as CSV or JSON
   invites    create an invite poll's single-use codes (streamed CSV), or list which were used
-  stats      store-wide figures
+  stats      store-wide figures, or a poll's integrity report (stats POLL)
   rehearse   simulate an audience against an edge, then verify the origin's count
   completion print a shell completion script (bash or zsh)
 
@@ -331,12 +331,23 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 	case "invites":
 		return c.invites(ctx, args)
 	case "stats":
-		fs := c.newFlags("stats", "", "Show store-wide figures.")
-		if _, err := parse(fs, args); err != nil {
+		fs := c.newFlags("stats", "[<poll-id>]", "Show store-wide figures, or one poll's integrity report: tokens that voted and,\n"+
+			"for an invite poll, codes created, redeemed (the tokens issued), refused reuses and unknown codes.")
+		pos, err := parse(fs, args)
+		if err != nil {
 			return err
+		}
+		if len(pos) > 1 {
+			return usagef("stats takes at most one poll id")
 		}
 		if err := c.connect(); err != nil {
 			return err
+		}
+		if len(pos) == 1 {
+			if !shared.ValidPollID(pos[0]) {
+				return usagef("poll id %q: 1-%d characters of A-Z a-z 0-9 - _", pos[0], shared.MaxPollIDLen)
+			}
+			return c.pollStats(ctx, pos[0])
 		}
 		st, err := c.client.Stats(ctx)
 		if err != nil {
@@ -588,6 +599,52 @@ func (c *cli) export(ctx context.Context, args []string) error {
 		return os.Rename(tmp, *file)
 	}
 	return c.client.Export(ctx, id, data, *format, w)
+}
+
+// integrity is pollctl stats POLL's report.
+type integrity struct {
+	Poll         string              `json:"poll"`
+	Identity     shared.Identity     `json:"identity"`
+	Guarantee    string              `json:"guarantee"`
+	TokensVoted  uint64              `json:"tokens_voted"`
+	Rejected     map[string]uint64   `json:"rejected_votes,omitempty"`
+	Invites      *origin.InviteStats `json:"invites,omitempty"`
+	TokensIssued *uint64             `json:"tokens_issued,omitempty"` // known at the origin for invite polls only
+}
+
+// pollStats prints a poll's integrity report from the origin's figures.
+func (c *cli) pollStats(ctx context.Context, id string) error {
+	p, err := c.client.Poll(ctx, id)
+	if err != nil {
+		return err
+	}
+	res, err := c.client.Results(ctx, id)
+	if err != nil {
+		return err
+	}
+	r := integrity{Poll: id, Identity: p.IdentityMode(), Guarantee: shared.IdentityNote(p.IdentityMode()), TokensVoted: res.Voters, Rejected: res.Rejected}
+	if r.Identity == shared.IdentityInvite {
+		if r.Invites, err = c.client.InviteStats(ctx, id); err != nil {
+			return err
+		}
+		r.TokensIssued = &r.Invites.Redeemed
+	}
+	if c.g.output == "json" {
+		return c.printJSON(r)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "poll\t%s\nidentity\t%s (%s)\ntokens that voted\t%d\n", r.Poll, r.Identity, r.Guarantee, r.TokensVoted)
+	if inv := r.Invites; inv != nil {
+		fmt.Fprintf(tw, "tokens issued\t%d (codes redeemed)\ncodes created\t%d\ncodes unused\t%d\nrefused code reuses\t%d\nunknown codes tried\t%d\n",
+			inv.Redeemed, inv.Created, inv.Created-min(inv.Created, inv.Redeemed), inv.Reused, inv.Unknown)
+	}
+	for reason, n := range r.Rejected {
+		fmt.Fprintf(tw, "votes refused: %s\t%d\n", reason, n)
+	}
+	if r.Identity != shared.IdentityInvite {
+		fmt.Fprintf(tw, "tokens issued\tcounted per edge, not at the origin\n")
+	}
+	return tw.Flush()
 }
 
 // invites runs "invites create POLL --count N" and "invites used POLL".
