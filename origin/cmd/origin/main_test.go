@@ -51,6 +51,7 @@ func TestConfigErrorsExitTwo(t *testing.T) {
 		{"zero replicas", []string{"-durability", "replica", "-replicas", "0"}, base, "want 1..16"},
 		{"long replica timeout", []string{"-durability", "replica", "-replica-timeout", "10s"}, base, "from 1ms to 2s"},
 		{"bad replica timeout", []string{"-durability", "replica", "-replica-timeout", "soon"}, base, "replica timeout"},
+		{"short invite key", nil, with(base, "INVITE_KEY", "0123456789abcdef0123"), "INVITE_KEY or -invite-key must be at least 32 bytes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

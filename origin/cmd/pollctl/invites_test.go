@@ -174,4 +174,12 @@ func TestPollctlInvites(t *testing.T) {
 	want(t, pollctl(t, env, "invites", "create", "nope", "--count", "1"), 3, "not found")
 	want(t, pollctl(t, env, "invites", "create", "club", "--count", "0"), 2, "--count")
 	want(t, pollctl(t, env, "invites", "mint", "club"), 2, "create or used")
+
+	// An origin without INVITE_KEY keeps no codes: 503, and the redeem too.
+	bare := origintest.StartWith(t, r.URL, origintest.Options{Env: []string{"INVITE_KEY="}})
+	bareEnv := []string{"EDGEPOLL_ORIGIN=" + bare.URL, "EDGEPOLL_ADMIN_TOKEN=" + bare.AdminToken}
+	want(t, pollctl(t, bareEnv, "invites", "create", "club", "--count", "1"), 1, "INVITE_KEY")
+	if s, b := redeem(t, bare, "club", rows[9][1], bare.IngestKey, ""); s != 503 || !strings.Contains(b, "INVITE_KEY") {
+		t.Fatalf("redeem at an origin without INVITE_KEY: %d %s", s, b)
+	}
 }
