@@ -374,6 +374,14 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	now := h.host.Now()
 	tok := requestToken(r, id)
+	var mode shared.Identity
+	if tok != "" {
+		if _, m, err := h.voterOf(id, tok); err != nil {
+			tok = "" // stale or foreign: mint a new one
+		} else {
+			mode = m
+		}
+	}
 	if tok == "" {
 		if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
 			return
@@ -384,12 +392,10 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		h.hostError(w, "poll lookup", id, err)
 		return
 	}
-	if tok != "" {
-		if _, err := h.tokens.VerifyToken(TokenScope(p), tok); err != nil {
-			tok = "" // stale or foreign: mint a new one
-			if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
-				return
-			}
+	if tok != "" && mode != p.IdentityMode() {
+		tok = "" // issued under another identity mode: no longer valid
+		if !h.allowIP(ctx, w, LimitTokenIP, "token:", addrKey(clientIP(r), h.cfg.IPv6Prefix), now, "too many voter tokens requested from your address") {
+			return
 		}
 	}
 	if tok == "" && p.IdentityMode() != shared.IdentityOpen {
@@ -413,6 +419,22 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 		}
 	}
 	h.writePoll(w, p, tok)
+}
+
+// voterOf verifies tok for poll id under each identity mode's scope (see
+// TokenScope), open's first, with no I/O, and returns its voter and the
+// mode it was issued under. Errors are those of the first scope's check.
+func (h *handler) voterOf(id, tok string) (shared.VoterID, shared.Identity, error) {
+	v, err := h.tokens.VerifyToken(id, tok)
+	if err == nil || shared.ErrorCode(err) != shared.EUNAUTHORIZED {
+		return v, shared.IdentityOpen, err
+	}
+	for _, m := range []shared.Identity{shared.IdentityInvite, shared.IdentitySigned} {
+		if v, err2 := h.tokens.VerifyToken(id+"#"+string(m), tok); err2 == nil {
+			return v, m, nil
+		}
+	}
+	return shared.VoterID{}, "", err
 }
 
 // writePoll answers 200 with p's config and, unless tok is "", the voter
@@ -652,8 +674,8 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	if tok == "" {
 		tok = requestToken(r, id)
 	}
-	if tok == "" {
-		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "a voter token is required: GET /v1/polls/%s issues one", id))
+	voter, mode, ok := h.verifyVoter(w, id, tok, "a voter token is required: GET /v1/polls/%s issues one")
+	if !ok {
 		return
 	}
 	p, err := h.host.Poll(ctx, id)
@@ -661,8 +683,8 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 		h.hostError(w, "poll lookup", id, err)
 		return
 	}
-	voter, ok := h.verifyVoter(w, id, TokenScope(p), tok, "")
-	if !ok {
+	if mode != p.IdentityMode() {
+		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, "voter token not valid for this poll (issued under another identity mode)"))
 		return
 	}
 	if err := p.AcceptsAt(now); err != nil {
@@ -698,24 +720,25 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, http.StatusAccepted, body)
 }
 
-// verifyVoter returns the voter whose token tok is for poll id (bound to
-// scope, see TokenScope), or answers 401 or the host's error and returns
-// false. missing formats the message for an empty token, with id.
-func (h *handler) verifyVoter(w http.ResponseWriter, id, scope, tok, missing string) (shared.VoterID, bool) {
+// verifyVoter returns the voter whose token tok is for poll id and the
+// identity mode it was issued under (see voterOf), with no I/O, or answers
+// 401 or the host's error and returns false. missing formats the message
+// for an empty token, with id.
+func (h *handler) verifyVoter(w http.ResponseWriter, id, tok, missing string) (shared.VoterID, shared.Identity, bool) {
 	if tok == "" {
 		writeError(w, shared.Errorf(shared.EUNAUTHORIZED, missing, id))
-		return shared.VoterID{}, false
+		return shared.VoterID{}, "", false
 	}
-	voter, err := h.tokens.VerifyToken(scope, tok)
+	voter, mode, err := h.voterOf(id, tok)
 	if err != nil {
 		if shared.ErrorCode(err) == shared.EUNAUTHORIZED {
 			writeError(w, err)
 		} else {
 			h.hostError(w, "token check", id, err)
 		}
-		return shared.VoterID{}, false
+		return shared.VoterID{}, "", false
 	}
-	return voter, true
+	return voter, mode, true
 }
 
 // serveVoteCheck answers GET /v1/polls/{id}/vote: whether the origin has
@@ -723,17 +746,9 @@ func (h *handler) verifyVoter(w http.ResponseWriter, id, scope, tok, missing str
 // cookie). It reveals nothing about any other voter: the voter id comes
 // from the verified token, never from the request.
 func (h *handler) serveVoteCheck(w http.ResponseWriter, r *http.Request, id string) {
-	tok := requestToken(r, id)
-	scope := id
-	if tok != "" {
-		p, err := h.host.Poll(r.Context(), id)
-		if err != nil {
-			h.hostError(w, "poll lookup", id, err)
-			return
-		}
-		scope = TokenScope(p)
-	}
-	voter, ok := h.verifyVoter(w, id, scope, tok, "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie")
+	// Any of the poll's token scopes will do: a check reveals nothing to
+	// the holder of a token issued under a mode the poll left.
+	voter, _, ok := h.verifyVoter(w, id, requestToken(r, id), "send your voter token as Authorization: Bearer <token> or in the ep_%s cookie")
 	if !ok {
 		return
 	}

@@ -440,22 +440,20 @@ func TestVoteCheck(t *testing.T) {
 	if code, body := s.check(t, "bad.id", voted); code != 404 || !strings.Contains(body, `"code":"not_found"`) {
 		t.Fatalf("check of a bad poll id: %d %s, want 404 not_found", code, body)
 	}
-	// A token valid for a poll the origin does not know: the origin's 404
-	// (for its config, which the edge reads first: tokens are bound to the
-	// poll's identity mode), with no vote check at the origin.
+	// A token valid for a poll the origin does not know: the origin's 404.
 	unknown := token.Issue([]byte(tokenSecret), "nope", shared.VoterID{1, 2, 3})
 	if code, body := s.check(t, "nope", unknown); code != 404 || !strings.Contains(body, `"code":"not_found"`) {
 		t.Fatalf("check of an unknown poll: %d %s, want 404 not_found", code, body)
 	}
-	if st := s.host.Stats(); st.VotedFetches != 2 {
-		t.Fatalf("host stats %+v: want 2 vote checks at the origin (one per voter and known poll within the cache TTL)", st)
+	if st := s.host.Stats(); st.VotedFetches != 3 {
+		t.Fatalf("host stats %+v: want 3 vote checks at the origin (one per voter and poll within the cache TTL)", st)
 	}
 	c.add(edge.VotedCacheTTL) // the cached answers expire; the limit still holds
 	if code, body := s.check(t, id, voted); code != 200 || !strings.Contains(body, `"counted":true`) {
 		t.Fatalf("check after the cache TTL: %d %s, want 200 counted true", code, body)
 	}
-	if st := s.host.Stats(); st.VotedFetches != 3 {
-		t.Fatalf("host stats %+v: want a third vote check at the origin after the cache TTL", st)
+	if st := s.host.Stats(); st.VotedFetches != 4 {
+		t.Fatalf("host stats %+v: want a fourth vote check at the origin after the cache TTL", st)
 	}
 }
 
