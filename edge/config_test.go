@@ -146,3 +146,17 @@ func TestJWKSFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenModes(t *testing.T) {
+	for _, m := range []shared.Identity{shared.IdentityOpen, shared.IdentityInvite, shared.IdentitySigned} {
+		for b := range 256 {
+			v := shared.VoterID{byte(b), 7}
+			markVoter(&v, m)
+			tok := secretTokens{[]byte(secret32)}
+			s, _ := tok.IssueToken("p", v)
+			if got := tokenModes(s)[0]; got != m {
+				t.Fatalf("first byte %#x marked %s: tokenModes tries %s first", b, m, got)
+			}
+		}
+	}
+}

@@ -101,6 +101,7 @@ func VoteBodyFor(id string, choice int) []byte {
 	if _, err := randRead(v[:]); err != nil {
 		panic(err)
 	}
-	v[0] |= 1
+	v[0] = v[0]&^3 | map[shared.Identity]byte{shared.IdentityInvite: 1, shared.IdentitySigned: 2}[mode] // the edge's mode bits
+	v[15] |= 1
 	return fmt.Appendf(nil, `{"token":%q,"choice":%d}`, token.Issue([]byte(Secret), edge.TokenScope(&p), v), choice%4)
 }
