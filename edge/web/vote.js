@@ -21,10 +21,17 @@
 // in iframes), and the voter's own vote and receipt, so a reload says "You
 // voted for X" and can ask GET /v1/polls/{id}/vote whether it is counted.
 //
+// Polls that need a code or a sign-in (identity "invite" or "signed"): the
+// config comes without a token, and the page trades an invite code (typed,
+// or from the fragment #code=…) or the broadcaster app's JWT (from the
+// fragment #jwt=…, or posted by the embedding page: see reportReady) for one
+// with POST /v1/polls/{id}/token, then votes exactly as in an open poll.
+//
 // Everything from the server (titles, labels, messages) is inserted with
 // textContent, never as HTML.
 
 import { call, callRetrying, errMessage, pollPath } from "./lib/api.js";
+import { formatCode, jwtReason, normalizeCode, parentOrigin, takeFragment } from "./lib/identity.js";
 import {
   closesAt, describe, limit, list, noteServerDate, now, num, opensAt, phase,
   pollIdFromPath, resultsVisible, span,
@@ -45,6 +52,12 @@ let results = null; // the results poller while one runs
 let refreshAt = 0; // when to re-read the config (ms, edge clock)
 let refreshing = false;
 let closedSince = 0; // when this page first saw the poll closed
+let pending = { code: "", jwt: "" }; // from the fragment, until used
+let trading = false; // a POST /token is under way
+let embedder = ""; // the embedding page's origin, once known
+let asked = false; // "edgepoll:ready" posted to the embedding page
+let signinTimer = 0;
+let dead = false; // fatal() ended the page
 
 /**
  * Puts a message in the #status live region. kind is "", "ok", "warn" or
@@ -82,7 +95,8 @@ function waiting(prefix) {
 function fatal(title, text) {
   $("title").textContent = title;
   document.title = title;
-  for (const el of ["vote-form", "voted", "results-section", "countdown"]) $(el).hidden = true;
+  dead = true;
+  for (const el of ["vote-form", "code-form", "signin", "voted", "results-section", "countdown"]) $(el).hidden = true;
   $("phase").textContent = "";
   say(text, "error");
   stopResults();
@@ -93,23 +107,29 @@ function fatal(title, text) {
 
 /** GET /v1/polls/{id}: config plus token (the stored token is reused). */
 async function loadPoll(quiet) {
+  const sent = token;
   const r = quiet
     ? await call(pollPath(id), { token }).catch(() => null)
     : await callRetrying(pollPath(id), { token }, waiting(""));
   if (!r) return false;
   noteServerDate(r.res);
-  if (r.status === 200 && r.body && r.body.poll && r.body.token) {
-    if (r.body.token !== token) {
+  // A token traded for a code or JWT meanwhile wins over this answer.
+  if (token !== sent && r.status === 200 && r.body && r.body.poll) return true;
+  // An invite or signed poll answers without a token until one is traded.
+  const needs = r.body && r.body.poll && r.body.poll.identity && r.body.poll.identity !== "open";
+  if (r.status === 200 && r.body && r.body.poll && (r.body.token || needs)) {
+    if ((r.body.token || "") !== token) {
       // A new voter id: the stored token is no longer valid (or there was
       // none), so a stored vote belongs to a voter this page cannot speak for.
       if (token && vote) {
         vote = null;
         saveVote(id, null);
       }
-      token = r.body.token;
+      token = r.body.token || "";
       saveToken(id, token);
     }
     setPoll(r.body.poll);
+    if (!token) access();
     return true;
   }
   if (quiet) return false;
@@ -165,6 +185,200 @@ function setPoll(p) {
 }
 
 const optionsKey = (p) => p.kind + "|" + limit(p) + "|" + p.options.map((o) => o.label).join("\u0000");
+
+// --- invite codes and sign-ins: trading them for a voter token -----------
+
+/**
+ * Called whenever the poll is known and this page holds no token: uses a
+ * code or JWT from the fragment, or asks the embedding page for a JWT.
+ */
+function access() {
+  if (!poll || token || trading) return;
+  if (poll.identity === "invite") {
+    if (pending.code) {
+      const c = pending.code;
+      pending.code = "";
+      $("code").value = c;
+      tradeCode(c);
+    }
+  } else if (poll.identity === "signed") {
+    if (pending.jwt) {
+      const j = pending.jwt;
+      pending.jwt = "";
+      tradeJWT(j);
+    } else if (asked) {
+      // Asked already: the answer, or the words about its absence, stand.
+    } else if (embed && window.parent !== window) {
+      signinText("Waiting for your sign-in from the site around this poll…");
+      reportReady();
+      clearTimeout(signinTimer);
+      signinTimer = setTimeout(() => {
+        if (!token && !trading) signinText("To vote, sign in on the site or in the app that showed you this poll, then reload it.");
+      }, 8000);
+    } else {
+      asked = true;
+      signinText("To vote, open this poll from the app you use, signed in to your account.");
+    }
+  }
+}
+
+function signinText(text) {
+  $("signin-text").textContent = text;
+}
+
+/** Shows (or with "" clears) the code field's error, and focuses the field. */
+function codeError(text) {
+  const err = $("code-error");
+  err.textContent = text ? "Error: " + text : "";
+  err.hidden = !text;
+  $("code-group").classList.toggle("invalid", !!text);
+  const input = $("code");
+  if (text) {
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", "code-error code-hint");
+    input.focus();
+  } else {
+    input.removeAttribute("aria-invalid");
+    input.setAttribute("aria-describedby", "code-hint");
+  }
+}
+
+const CODE_FORMAT = "An invite code is 20 letters and digits, like 7K3Q-M9XD-W2TB-HZ4R-N8CE. Check your code and type it again.";
+
+function onCode(e) {
+  e.preventDefault();
+  if (trading || !poll) return;
+  tradeCode($("code").value);
+}
+
+/** Trades an invite code (as typed) for a voter token. */
+async function tradeCode(typed) {
+  const code = normalizeCode(typed);
+  if (!code) {
+    codeError(typed.trim() ? CODE_FORMAT : "Enter your invite code.");
+    return;
+  }
+  $("code").value = formatCode(code);
+  const r = await trade({ code: formatCode(code) }, "Checking your code…");
+  if (!r) return;
+  switch (r.status) {
+    case 200:
+      return;
+    case 400:
+      codeError("This code isn't right: a letter or digit may be mistyped. " + CODE_FORMAT);
+      break;
+    case 403:
+      codeError("We don't know this code. Check it and type it again, or ask whoever gave it to you.");
+      break;
+    case 409:
+      codeError(
+        r.retried
+          ? "This code has already been used. If the poll was busy just now, your first try may have used it: ask whoever gave it to you for a new one."
+          : "This code has already been used. Each code gives one vote: ask whoever gave it to you for a new one.",
+      );
+      break;
+    default:
+      codeError("We couldn't check your code (error " + r.status + "). Please try again in a moment.");
+  }
+  clearTransient();
+}
+
+/** Trades the app's JWT for a voter token. */
+async function tradeJWT(jwt) {
+  clearTimeout(signinTimer);
+  signinText("Checking your sign-in…");
+  const r = await trade({ jwt }, "");
+  if (!r || r.status === 200) return;
+  let text;
+  if (r.status === 401 && jwtReason(errMessage(r)) === "expired") {
+    text = "Your sign-in has expired, please sign in again in the app.";
+  } else if (r.status === 401 || r.status === 400) {
+    text = "We couldn't confirm your sign-in, so you can't vote here yet. Please sign in again in the app.";
+  } else {
+    text = "We couldn't check your sign-in (error " + r.status + "). Please try again in a moment.";
+  }
+  signinText(text);
+}
+
+/**
+ * POST /v1/polls/{id}/token. On 200 keeps the token and shows the form;
+ * otherwise returns the answer (with retried: whether a 429 or 503 was
+ * waited out first) for the caller's words. null when there is no answer
+ * to explain (the poll is gone, or is open to everyone after all).
+ */
+async function trade(json, busy) {
+  if (trading) return null;
+  trading = true;
+  const button = $("code-submit");
+  button.disabled = true;
+  if (busy) say(busy, "", true);
+  let retried = false;
+  const wait = waiting("");
+  try {
+    const r = await callRetrying(pollPath(id) + "/token", { method: "POST", json }, (...a) => {
+      retried = true;
+      wait(...a);
+    });
+    noteServerDate(r.res);
+    r.retried = retried;
+    if (r.status === 200 && r.body && r.body.token && r.body.poll) {
+      token = r.body.token;
+      saveToken(id, token);
+      if (vote) remember(null);
+      codeError("");
+      setPoll(r.body.poll);
+      say(json.code ? "Your code is accepted. You can vote now." : "You're signed in. You can vote now.", "ok");
+      const first = document.querySelector("#options input:not(:disabled)");
+      if (first && !$("vote-form").hidden) first.focus();
+      return r;
+    }
+    if (r.status === 404) {
+      fatal("Poll not found", "We couldn't find this poll. Check the address you were given; the poll may have been removed.");
+      return null;
+    }
+    if (r.status === 409 && json.jwt) {
+      // Open to every browser after all: the plain GET gives a token.
+      loadPoll(false);
+      return null;
+    }
+    if (r.status === 409 && poll && poll.identity === "open") {
+      loadPoll(false);
+      return null;
+    }
+    return r;
+  } finally {
+    trading = false;
+    button.disabled = false;
+  }
+}
+
+// --- embed mode: the JWT from the embedding page ----------------------------
+
+/**
+ * Tells the embedding page this poll wants a JWT:
+ * {type: "edgepoll:ready", poll, need: "jwt"}. The page (embed.js) answers
+ * {type: "edgepoll:jwt", poll, jwt} to this frame; onMessage believes it
+ * only from the parent window, from the embedding origin, for this poll,
+ * and only while the poll is signed and this page holds no token.
+ */
+function reportReady() {
+  asked = true;
+  const to = embedder || parentOrigin() || "*";
+  window.parent.postMessage({ type: "edgepoll:ready", poll: id, need: "jwt" }, to);
+}
+
+function onMessage(e) {
+  if (!embed || window.parent === window || e.source !== window.parent) return;
+  const d = e.data;
+  if (!d || typeof d !== "object" || d.type !== "edgepoll:jwt" || d.poll !== id) return;
+  // The embedding origin: the browser's record of it, else the first
+  // message's origin, pinned for the page's life.
+  if (!embedder) embedder = parentOrigin() || e.origin;
+  if (e.origin !== embedder) return;
+  if (typeof d.jwt !== "string" || !d.jwt || d.jwt.length > 4096) return;
+  if (!poll || poll.identity !== "signed" || token || trading) return;
+  tradeJWT(d.jwt);
+}
 
 // --- the form ------------------------------------------------------------
 
@@ -272,6 +486,22 @@ async function sendVote(choices, renewed) {
       $("voted-title").focus();
       return;
     case 401:
+      if (poll.identity && poll.identity !== "open") {
+        // The voter pass no longer holds (the poll's mode changed, or the
+        // edge's secret did): only a new code or sign-in buys another.
+        token = "";
+        saveToken(id, "");
+        asked = false;
+        update();
+        say(
+          poll.identity === "invite"
+            ? "We couldn't confirm your voter pass. Your vote wasn't counted: enter an unused invite code to vote."
+            : "We couldn't confirm your voter pass. Your vote wasn't counted: please sign in again in the app.",
+          "error",
+        );
+        access();
+        return;
+      }
       if (!renewed) {
         token = "";
         saveToken(id, "");
@@ -302,6 +532,7 @@ async function sendVote(choices, renewed) {
 function remember(v) {
   vote = v;
   saveVote(id, v);
+  if (!v) $("voted").hidden = true;
   update();
 }
 
@@ -346,7 +577,7 @@ async function checkVote() {
 // --- the page's state, redrawn every second --------------------------------
 
 function update() {
-  if (!poll) return;
+  if (!poll || dead) return;
   const t = now();
   const ph = phase(poll, t);
   if (ph === "closed" && !closedSince) closedSince = t;
@@ -363,7 +594,13 @@ function update() {
     if (drawn()) noteResults();
   }
 
-  $("vote-form").hidden = ph !== "open" || !!vote;
+  $("vote-form").hidden = ph !== "open" || !!vote || !token;
+  // Codes and sign-ins are taken from the countdown on, so a voter is ready
+  // at the cue.
+  const mode = poll.identity || "open";
+  const early = (ph === "open" || ph === "soon") && !vote && !token;
+  $("code-form").hidden = !(early && mode === "invite");
+  $("signin").hidden = !(early && mode === "signed");
   if (ph !== "open") hideError();
   if (vote && $("voted").hidden) drawVoted();
   $("voted").hidden = !vote;
@@ -440,7 +677,10 @@ function reportHeight() {
 // --- start ---------------------------------------------------------------
 
 function start() {
+  // First of all: a code or JWT in the fragment leaves the address bar.
+  pending = takeFragment();
   if (embed) {
+    addEventListener("message", onMessage);
     document.documentElement.classList.add("embed");
     reportHeight();
   }
@@ -455,6 +695,15 @@ function start() {
     if (first) first.focus();
   });
   $("check-vote").addEventListener("click", checkVote);
+  $("code-form").addEventListener("submit", onCode);
+  // A link with #code=… or #jwt=… opened in this tab again.
+  addEventListener("hashchange", () => {
+    const f = takeFragment();
+    if (f.code || f.jwt) {
+      pending = f;
+      access();
+    }
+  });
   addEventListener("offline", () => say("You're offline. The page will catch up when you're back online.", "warn"));
   addEventListener("online", () => {
     if ($("status").dataset.kind === "warn") say("You're back online.", "ok");

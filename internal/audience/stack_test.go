@@ -55,10 +55,29 @@ type stack struct {
 // startStack starts the stack; allowed is ALLOWED_ORIGINS.
 func startStack(t *testing.T, allowed string) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{Allowed: allowed})
+}
+
+// stackOptions configure startStackWith.
+type stackOptions struct {
+	// Allowed is the harness's ALLOWED_ORIGINS.
+	Allowed string
+	// HarnessEnv is extra harness environment (e.g. JWT_JWKS), after the
+	// defaults, so it wins.
+	HarnessEnv []string
+	// OriginEnv and OriginArgs are the origin's extra environment (e.g.
+	// INVITE_KEY; origintest sets one by default) and flags.
+	OriginEnv, OriginArgs []string
+}
+
+// startStackWith starts the stack with extra configuration.
+func startStackWith(t *testing.T, so stackOptions) *stack {
+	t.Helper()
 	web := builtPages(t)
 	rs := redistest.Start(t)
-	o := origintest.Start(t, rs.URL)
+	o := origintest.StartWith(t, rs.URL, origintest.Options{Env: so.OriginEnv, Args: so.OriginArgs})
+	env := append([]string{"ALLOWED_ORIGINS=" + so.Allowed}, so.HarnessEnv...)
 	h := harnesstest.Start(t, harnesstest.Options{Origin: o.URL, IngestKey: o.IngestKey.ID + "=" + string(o.IngestKey.Secret),
-		Env: []string{"ALLOWED_ORIGINS=" + allowed}, Args: []string{"-web", web}})
+		Env: env, Args: []string{"-web", web}})
 	return &stack{rs: rs, o: o, h: h, admin: adminclient.New(o.URL, o.AdminToken)}
 }
