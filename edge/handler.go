@@ -418,6 +418,7 @@ func (h *handler) servePoll(w http.ResponseWriter, r *http.Request, id string) {
 			h.hostError(w, "voter token", id, err)
 			return
 		}
+		h.countIssued(r, id)
 	}
 	h.writePoll(w, p, tok)
 }
@@ -495,6 +496,13 @@ func (h *handler) voterOf(id, tok string) (shared.VoterID, shared.Identity, erro
 	return shared.VoterID{}, "", first
 }
 
+// countIssued reports a new token of poll to a host that counts them.
+func (h *handler) countIssued(r *http.Request, poll string) {
+	if ic, ok := h.host.(IdentityCounter); ok {
+		ic.TokenIssued(poll, addrKey(clientIP(r), h.cfg.IPv6Prefix))
+	}
+}
+
 // writePoll answers 200 with p's config and, unless tok is "", the voter
 // token tok (in the body and the poll's cookie).
 func (h *handler) writePoll(w http.ResponseWriter, p *shared.Poll, tok string) {
@@ -555,6 +563,9 @@ func (h *handler) serveToken(w http.ResponseWriter, r *http.Request, id string) 
 		}
 		code, err := invite.Parse(tr.Code)
 		if err != nil {
+			if ic, ok := h.host.(IdentityCounter); ok {
+				ic.TokenRefused(id, "malformed_code")
+			}
 			writeError(w, err)
 			return
 		}
@@ -604,6 +615,7 @@ func (h *handler) serveToken(w http.ResponseWriter, r *http.Request, id string) 
 		h.hostError(w, "voter token", id, err)
 		return
 	}
+	h.countIssued(r, id)
 	h.writePoll(w, p, tok)
 }
 

@@ -72,3 +72,16 @@ type InviteHost interface {
 	// cannot be reached (the code may or may not be used then).
 	RedeemInvite(ctx context.Context, poll string, code invite.Code) error
 }
+
+// IdentityCounter is implemented by hosts that report token issuance to
+// the origin for the integrity report (pollctl stats POLL). Calls must be
+// cheap and never block: hosts count in memory and report in the background.
+type IdentityCounter interface {
+	// TokenIssued counts a new voter token of poll issued to addr: the
+	// client address as the per-address limits see it (IPv6 cut to its
+	// prefix, see Config.IPv6Prefix).
+	TokenIssued(poll, addr string)
+	// TokenRefused counts a token request of poll refused for reason (a
+	// jwt.Reason for signed polls).
+	TokenRefused(poll, reason string)
+}

@@ -93,6 +93,9 @@ func (h *handler) signedVoter(w http.ResponseWriter, p *shared.Poll, tok string,
 			h.host.Log("error", "edge: a signed poll has no JWKS here: set JWT_JWKS or JWT_POLL_JWKS", "poll", p.ID)
 		}
 		h.host.Log("debug", "edge: JWT refused", "poll", p.ID, "reason", string(jwt.ReasonOf(err)))
+		if ic, ok := h.host.(IdentityCounter); ok {
+			ic.TokenRefused(p.ID, string(jwt.ReasonOf(err)))
+		}
 		writeError(w, err)
 		return shared.VoterID{}, false
 	}

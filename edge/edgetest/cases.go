@@ -418,6 +418,23 @@ func Cases() []Case {
 				return []byte(`{"token":"` + token.Issue([]byte(Secret), "vip", shared.VoterID{9}) + `","choice":0}`)
 			}, Want: Want{Status: 401, Code: shared.EUNAUTHORIZED, Votes: N(0)}, Comment: "an open-mode token for the signed poll"},
 		})},
+		{Name: "identity figures counted for the integrity report", Steps: []Step{
+			issueFrom("open1", "a", "2001:db8:7:7::1"), issueFrom("multi", "b", "2001:db8:7:7::2"),
+			{Path: pollP, Header: hdr("CF-Connecting-IP", "2001:db8:7:7::3", "Cookie", cookieA), Want: Want{Status: 200}, Comment: "a reused token is not a new one"},
+			{Method: post, Path: "/v1/polls/vip/token", Header: hdr("Content-Type", jsonCT, "CF-Connecting-IP", "192.0.2.77"), Body: jwtBody(VoterJWT("zoe")), Want: Want{Status: 200}},
+			{Method: post, Path: "/v1/polls/vip/token", Header: jsonHdr(), Body: jwtBody(SignJWT(`{"alg":"EdDSA"}`, claimsFor("eve"), true)), Want: Want{Status: 401, Code: shared.EUNAUTHORIZED}},
+			{Method: post, Path: "/v1/polls/club/token", Header: jsonHdr(), Body: `{"code":"0000"}`, Want: Want{Status: 400, Code: shared.EINVALID, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if n := h.Issued("open1", "2001:db8:7:7::/64"); n != 1 {
+					t.Errorf("open1 tokens counted for 2001:db8:7:7::/64: %d, want 1", n)
+				}
+				if n := h.Issued("vip", "192.0.2.77"); n != 1 {
+					t.Errorf("vip tokens counted for 192.0.2.77: %d, want 1", n)
+				}
+				if n, m := h.Refused("vip", "bad_signature"), h.Refused("club", "malformed_code"); n != 1 || m != 1 {
+					t.Errorf("refusals counted: vip bad_signature %d, club malformed_code %d; want 1 and 1", n, m)
+				}
+			}}},
+		}},
 		{Name: "token/open and unknown polls", Steps: []Step{
 			{Method: post, Path: "/v1/polls/open1/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 409, Code: shared.ECONFLICT}},
 			{Method: post, Path: "/v1/polls/nope/token", Header: jsonHdr(), Body: `{"code":"` + InviteCodes()[2].Format() + `"}`, Want: Want{Status: 404, Code: shared.ENOTFOUND}},

@@ -51,6 +51,8 @@ type FakeHost struct {
 	invites    map[string]bool // poll + "/" + code: used
 	inviteErr  error
 	redeems    int
+	issued     map[string]int // poll + " " + address
+	refused    map[string]int // poll + " " + reason
 }
 
 type resultsKey struct {
@@ -59,9 +61,44 @@ type resultsKey struct {
 }
 
 var (
-	_ edge.Host       = (*FakeHost)(nil)
-	_ edge.InviteHost = (*FakeHost)(nil)
+	_ edge.Host            = (*FakeHost)(nil)
+	_ edge.InviteHost      = (*FakeHost)(nil)
+	_ edge.IdentityCounter = (*FakeHost)(nil)
 )
+
+// TokenIssued implements edge.IdentityCounter.
+func (h *FakeHost) TokenIssued(poll, addr string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.issued == nil {
+		h.issued = make(map[string]int)
+	}
+	h.issued[poll+" "+addr]++
+}
+
+// TokenRefused implements edge.IdentityCounter.
+func (h *FakeHost) TokenRefused(poll, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refused == nil {
+		h.refused = make(map[string]int)
+	}
+	h.refused[poll+" "+reason]++
+}
+
+// Issued returns the tokens counted for poll and addr.
+func (h *FakeHost) Issued(poll, addr string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.issued[poll+" "+addr]
+}
+
+// Refused returns the token requests of poll counted as refused for reason.
+func (h *FakeHost) Refused(poll, reason string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refused[poll+" "+reason]
+}
 
 // AddInvite makes code an unused invite code of poll.
 func (h *FakeHost) AddInvite(poll string, code invite.Code) {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/sign"
 )
 
 // Alphabet is Crockford's base32.
@@ -148,8 +149,5 @@ func RedeemPath(poll string) string { return "/v1/polls/" + poll + "/invites/red
 // path (as for the vote check) and the code, so a captured signature
 // cannot redeem another code.
 func SignedBody(method, path string, code []byte) []byte {
-	b := make([]byte, 0, len(method)+len(path)+len(code)+2)
-	b = append(append(append(b, method...), ' '), path...)
-	b = append(append(b, '\n'), code...)
-	return b
+	return sign.RequestWithBody(method, path, code)
 }

@@ -69,6 +69,16 @@ func RequestBody(method, path string) []byte {
 	return []byte(method + " " + path)
 }
 
+// RequestWithBody is what signs an edge's request that carries a small
+// body (an invite redeem, identity figures): its method, path, a newline
+// and the body, so a captured signature cannot carry another body.
+func RequestWithBody(method, path string, body []byte) []byte {
+	b := make([]byte, 0, len(method)+len(path)+len(body)+2)
+	b = append(append(append(b, method...), ' '), path...)
+	b = append(append(b, '\n'), body...)
+	return b
+}
+
 // ParseKeys parses a key ring "id1=secret1,id2=secret2". Ids are 1–32 of
 // [A-Za-z0-9_-]; secrets are at least MinKeyLen bytes and contain no comma.
 func ParseKeys(s string) ([]Key, error) {

@@ -60,6 +60,17 @@ const (
 	// result with no payload (StatusConflict: already used; StatusForbidden:
 	// unknown code).
 	ImportInviteRedeem = "invite_redeem"
+	// ImportCount counts an identity event for the integrity report:
+	// (event i32, poll_ptr, poll_len, key_ptr, key_len i32) -> (), event
+	// CountTokenIssued (key: the client address or prefix) or
+	// CountTokenRefused (key: the reason).
+	ImportCount = "count"
+)
+
+// Events of the count import.
+const (
+	CountTokenIssued  = 0
+	CountTokenRefused = 1
 )
 
 // Log levels passed to the log import.

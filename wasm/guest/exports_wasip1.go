@@ -99,6 +99,9 @@ func importLimit(limiter uint32, key uint64, now int64) uint64
 //go:wasmimport edgepoll voted
 func importVoted(pollPtr unsafe.Pointer, pollLen uint32, voterPtr unsafe.Pointer, outPtr unsafe.Pointer, outCap uint32) uint64
 
+//go:wasmimport edgepoll count
+func importCount(event uint32, pollPtr unsafe.Pointer, pollLen uint32, keyPtr unsafe.Pointer, keyLen uint32)
+
 //go:wasmimport edgepoll invite_redeem
 func importInviteRedeem(pollPtr unsafe.Pointer, pollLen uint32, codePtr unsafe.Pointer, codeLen uint32, outPtr unsafe.Pointer, outCap uint32) uint64
 
@@ -157,4 +160,8 @@ func hostVoted(poll string, voter *[16]byte, out []byte) uint64 {
 
 func hostInviteRedeem(poll, code string, out []byte) uint64 {
 	return importInviteRedeem(sp(poll), uint32(len(poll)), sp(code), uint32(len(code)), bp(out), uint32(len(out)))
+}
+
+func hostCount(event uint32, poll, key string) {
+	importCount(event, sp(poll), uint32(len(poll)), sp(key), uint32(len(key)))
 }

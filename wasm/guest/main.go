@@ -164,6 +164,12 @@ func (guestHost) RedeemInvite(_ context.Context, poll string, code invite.Code) 
 	return err
 }
 
+// TokenIssued implements edge.IdentityCounter with the count import.
+func (guestHost) TokenIssued(poll, addr string) { hostCount(abi.CountTokenIssued, poll, addr) }
+
+// TokenRefused implements edge.IdentityCounter with the count import.
+func (guestHost) TokenRefused(poll, reason string) { hostCount(abi.CountTokenRefused, poll, reason) }
+
 // IssueToken implements edge.TokenService with the token_issue import: the
 // HMAC runs natively in the host, 20–80× faster than compiled to wasm.
 func (guestHost) IssueToken(poll string, v shared.VoterID) (string, error) {

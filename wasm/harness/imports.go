@@ -46,6 +46,7 @@ func (h *Harness) instantiateImports(ctx context.Context) error {
 	fn(abi.ImportLimit, h.importLimit, []api.ValueType{i32, i64, i64}, []api.ValueType{i64})
 	fn(abi.ImportVoted, h.importVoted, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64})
 	fn(abi.ImportInviteRedeem, h.importInviteRedeem, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(abi.ImportCount, h.importCount, []api.ValueType{i32, i32, i32, i32, i32}, nil)
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -347,4 +348,26 @@ func (h *Harness) importInviteRedeem(ctx context.Context, m api.Module, stack []
 		return
 	}
 	stack[0] = reply(m, outPtr, outCap, nil)
+}
+
+// maxCountKey bounds the key of a count event (an address, a prefix or a reason).
+const maxCountKey = 64
+
+func (h *Harness) importCount(_ context.Context, m api.Module, stack []uint64) {
+	ic, ok := h.backing.(edge.IdentityCounter)
+	if !ok {
+		return
+	}
+	event := arg(stack[0])
+	poll := string(read(m, arg(stack[1]), arg(stack[2])))
+	key := read(m, arg(stack[3]), arg(stack[4]))
+	if len(key) > maxCountKey || !shared.ValidPollID(poll) {
+		return
+	}
+	switch event {
+	case abi.CountTokenIssued:
+		ic.TokenIssued(poll, string(key))
+	case abi.CountTokenRefused:
+		ic.TokenRefused(poll, string(key))
+	}
 }
