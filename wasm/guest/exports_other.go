@@ -38,7 +38,7 @@ func hostVoted(_ string, _ *[16]byte, out []byte) uint64 {
 	return unavailable(out)
 }
 func hostInviteRedeem(_, _ string, out []byte) uint64 { return unavailable(out) }
-func hostCount(uint32, string, string)                 {}
+func hostCount(uint32, string, string)                {}
 func hostConfig(key string, out []byte) uint64 {
 	v, ok := nativeEnv[key]
 	if !ok {
