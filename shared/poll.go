@@ -265,3 +265,8 @@ func (p *Poll) ValidateChoices(choices []uint8) error {
 	}
 	return nil
 }
+
+// IdentityStatsPath is the origin path an edge POSTs what it counted for a
+// poll's integrity report to (JSON {"tokens":N,"addrs":{addr:n},"refused":
+// {reason:n}}), signed with an ingest key over sign.RequestWithBody.
+func IdentityStatsPath(poll string) string { return "/v1/polls/" + poll + "/identity-stats" }

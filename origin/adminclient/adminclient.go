@@ -278,3 +278,13 @@ func (l *lineCounter) Write(p []byte) (int, error) {
 	l.lines += bytes.Count(p[:n], []byte{'\n'})
 	return n, err
 }
+
+// IdentityStats returns the identity figures edges reported for a poll,
+// with its top addresses (or IPv6 prefixes) by tokens issued.
+func (c *Client) IdentityStats(ctx context.Context, id string, top int) (*origin.IdentityReport, error) {
+	var r origin.IdentityReport
+	if err := c.doJSON(ctx, http.MethodGet, pollPath(id, "/identity-stats?top="+strconv.Itoa(top)), nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -300,14 +300,14 @@ func (s *Store) update(ctx context.Context, id string, fn func(m *pollMeta) (boo
 }
 
 // DeletePoll removes a poll, its counts, dedupe buckets and ledger (UNLINK,
-// in one script on the poll's node), then its invite codes. Replay receipts of its batches expire
+// in one script on the poll's node), then its invite codes and identity figures. Replay receipts of its batches expire
 // on their own. Returns ENOTFOUND.
 func (s *Store) DeletePoll(ctx context.Context, id string) error {
 	if err := s.drop(ctx, id, "delete"); err != nil {
 		return err
 	}
-	if err := s.rdb.Unlink(ctx, invitesKey(id)).Err(); err != nil {
-		return redisErr(err, "delete the invite codes of poll %s", id)
+	if err := s.rdb.Unlink(ctx, invitesKey(id), identityKey(id), identityAddrsKey(id)).Err(); err != nil {
+		return redisErr(err, "delete the invite codes and identity figures of poll %s", id)
 	}
 	s.setCachedBuckets(id, 0)
 	if err := s.rdb.SRem(ctx, pollsKey, id).Err(); err != nil {

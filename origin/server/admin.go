@@ -162,6 +162,9 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx, rest string) string {
 	case "invites/stats":
 		s.adminInviteStats(ctx, id)
 		return "admin_invite_stats"
+	case "identity-stats":
+		s.adminIdentityStats(ctx, id)
+		return "admin_identity_stats"
 	}
 	s.fail(ctx, shared.Errorf(shared.ENOTFOUND, "no admin route %q", truncate(rest, 100)))
 	return "not_found"

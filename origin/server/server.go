@@ -208,6 +208,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, path string) string {
 				s.getResults(ctx, id)
 			}
 			return "results"
+		case "identity-stats":
+			if s.allow(ctx, fasthttp.MethodPost) {
+				s.postIdentityStats(ctx, id)
+			}
+			return "identity_stats"
 		case "invites/redeem":
 			if s.allow(ctx, fasthttp.MethodPost) {
 				s.redeemInvite(ctx, id)

@@ -55,6 +55,7 @@ type stackOptions struct {
 	instances int
 	env       map[string]string // edge variables added to (or replacing) the defaults
 	now       func() time.Time  // the host's clock (default time.Now)
+	flush     time.Duration     // the host's IdentityFlush (default its default)
 }
 
 // skewCheck turns the host's clock-skew refusal off for a test clock, which
@@ -75,7 +76,7 @@ func startStackWith(t *testing.T, opts stackOptions) *stack {
 	host, err := originhost.New(originhost.Config{
 		OriginURL: o.URL, IngestKey: o.IngestKey, EdgeID: "e2e", Now: opts.now,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Logger: quiet,
-		MaxClockSkew: skewCheck(opts.now),
+		MaxClockSkew: skewCheck(opts.now), IdentityFlush: opts.flush,
 	})
 	if err != nil {
 		t.Fatal(err)

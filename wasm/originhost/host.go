@@ -89,6 +89,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives logs, the guest's included (default slog.Default()).
 	Logger *slog.Logger
+	// IdentityFlush is how often the tokens issued and refused that the
+	// edge counted are reported to the origin for its integrity report
+	// (DefaultIdentityFlush).
+	IdentityFlush time.Duration
 }
 
 // Host is an edge.Host backed by the origin. Create it with New and stop it
@@ -102,6 +106,7 @@ type Host struct {
 	voted   *votedCache
 	q       *queue
 	clock   *clockWatch
+	ids     identityCounts
 }
 
 var (
@@ -182,6 +187,10 @@ func New(cfg Config) (*Host, error) {
 	if h.q, err = newQueue(cfg, h.base+"/v1/ingest"); err != nil {
 		return nil, err
 	}
+	if cfg.IdentityFlush <= 0 {
+		cfg.IdentityFlush = DefaultIdentityFlush
+	}
+	h.startIdentityReports(cfg.IdentityFlush)
 	return h, nil
 }
 
@@ -315,8 +324,12 @@ func (h *Host) Stats() Stats {
 	return s
 }
 
-// Close stops accepting votes, answers the ones already submitted, and
+// Close reports the identity figures counted since the last report, stops
+// accepting votes, answers the ones already submitted, and
 // delivers the spool until it is empty or ctx ends; what is left stays in
 // the spool for the next start (logged, counted as Undelivered, and
 // reported as an EUNAVAILABLE error).
-func (h *Host) Close(ctx context.Context) error { return h.q.close(ctx) }
+func (h *Host) Close(ctx context.Context) error {
+	h.stopIdentityReports(ctx)
+	return h.q.close(ctx)
+}

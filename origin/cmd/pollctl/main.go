@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -331,8 +333,9 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 	case "invites":
 		return c.invites(ctx, args)
 	case "stats":
-		fs := c.newFlags("stats", "[<poll-id>]", "Show store-wide figures, or one poll's integrity report: tokens that voted and,\n"+
-			"for an invite poll, codes created, redeemed (the tokens issued), refused reuses and unknown codes.")
+		fs := c.newFlags("stats", "[<poll-id>]", "Show store-wide figures, or one poll's integrity report: tokens issued (as edges report them\n"+
+			"every 10 s; for an invite poll the codes redeemed), tokens that voted, the top addresses or IPv6 /64s by tokens,\n"+
+			"token requests refused by reason (JWT failures), and for an invite poll its codes' figures (refused reuses).")
 		pos, err := parse(fs, args)
 		if err != nil {
 			return err
@@ -609,7 +612,12 @@ type integrity struct {
 	TokensVoted  uint64              `json:"tokens_voted"`
 	Rejected     map[string]uint64   `json:"rejected_votes,omitempty"`
 	Invites      *origin.InviteStats `json:"invites,omitempty"`
-	TokensIssued *uint64             `json:"tokens_issued,omitempty"` // known at the origin for invite polls only
+	// TokensIssued is what edges reported; for an invite poll the codes
+	// redeemed, which the origin counts itself.
+	TokensIssued uint64 `json:"tokens_issued"`
+	// Edges is what edges reported: tokens issued, the top addresses (IPv6
+	// by prefix) by tokens, refused token requests by reason (JWT failures).
+	Edges *origin.IdentityReport `json:"edges"`
 }
 
 // pollStats prints a poll's integrity report from the origin's figures.
@@ -623,11 +631,15 @@ func (c *cli) pollStats(ctx context.Context, id string) error {
 		return err
 	}
 	r := integrity{Poll: id, Identity: p.IdentityMode(), Guarantee: shared.IdentityNote(p.IdentityMode()), TokensVoted: res.Voters, Rejected: res.Rejected}
+	if r.Edges, err = c.client.IdentityStats(ctx, id, 10); err != nil {
+		return err
+	}
+	r.TokensIssued = r.Edges.TokensIssued
 	if r.Identity == shared.IdentityInvite {
 		if r.Invites, err = c.client.InviteStats(ctx, id); err != nil {
 			return err
 		}
-		r.TokensIssued = &r.Invites.Redeemed
+		r.TokensIssued = r.Invites.Redeemed
 	}
 	if c.g.output == "json" {
 		return c.printJSON(r)
@@ -637,12 +649,20 @@ func (c *cli) pollStats(ctx context.Context, id string) error {
 	if inv := r.Invites; inv != nil {
 		fmt.Fprintf(tw, "tokens issued\t%d (codes redeemed)\ncodes created\t%d\ncodes unused\t%d\nrefused code reuses\t%d\nunknown codes tried\t%d\n",
 			inv.Redeemed, inv.Created, inv.Created-min(inv.Created, inv.Redeemed), inv.Reused, inv.Unknown)
+	} else {
+		fmt.Fprintf(tw, "tokens issued\t%d (as edges reported)\n", r.TokensIssued)
 	}
-	for reason, n := range r.Rejected {
-		fmt.Fprintf(tw, "votes refused: %s\t%d\n", reason, n)
+	for _, reason := range slices.Sorted(maps.Keys(r.Rejected)) {
+		fmt.Fprintf(tw, "votes refused: %s\t%d\n", reason, r.Rejected[reason])
 	}
-	if r.Identity != shared.IdentityInvite {
-		fmt.Fprintf(tw, "tokens issued\tcounted per edge, not at the origin\n")
+	for _, reason := range slices.Sorted(maps.Keys(r.Edges.Refused)) {
+		fmt.Fprintf(tw, "token requests refused: %s\t%d\n", reason, r.Edges.Refused[reason])
+	}
+	if len(r.Edges.TopAddresses) > 0 {
+		fmt.Fprintf(tw, "top addresses by tokens\t\n")
+		for _, a := range r.Edges.TopAddresses {
+			fmt.Fprintf(tw, "  %s\t%d\n", a.Addr, a.Tokens)
+		}
 	}
 	return tw.Flush()
 }
