@@ -606,12 +606,12 @@ func (c *cli) export(ctx context.Context, args []string) error {
 
 // integrity is pollctl stats POLL's report.
 type integrity struct {
-	Poll         string              `json:"poll"`
-	Identity     shared.Identity     `json:"identity"`
-	Guarantee    string              `json:"guarantee"`
-	TokensVoted  uint64              `json:"tokens_voted"`
-	Rejected     map[string]uint64   `json:"rejected_votes,omitempty"`
-	Invites      *origin.InviteStats `json:"invites,omitempty"`
+	Poll        string              `json:"poll"`
+	Identity    shared.Identity     `json:"identity"`
+	Guarantee   string              `json:"guarantee"`
+	TokensVoted uint64              `json:"tokens_voted"`
+	Rejected    map[string]uint64   `json:"rejected_votes,omitempty"`
+	Invites     *origin.InviteStats `json:"invites,omitempty"`
 	// TokensIssued is what edges reported; for an invite poll the codes
 	// redeemed, which the origin counts itself.
 	TokensIssued uint64 `json:"tokens_issued"`
