@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/invite"
 	"github.com/edgepoll/edgepoll/shared/sign"
 )
@@ -182,4 +184,90 @@ func TestPollctlInvites(t *testing.T) {
 	if s, b := redeem(t, bare, "club", rows[9][1], bare.IngestKey, ""); s != 503 || !strings.Contains(b, "INVITE_KEY") {
 		t.Fatalf("redeem at an origin without INVITE_KEY: %d %s", s, b)
 	}
+}
+
+// TestPollctlStatsFromEdgeReports: edges' signed identity reports add up in
+// pollctl stats POLL; bad reports are refused and change nothing.
+func TestPollctlStatsFromEdgeReports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs redis-server and the origin binary")
+	}
+	r := redistest.Start(t)
+	o := origintest.Start(t, r.URL)
+	env := []string{"EDGEPOLL_ORIGIN=" + o.URL, "EDGEPOLL_ADMIN_TOKEN=" + o.AdminToken}
+	want(t, pollctl(t, env, "create", "--id", "show", "--title", "Who?", "--option", "a", "--option", "b", "--open"), 0)
+	report := func(poll, body string, key sign.Key) (int, string) {
+		t.Helper()
+		path := shared.IdentityStatsPath(poll)
+		req, _ := http.NewRequest("POST", o.URL+path, strings.NewReader(body))
+		sig := sign.Sign(key, time.Now(), sign.RequestWithBody("POST", path, []byte(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(sign.HeaderKeyID, sig.KeyID)
+		req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
+		req.Header.Set(sign.HeaderSignature, sig.MAC)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i, body := range []string{
+		`{"tokens":40,"addrs":{"2001:db8:1:2::/64":30,"198.51.100.7":10},"refused":{"expired":3,"bad_signature":1}}`,
+		`{"tokens":5,"addrs":{"2001:db8:1:2::/64":5},"refused":{"expired":1}}`,
+	} {
+		if st, b := report("show", body, o.IngestKey); st != 204 {
+			t.Fatalf("report %d: %d %s", i, st, b)
+		}
+	}
+	for name, c := range map[string]struct {
+		poll, body string
+		key        sign.Key
+		status     int
+	}{
+		"unknown field":  {"show", `{"tokens":1,"votes":9}`, o.IngestKey, 400},
+		"bad reason":     {"show", `{"tokens":1,"refused":{"Bad Reason!":1}}`, o.IngestKey, 400},
+		"control char":   {"show", `{"tokens":1,"addrs":{"a\u0001":1}}`, o.IngestKey, 400},
+		"negative":       {"show", `{"tokens":-1}`, o.IngestKey, 400},
+		"trailing":       {"show", `{"tokens":1}{}`, o.IngestKey, 400},
+		"not json":       {"show", `tokens=1`, o.IngestKey, 400},
+		"wrong key":      {"show", `{"tokens":1}`, sign.Key{ID: o.IngestKey.ID, Secret: []byte(strings.Repeat("z", 40))}, 401},
+		"unknown poll":   {"nope", `{"tokens":1}`, o.IngestKey, 404},
+		"too many addrs": {"show", `{"tokens":1,"addrs":{` + manyAddrs(300) + `}}`, o.IngestKey, 400},
+	} {
+		if st, b := report(c.poll, c.body, c.key); st != c.status {
+			t.Errorf("%s: %d %s, want %d", name, st, b, c.status)
+		}
+	}
+	want(t, pollctl(t, env, "stats", "show"), 0, "45 (as edges reported)", "token requests refused: bad_signature",
+		"token requests refused: expired", "top addresses by tokens", "2001:db8:1:2::/64", "198.51.100.7")
+	res := pollctl(t, env, "stats", "show", "-o", "json")
+	want(t, res, 0)
+	var rep struct {
+		TokensIssued uint64 `json:"tokens_issued"`
+		Edges        struct {
+			Refused      map[string]uint64 `json:"refused"`
+			TopAddresses []struct {
+				Addr   string `json:"addr"`
+				Tokens uint64 `json:"tokens"`
+			} `json:"top_addresses"`
+		} `json:"edges"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || rep.TokensIssued != 45 || rep.Edges.Refused["expired"] != 4 || rep.Edges.Refused["bad_signature"] != 1 ||
+		len(rep.Edges.TopAddresses) != 2 || rep.Edges.TopAddresses[0].Addr != "2001:db8:1:2::/64" || rep.Edges.TopAddresses[0].Tokens != 35 || rep.Edges.TopAddresses[1].Tokens != 10 {
+		t.Fatalf("stats -o json: %v %s", err, res.stdout)
+	}
+	want(t, pollctl(t, env, "delete", "show"), 0)
+}
+
+func manyAddrs(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"10.0.` + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256) + `":1`)
+	}
+	return b.String()
 }
