@@ -258,7 +258,10 @@ func TestPollctlStatsFromEdgeReports(t *testing.T) {
 		len(rep.Edges.TopAddresses) != 2 || rep.Edges.TopAddresses[0].Addr != "2001:db8:1:2::/64" || rep.Edges.TopAddresses[0].Tokens != 35 || rep.Edges.TopAddresses[1].Tokens != 10 {
 		t.Fatalf("stats -o json: %v %s", err, res.stdout)
 	}
-	want(t, pollctl(t, env, "delete", "show"), 0)
+	// Deleting the poll deletes its figures.
+	want(t, pollctl(t, env, "delete", "show", "--force"), 0)
+	want(t, pollctl(t, env, "create", "--id", "show", "--title", "Who?", "--option", "a", "--option", "b"), 0)
+	want(t, pollctl(t, env, "stats", "show"), 0, "0 (as edges reported)")
 }
 
 func manyAddrs(n int) string {
