@@ -39,6 +39,7 @@ type identityCounts struct {
 	polls map[string]*pollCounts
 	stop  chan struct{}
 	done  chan struct{}
+	once  sync.Once
 }
 
 type pollCounts struct {
@@ -109,14 +110,17 @@ func (h *Host) startIdentityReports(interval time.Duration) {
 	}()
 }
 
-// stopIdentityReports stops the loop and sends what is left.
+// stopIdentityReports stops the loop and sends what is left; later calls
+// (a second Close) do nothing.
 func (h *Host) stopIdentityReports(ctx context.Context) {
 	if h.ids.stop == nil {
 		return
 	}
-	close(h.ids.stop)
-	<-h.ids.done
-	h.reportIdentity(ctx)
+	h.ids.once.Do(func() {
+		close(h.ids.stop)
+		<-h.ids.done
+		h.reportIdentity(ctx)
+	})
 }
 
 // reportIdentity sends each poll's counts to the origin and starts afresh.
