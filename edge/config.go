@@ -37,7 +37,7 @@ var (
 	// DefaultPollTokenRate is the per-poll ceiling on new voter tokens at
 	// one edge location: well above a show's arrival rate at one colo, far
 	// below what a botnet asks for.
-	DefaultPollTokenRate = Rate{N: 1000, Per: time.Second, Burst: 10000}
+	DefaultPollTokenRate = Rate{N: 5000, Per: time.Second, Burst: 50000}
 )
 
 // Rate is a GCRA rate limit: N events per Per with bursts of Burst.
@@ -249,7 +249,7 @@ func validOrigin(o string) bool {
 //	RATE_IP_TOKENS   optional per-IP token issuance rate (default 20/s:100)
 //	RATE_VOTER       optional per-voter vote rate (default 1/s:5)
 //	RATE_CHECK       optional per-voter vote-check rate (default 1/s:10)
-//	RATE_POLL_TOKENS optional per-poll ceiling on new voter tokens at this location (default 1000/s:10000)
+//	RATE_POLL_TOKENS optional per-poll ceiling on new voter tokens at this location (default 5000/s:50000)
 //	RATE_IPV6_PREFIX optional prefix length IPv6 addresses are grouped by for per-address limits (default 64)
 //	JWT_JWKS         optional JWKS (JSON) of the keys signing voters' JWTs for signed polls
 //	JWT_POLL_JWKS    optional JSON object of poll id to JWKS, replacing JWT_JWKS for those polls

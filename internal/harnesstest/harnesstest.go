@@ -80,7 +80,7 @@ func Start(t testing.TB, o Options) *Harness {
 	Build(t, h.module, "github.com/edgepoll/edgepoll/wasm/guest", "GOOS=wasip1", "GOARCH=wasm")
 	h.env = append([]string{"ORIGIN_URL=" + o.Origin, "INGEST_KEY=" + o.IngestKey,
 		"TOKEN_SECRET=" + TokenSecret, "EDGE_ID=harnesstest",
-		"RATE_IP_VOTES=off", "RATE_IP_TOKENS=off", "RATE_VOTER=off", "COOKIE_SECURE=false",
+		"RATE_IP_VOTES=off", "RATE_IP_TOKENS=off", "RATE_VOTER=off", "RATE_POLL_TOKENS=off", "COOKIE_SECURE=false",
 		"XDG_CACHE_HOME=" + h.cache}, o.Env...)
 	h.instances = o.Instances
 	h.args = o.Args
