@@ -302,8 +302,8 @@ async function tradeJWT(jwt) {
 
 /**
  * POST /v1/polls/{id}/token. On 200 keeps the token and shows the form;
- * otherwise returns the answer (with retried: whether a 429 or 503 was
- * waited out first) for the caller's words. null when there is no answer
+ * otherwise returns the answer (with retried: whether a 503 or a network
+ * failure was retried first) for the caller's words. null when there is no answer
  * to explain (the poll is gone, or is open to everyone after all).
  */
 async function trade(json, busy) {
@@ -315,9 +315,10 @@ async function trade(json, busy) {
   let retried = false;
   const wait = waiting("");
   try {
-    const r = await callRetrying(pollPath(id) + "/token", { method: "POST", json }, (...a) => {
-      retried = true;
-      wait(...a);
+    const r = await callRetrying(pollPath(id) + "/token", { method: "POST", json }, (kind, ...a) => {
+      // A 429 changed nothing; a 503 or a lost answer may have used the code.
+      if (kind !== "busy") retried = true;
+      wait(kind, ...a);
     });
     noteServerDate(r.res);
     r.retried = retried;

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -74,7 +76,7 @@ func appJWT(sub string) string {
 // context attached to it.
 func attachFrame(t *testing.T, ctx context.Context, path string) context.Context {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		ts, err := chromedp.Targets(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -91,6 +93,9 @@ func attachFrame(t *testing.T, ctx context.Context, path string) context.Context
 	return nil
 }
 
+// within bounds each wait: generous, as the machine may be shared.
+const within = 20 * time.Second
+
 const (
 	codeFormShown = `!document.getElementById("code-form").hidden && document.getElementById("vote-form").hidden`
 	formShown     = `!document.getElementById("vote-form").hidden && document.querySelectorAll("#options input").length > 0`
@@ -102,7 +107,7 @@ func codeErrorIs(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
 	browsertest.WaitJS(t, ctx, "the code error "+want, `(() => { const e = document.getElementById("code-error"), i = document.getElementById("code");
 		return !e.hidden && e.textContent.includes(`+jsString(want)+`) && i.getAttribute("aria-invalid") === "true" &&
-			i.getAttribute("aria-describedby").split(" ").includes("code-error") && document.getElementById("vote-form").hidden; })()`, 10*time.Second)
+			i.getAttribute("aria-describedby").split(" ").includes("code-error") && document.getElementById("vote-form").hidden; })()`, within)
 }
 
 // typeCode types code into the field and submits it with Enter.
@@ -119,7 +124,7 @@ func vote(t *testing.T, ctx context.Context, what string) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#options input[type=radio]`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 		t.Fatal(err)
 	}
-	browsertest.WaitJS(t, ctx, "the receipt "+what, voted, 10*time.Second)
+	browsertest.WaitJS(t, ctx, "the receipt "+what, voted, within)
 }
 
 // TestBrowserIdentity runs the voting page for polls that need an invite
@@ -173,7 +178,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/club")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the code field", codeFormShown, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the code field", codeFormShown, within)
 		if browsertest.Eval[bool](t, ctx, `!document.getElementById("vote-form").hidden || !!localStorage.getItem("edgepoll:token:club")`) {
 			t.Error("an invite poll offers its options or holds a token before a code")
 		}
@@ -193,7 +198,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.KeyEvent(strings.ToLower(strings.ReplaceAll(codes[0], "-", ""))), chromedp.KeyEvent("\r")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form after the code", formShown+` && document.getElementById("code-form").hidden && localStorage.getItem("edgepoll:token:club").length > 20`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form after the code", formShown+` && document.getElementById("code-form").hidden && localStorage.getItem("edgepoll:token:club").length > 20`, within)
 		if typ := browsertest.Eval[string](t, ctx, `document.activeElement.type`); typ != "radio" {
 			t.Errorf("focus on %q after the code, want the first option", typ)
 		}
@@ -207,13 +212,13 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the receipt", voted, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the receipt", voted, within)
 		browsertest.Axe(t, ctx, "invite poll, voted")
 		// A reload keeps the token: no code asked again.
 		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the vote remembered", voted+` && document.getElementById("code-form").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the vote remembered", voted+` && document.getElementById("code-form").hidden`, within)
 		browsertest.Shot(t, ctx, "invite-voted", 360)
 	})
 
@@ -222,7 +227,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/club#code="+codes[1])); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form from the fragment's code", formShown, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form from the fragment's code", formShown, within)
 		if u := browsertest.Eval[string](t, ctx, `location.href`); strings.Contains(u, "#") || strings.Contains(u, codes[1]) {
 			t.Errorf("the code stays in the address bar: %s", u)
 		}
@@ -238,7 +243,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/club")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the code field", codeFormShown, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the code field", codeFormShown, within)
 		typeCode(t, ctx, codes[0])
 		codeErrorIs(t, ctx, "This code has already been used")
 		if id := browsertest.Eval[string](t, ctx, `document.activeElement.id`); id != "code" {
@@ -246,6 +251,15 @@ func TestBrowserIdentity(t *testing.T) {
 		}
 		browsertest.Axe(t, ctx, "invite poll, used code")
 		browsertest.Shot(t, ctx, "invite-used", 360)
+		// The error's contrast holds in the dark scheme too.
+		if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		})); err != nil {
+			t.Fatal(err)
+		}
+		browsertest.Axe(t, ctx, "invite poll, used code, dark")
 		// A used code in the fragment says the same, with the code in the field.
 		ctx = browsertest.Tab(t, b)
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/club#code="+codes[1])); err != nil {
@@ -262,7 +276,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/club")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the code field", codeFormShown, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the code field", codeFormShown, within)
 		// A mistyped symbol: the check symbols catch it at the edge (400).
 		c := []byte(strings.ReplaceAll(codes[2], "-", ""))
 		c[19] = invite.Alphabet[(strings.IndexByte(invite.Alphabet, c[19])+1)%32]
@@ -285,7 +299,7 @@ func TestBrowserIdentity(t *testing.T) {
 		browsertest.Axe(t, ctx, "invite poll, unknown code")
 		// The refused codes changed nothing: code 2 still votes.
 		typeCode(t, ctx, codes[2])
-		browsertest.WaitJS(t, ctx, "the form after a good code", formShown+` && document.getElementById("code-error").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form after a good code", formShown+` && document.getElementById("code-error").hidden`, within)
 		vote(t, ctx, "after refused codes")
 	})
 
@@ -314,11 +328,11 @@ func TestBrowserIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		frame := attachFrame(t, ctx, "/p/vip")
-		browsertest.WaitJS(t, frame, "the embedded form after the JWT", formShown+` && document.getElementById("signin").hidden && localStorage.getItem("edgepoll:token:vip").length > 20`, 10*time.Second)
+		browsertest.WaitJS(t, frame, "the embedded form after the JWT", formShown+` && document.getElementById("signin").hidden && localStorage.getItem("edgepoll:token:vip").length > 20`, within)
 		browsertest.Axe(t, frame, "signed poll, embedded, signed in")
 		vote(t, frame, "in the signed embed")
 		browsertest.Axe(t, frame, "signed poll, embedded, voted")
-		browsertest.WaitJS(t, ctx, "the iframe sized to its content", `document.querySelector("iframe").getBoundingClientRect().height > 200`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the iframe sized to its content", `document.querySelector("iframe").getBoundingClientRect().height > 200`, within)
 		browsertest.Shot(t, ctx, "signed-embed", 360)
 	})
 
@@ -328,7 +342,7 @@ func TestBrowserIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		frame := attachFrame(t, ctx, "/p/vip")
-		browsertest.WaitJS(t, frame, "the embedded form after the JWT", formShown, 10*time.Second)
+		browsertest.WaitJS(t, frame, "the embedded form after the JWT", formShown, within)
 		vote(t, frame, "with edgepollJWT's JWT")
 	})
 
@@ -339,7 +353,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/vip?embed=1")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the sign-in note", `!document.getElementById("signin").hidden && document.getElementById("signin-text").textContent.length > 0`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the sign-in note", `!document.getElementById("signin").hidden && document.getElementById("signin-text").textContent.length > 0`, within)
 		browsertest.Eval[chromedp.Void](t, ctx, `window.postMessage({type: "edgepoll:jwt", poll: "vip", jwt: `+jsString(appJWT("mallory"))+`}, "*")`)
 		time.Sleep(time.Second)
 		if browsertest.Eval[bool](t, ctx, `!!localStorage.getItem("edgepoll:token:vip") || !document.getElementById("vote-form").hidden`) {
@@ -352,13 +366,13 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/vip")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the sign-in note", `!document.getElementById("signin").hidden && document.getElementById("signin-text").textContent.includes("open this poll from the app")`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the sign-in note", `!document.getElementById("signin").hidden && document.getElementById("signin-text").textContent.includes("open this poll from the app")`, within)
 		browsertest.Axe(t, ctx, "signed poll, no sign-in")
 		ctx = browsertest.Tab(t, b)
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/vip#jwt="+appJWT("carol"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form from the fragment's JWT", formShown, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form from the fragment's JWT", formShown, within)
 		if u := browsertest.Eval[string](t, ctx, `location.href`); strings.Contains(u, "#") || strings.Contains(u, "eyJ") {
 			t.Errorf("the JWT stays in the address bar: %s", u)
 		}
@@ -371,7 +385,7 @@ func TestBrowserIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		const expired = "Your sign-in has expired, please sign in again in the app"
-		browsertest.WaitJS(t, ctx, "the expired message", `document.getElementById("signin-text").textContent.includes(`+jsString(expired)+`) && !document.getElementById("signin").hidden && document.getElementById("vote-form").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the expired message", `document.getElementById("signin-text").textContent.includes(`+jsString(expired)+`) && !document.getElementById("signin").hidden && document.getElementById("vote-form").hidden`, within)
 		browsertest.Axe(t, ctx, "signed poll, expired sign-in")
 		// Another refusal (a signature from a key the edge does not hold)
 		// gets the generic words.
@@ -379,7 +393,7 @@ func TestBrowserIdentity(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/vip#jwt="+vec.vector(t, "eddsa bad signature (other key)"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the generic sign-in message", `document.getElementById("signin-text").textContent.includes("couldn't confirm your sign-in")`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the generic sign-in message", `document.getElementById("signin-text").textContent.includes("couldn't confirm your sign-in")`, within)
 		browsertest.Shot(t, ctx, "signed-refused", 360)
 	})
 	t.Logf("axe: %d pages and states checked, %d serious or critical violations", browsertest.AxeChecked.Load(), browsertest.AxeViolations.Load())
