@@ -70,6 +70,7 @@ type handler struct {
 	state     LocationState // the host's (StateHost) or the handler's own
 	anyOrigin bool
 	origins   map[string]struct{}
+	scopes    scopeCache
 }
 
 // New returns the edge handler serving the public voter API (see
@@ -471,6 +472,43 @@ func b64val(c byte) byte {
 	return 0
 }
 
+// maxScopes bounds the scope strings a handler keeps.
+const maxScopes = 4096
+
+// scopeCache keeps "id#mode" strings, so checking a token of an invite or
+// signed poll allocates nothing, as for an open one.
+type scopeCache struct {
+	mu sync.RWMutex
+	m  map[scopeKey]string
+}
+
+type scopeKey struct {
+	id   string
+	mode shared.Identity
+}
+
+// get returns the token scope of poll id in mode m (see TokenScope).
+func (c *scopeCache) get(id string, m shared.Identity) string {
+	if m == shared.IdentityOpen {
+		return id
+	}
+	k := scopeKey{id, m}
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = id + "#" + string(m)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxScopes {
+		c.m = make(map[scopeKey]string)
+	}
+	c.m[scopeKey{s[:len(id)], m}] = s
+	c.mu.Unlock()
+	return s
+}
+
 // voterOf verifies tok for poll id under each identity mode's scope (see
 // TokenScope), the one its voter id names first, with no I/O, and returns
 // its voter and the mode it was issued under. Errors are those of the
@@ -478,11 +516,7 @@ func b64val(c byte) byte {
 func (h *handler) voterOf(id, tok string) (shared.VoterID, shared.Identity, error) {
 	var first error
 	for i, m := range tokenModes(tok) {
-		scope := id
-		if m != shared.IdentityOpen {
-			scope = id + "#" + string(m)
-		}
-		v, err := h.tokens.VerifyToken(scope, tok)
+		v, err := h.tokens.VerifyToken(h.scopes.get(id, m), tok)
 		if err == nil {
 			return v, m, nil
 		}
