@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgepoll/edgepoll/shared"
@@ -472,19 +473,22 @@ func b64val(c byte) byte {
 	return 0
 }
 
-// maxScopes bounds the scope strings a handler keeps.
-const maxScopes = 4096
+// maxScopes bounds the scope strings a handler keeps: the polls of a show
+// at one edge are few.
+const maxScopes = 64
 
 // scopeCache keeps "id#mode" strings, so checking a token of an invite or
-// signed poll allocates nothing, as for an open one.
+// signed poll allocates nothing, as for an open one. Readers scan an
+// immutable slice without locking; a miss copies it.
 type scopeCache struct {
-	mu sync.RWMutex
-	m  map[scopeKey]string
+	list atomic.Pointer[[]scopeEntry]
+	mu   sync.Mutex
 }
 
-type scopeKey struct {
-	id   string
-	mode shared.Identity
+type scopeEntry struct {
+	id    string
+	mode  shared.Identity
+	scope string
 }
 
 // get returns the token scope of poll id in mode m (see TokenScope).
@@ -492,19 +496,21 @@ func (c *scopeCache) get(id string, m shared.Identity) string {
 	if m == shared.IdentityOpen {
 		return id
 	}
-	k := scopeKey{id, m}
-	c.mu.RLock()
-	s, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return s
+	if l := c.list.Load(); l != nil {
+		for i := range *l {
+			if e := &(*l)[i]; e.mode == m && e.id == id {
+				return e.scope
+			}
+		}
 	}
-	s = id + "#" + string(m)
+	s := id + "#" + string(m)
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxScopes {
-		c.m = make(map[scopeKey]string)
+	var l []scopeEntry
+	if old := c.list.Load(); old != nil && len(*old) < maxScopes {
+		l = append(l, *old...)
 	}
-	c.m[scopeKey{s[:len(id)], m}] = s
+	l = append(l, scopeEntry{s[:len(id)], m, s})
+	c.list.Store(&l)
 	c.mu.Unlock()
 	return s
 }
