@@ -96,7 +96,7 @@ line="identity open_tokens_per_s=$open_tps invite_tokens_per_s=$invite_tps signe
 	echo "| EdDSA (Ed25519) | $(us "$ed_native") | $(us "$ed_wasm") |"
 	echo "| ES256 (P-256) | $(us "$es_native") | $(us "$es_wasm") |"
 	echo
-	echo "| vote of a distinct voter (the modes take turns vote by vote; median of $COUNT runs) | native ns | wazero ns |"
+	echo "| vote of a distinct voter (the modes mixed vote by vote in a shuffled order; median of $COUNT runs) | native ns | wazero ns |"
 	echo "|---|---|---|"
 	for m in open invite signed; do
 		echo "| $m poll | ${ns[Vote/$m/native]} | ${ns[Vote/$m/wasm]} |"
