@@ -100,7 +100,7 @@ func TestRehearseVerificationFails(t *testing.T) {
 		t.Fatalf("JSON report: %v\n%s", err, res.stdout)
 	}
 	v := rep.Verification
-	if rep.Voters != 60 || rep.Acknowledged == 0 || v.Passed || v.Counted != 0 || v.Missing != rep.Acknowledged || len(v.Checks) != 4 {
+	if rep.Voters != 60 || rep.Acknowledged == 0 || v.Passed || v.Counted != 0 || v.Missing != rep.Acknowledged || len(v.Checks) != 5 {
 		t.Fatalf("report: %s", res.stdout)
 	}
 	if strings.Contains(res.stderr, "votes/s") {
