@@ -66,7 +66,11 @@ func freePort(t *testing.T) int {
 func startEdge(t *testing.T) *edgeEnv { return startEdgeWith(t, "") }
 
 // startEdgeWith starts the stack with extra appended to the Worker's wrangler.toml.
-func startEdgeWith(t *testing.T, extra string) *edgeEnv {
+func startEdgeWith(t *testing.T, extra string) *edgeEnv { return startEdgeVars(t, "", extra) }
+
+// startEdgeVars starts the stack with vars (TOML lines) added to the
+// Worker's [vars] and extra appended to its wrangler.toml.
+func startEdgeVars(t *testing.T, vars, extra string) *edgeEnv {
 	t.Helper()
 	root := repoRoot(t)
 	wrangler := filepath.Join(root, "node_modules", ".bin", "wrangler")
@@ -100,6 +104,7 @@ INGEST_KEY = %q
 RATE_IP_VOTES = "off"
 RATE_IP_TOKENS = "off"
 COOKIE_SECURE = "false"
+%s
 [[queues.producers]]
 binding = "VOTES"
 queue = "edgepoll-votes"
@@ -114,7 +119,7 @@ directory = %q
 binding = "ASSETS"
 html_handling = "none"
 not_found_handling = "none"
-`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret), filepath.Join(dir, "web")) + extra
+`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret), vars, filepath.Join(dir, "web")) + extra
 	if err := os.WriteFile(filepath.Join(dir, "wrangler.toml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
