@@ -541,6 +541,9 @@ func (h *handler) countIssued(r *http.Request, poll string) {
 	if ic, ok := h.host.(IdentityCounter); ok {
 		ic.TokenIssued(poll, addrKey(clientIP(r), h.cfg.IPv6Prefix))
 	}
+	if f, ok := h.host.(IdentityFlusher); ok {
+		f.FlushIdentity(r.Context())
+	}
 }
 
 // writePoll answers 200 with p's config and, unless tok is "", the voter

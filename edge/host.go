@@ -73,6 +73,14 @@ type InviteHost interface {
 	RedeemInvite(ctx context.Context, poll string, code invite.Code) error
 }
 
+// IdentityFlusher is implemented by hosts whose I/O belongs to a request
+// (the Worker): after counting a new token the handler calls FlushIdentity
+// with that request's context, and the host reports its counts there when
+// its last report is old enough (else it returns at once).
+type IdentityFlusher interface {
+	FlushIdentity(ctx context.Context)
+}
+
 // IdentityCounter is implemented by hosts that report token issuance to
 // the origin for the integrity report (pollctl stats POLL). Calls must be
 // cheap and never block: hosts count in memory and report in the background.

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall/js"
 	"time"
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/cachecontrol"
+	"github.com/edgepoll/edgepoll/shared/identitystats"
 	"github.com/edgepoll/edgepoll/shared/sign"
 )
 
@@ -79,9 +81,20 @@ type Host struct {
 	voted   *memo // vote checks, apart so a flood of them cannot evict configs
 	log     *slog.Logger
 	limiter bool // the Worker has a Rate Limiting binding
+
+	ids     identitystats.Counts // tokens issued and refused since the last report
+	idsMu   sync.Mutex
+	idsLast time.Time // when the last report started
 }
 
-var _ edge.Host = (*Host)(nil)
+// IdentityFlush is how often an isolate reports its identity figures.
+const IdentityFlush = 10 * time.Second
+
+var (
+	_ edge.Host            = (*Host)(nil)
+	_ edge.IdentityCounter = (*Host)(nil)
+	_ edge.IdentityFlusher = (*Host)(nil)
+)
 
 // NewHost returns a Host for opt.
 func NewHost(opt Options) *Host {
@@ -286,6 +299,46 @@ func (h *Host) load(ctx context.Context, path, accept string, prev *item, isPoll
 		l.capAge(now)
 	}
 	return l, nil
+}
+
+// TokenIssued implements edge.IdentityCounter.
+func (h *Host) TokenIssued(poll, addr string) { h.ids.Issued(poll, addr) }
+
+// TokenRefused implements edge.IdentityCounter.
+func (h *Host) TokenRefused(poll, reason string) { h.ids.Refused(poll, reason) }
+
+// FlushIdentity implements edge.IdentityFlusher: at most every
+// IdentityFlush, the token request that calls it posts what this isolate
+// counted to the origin, signed with the ingest key, from its own context
+// (a Worker's I/O belongs to a request). A failed report is logged and
+// dropped: the figures are for watching an attack, not for counting votes.
+func (h *Host) FlushIdentity(ctx context.Context) {
+	now := time.Now()
+	h.idsMu.Lock()
+	if now.Sub(h.idsLast) < IdentityFlush {
+		h.idsMu.Unlock()
+		return
+	}
+	h.idsLast = now
+	h.idsMu.Unlock()
+	for poll, d := range h.ids.Take() {
+		body := d.AppendJSON(nil)
+		path := shared.IdentityStatsPath(poll)
+		sig := sign.Sign(h.opt.IngestKey, now, sign.RequestWithBody(http.MethodPost, path, body))
+		hd := http.Header{
+			"Content-Type":       {"application/json"},
+			sign.HeaderKeyID:     {sig.KeyID},
+			sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
+			sign.HeaderSignature: {sig.MAC},
+		}
+		resp, err := h.fetch(ctx, http.MethodPost, h.opt.OriginURL+path, hd, body)
+		switch {
+		case err != nil:
+			h.Log("warn", "identity figures not reported", "poll", poll, "tokens", d.Tokens, "err", err.Error())
+		case resp.Status != http.StatusNoContent:
+			h.Log("warn", "identity figures refused", "poll", poll, "tokens", d.Tokens, "status", resp.Status)
+		}
+	}
 }
 
 // Voted asks the origin whether voter is counted in poll (a signed GET of

@@ -62,4 +62,32 @@ func TestWorkerSigned(t *testing.T) {
 		}
 	}
 	e.waitCounted("vip", 1, 30*time.Second)
+
+	// The integrity report: the isolate reported its first token at once;
+	// a token request after IdentityFlush reports the rest.
+	time.Sleep(11 * time.Second)
+	if st, _, out := trade(edgetest.SignJWT(`{"alg":"EdDSA"}`, claims("cy", now+300), false)); st != 200 {
+		t.Fatalf("third trade: %d %s", st, out)
+	}
+	var rep struct {
+		Issued  uint64            `json:"tokens_issued"`
+		Refused map[string]uint64 `json:"refused"`
+		Top     []struct {
+			Addr   string `json:"addr"`
+			Tokens uint64 `json:"tokens"`
+		} `json:"top_addresses"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		st, b := e.admin("GET", "polls/vip/identity-stats", "")
+		if st != 200 {
+			t.Fatalf("identity stats: %d %s", st, b)
+		}
+		json.Unmarshal(b, &rep)
+		if rep.Issued >= 3 || time.Now().After(deadline) {
+			if rep.Issued != 3 || len(rep.Top) == 0 || rep.Top[0].Tokens != 3 || len(rep.Refused) == 0 {
+				t.Fatalf("identity stats from the Worker: %s, want 3 tokens from one address and the refusals", b)
+			}
+			break
+		}
+	}
 }

@@ -2,96 +2,41 @@ package originhost
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/shared"
+	"github.com/edgepoll/edgepoll/shared/identitystats"
 	"github.com/edgepoll/edgepoll/shared/sign"
 )
 
 var _ edge.IdentityCounter = (*Host)(nil)
 
-// Identity reporting bounds.
-const (
-	// DefaultIdentityFlush is how often the host reports what it counted.
-	DefaultIdentityFlush = 10 * time.Second
-	// maxCountedAddrs bounds the addresses one poll's counts hold between
-	// reports; tokens to others are counted in the total only.
-	maxCountedAddrs = 4096
-	// maxReportedAddrs is how many addresses (the most tokens first) one
-	// report carries (origin.MaxReportAddrs).
-	maxReportedAddrs = 256
-	maxCountedPolls  = 1024
-	maxReasons       = 32
-)
+// DefaultIdentityFlush is how often the host reports what it counted.
+const DefaultIdentityFlush = 10 * time.Second
 
-// identityCounts is what the host counted since its last report.
+// identityCounts is what the host counted since its last report, and the
+// loop that reports it.
 type identityCounts struct {
-	mu    sync.Mutex
-	polls map[string]*pollCounts
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-}
-
-type pollCounts struct {
-	Tokens  uint64            `json:"tokens"`
-	Addrs   map[string]uint64 `json:"addrs,omitempty"`
-	Refused map[string]uint64 `json:"refused,omitempty"`
-}
-
-func (c *identityCounts) poll(id string) *pollCounts {
-	p := c.polls[id]
-	if p == nil {
-		if len(c.polls) >= maxCountedPolls {
-			return nil
-		}
-		p = &pollCounts{Addrs: map[string]uint64{}, Refused: map[string]uint64{}}
-		c.polls[id] = p
-	}
-	return p
+	identitystats.Counts
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
 }
 
 // TokenIssued implements edge.IdentityCounter.
-func (h *Host) TokenIssued(poll, addr string) {
-	c := &h.ids
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.poll(poll)
-	if p == nil {
-		return
-	}
-	p.Tokens++
-	if _, ok := p.Addrs[addr]; ok || len(p.Addrs) < maxCountedAddrs {
-		p.Addrs[addr]++
-	}
-}
+func (h *Host) TokenIssued(poll, addr string) { h.ids.Issued(poll, addr) }
 
 // TokenRefused implements edge.IdentityCounter.
-func (h *Host) TokenRefused(poll, reason string) {
-	c := &h.ids
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.poll(poll)
-	if p == nil {
-		return
-	}
-	if _, ok := p.Refused[reason]; ok || len(p.Refused) < maxReasons {
-		p.Refused[reason]++
-	}
-}
+func (h *Host) TokenRefused(poll, reason string) { h.ids.Refused(poll, reason) }
 
 // startIdentityReports reports the counts every interval until Close.
 func (h *Host) startIdentityReports(interval time.Duration) {
-	h.ids.polls = map[string]*pollCounts{}
 	h.ids.stop, h.ids.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(h.ids.done)
@@ -127,32 +72,15 @@ func (h *Host) stopIdentityReports(ctx context.Context) {
 // A report that fails is logged and dropped: these figures are for
 // watching an attack, not for counting votes.
 func (h *Host) reportIdentity(ctx context.Context) {
-	h.ids.mu.Lock()
-	polls := h.ids.polls
-	h.ids.polls = map[string]*pollCounts{}
-	h.ids.mu.Unlock()
-	for id, p := range polls {
-		if len(p.Addrs) > maxReportedAddrs {
-			keys := make([]string, 0, len(p.Addrs))
-			for a := range p.Addrs {
-				keys = append(keys, a)
-			}
-			slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(p.Addrs[b], p.Addrs[a]) })
-			for _, a := range keys[maxReportedAddrs:] {
-				delete(p.Addrs, a)
-			}
-		}
+	for id, p := range h.ids.Take() {
 		if err := h.postIdentity(ctx, id, p); err != nil {
 			h.log.Warn("identity figures not reported", "poll", id, "tokens", p.Tokens, "err", err)
 		}
 	}
 }
 
-func (h *Host) postIdentity(ctx context.Context, poll string, p *pollCounts) error {
-	body, err := json.Marshal(p)
-	if err != nil {
-		return shared.Wrap(shared.EINTERNAL, err, "encode identity figures")
-	}
+func (h *Host) postIdentity(ctx context.Context, poll string, p *identitystats.Delta) error {
+	body := p.AppendJSON(nil)
 	path := shared.IdentityStatsPath(poll)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+path, bytes.NewReader(body))
 	if err != nil {
