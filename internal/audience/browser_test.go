@@ -93,12 +93,12 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/single")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden && document.querySelectorAll("#options input[type=radio]").length === 3`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden && document.querySelectorAll("#options input[type=radio]").length === 3`, 20*time.Second)
 		browsertest.Axe(t, ctx, "voting page, open")
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#options input[type=radio]`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the receipt", voted, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the receipt", voted, 20*time.Second)
 		if got := browsertest.Eval[string](t, ctx, `document.getElementById("voted-choice").textContent`); !strings.Contains(got, "Alpha") {
 			t.Errorf("voted choice %q, want Alpha", got)
 		}
@@ -107,7 +107,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the vote remembered after a reload", voted+` && document.getElementById("voted-choice").textContent.includes("Alpha")`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the vote remembered after a reload", voted+` && document.getElementById("voted-choice").textContent.includes("Alpha")`, 20*time.Second)
 		// Check my vote.
 		// Check my vote, once every 2 s (the check is rate-limited per voter)
 		// until the origin has counted it.
@@ -124,11 +124,11 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form again", `!document.getElementById("vote-form").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form again", `!document.getElementById("vote-form").hidden`, 20*time.Second)
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#options input[type=radio]`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "already voted", `document.getElementById("status").textContent.includes("already voted")`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "already voted", `document.getElementById("status").textContent.includes("already voted")`, 20*time.Second)
 		browsertest.Shot(t, ctx, "voted", 360)
 		browsertest.Shot(t, ctx, "voted", 1280)
 	})
@@ -138,7 +138,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/multi")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the checkboxes", `document.querySelectorAll("#options input[type=checkbox]").length === 4`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the checkboxes", `document.querySelectorAll("#options input[type=checkbox]").length === 4`, 20*time.Second)
 		browsertest.Eval[chromedp.Void](t, ctx, `(() => { const b = document.querySelectorAll("#options input[type=checkbox]"); b[0].click(); b[2].click(); })()`)
 		if n := browsertest.Eval[int](t, ctx, `[...document.querySelectorAll("#options input[type=checkbox]")].filter(b => !b.checked && !b.disabled).length`); n != 0 {
 			t.Errorf("%d unchecked boxes still enabled at max_choices", n)
@@ -146,7 +146,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the receipt", voted, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the receipt", voted, 20*time.Second)
 		if got := browsertest.Eval[string](t, ctx, `document.getElementById("voted-choice").textContent`); !strings.Contains(got, "Red") || !strings.Contains(got, "Blue") {
 			t.Errorf("voted choice %q, want Red and Blue", got)
 		}
@@ -158,7 +158,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/single")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden`, 20*time.Second)
 		// Tab to the first option, move to the second with the arrow key,
 		// Tab to the button, Enter.
 		for i := 0; i < 20 && !browsertest.Eval[bool](t, ctx, `document.activeElement && document.activeElement.type === "radio"`); i++ {
@@ -181,7 +181,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the receipt", voted, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the receipt", voted, 20*time.Second)
 		if got := browsertest.Eval[string](t, ctx, `document.getElementById("voted-choice").textContent`); !strings.Contains(got, "Bravo") {
 			t.Errorf("voted %q by keyboard, want Bravo", got)
 		}
@@ -193,9 +193,9 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/live")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "results shown", `!document.getElementById("results-section").hidden && document.querySelectorAll("#results .bar").length === 2`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "results shown", `!document.getElementById("results-section").hidden && document.querySelectorAll("#results .bar").length === 2`, 20*time.Second)
 		castVotes(t, edge, "live", 5)
-		browsertest.WaitJS(t, ctx, "5 voters shown", `document.getElementById("results").dataset.total === "5"`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "5 voters shown", `document.getElementById("results").dataset.total === "5"`, 20*time.Second)
 		if txt := browsertest.Eval[string](t, ctx, `document.getElementById("results").textContent`); !strings.Contains(txt, "100") || !strings.Contains(txt, "5") {
 			t.Errorf("results text %q lacks the count and percentage", txt)
 		}
@@ -207,9 +207,9 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/live/screen")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the screen", `document.getElementById("results").dataset.total === "5" && document.querySelector("svg, canvas, img[src^='data:']") !== null`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the screen", `document.getElementById("results").dataset.total === "5" && document.querySelector("svg, canvas, img[src^='data:']") !== null`, 20*time.Second)
 		castVotes(t, edge, "live", 2)
-		browsertest.WaitJS(t, ctx, "7 voters on the screen", `document.getElementById("results").dataset.total === "7" && document.getElementById("total").textContent.includes("7")`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "7 voters on the screen", `document.getElementById("results").dataset.total === "7" && document.getElementById("total").textContent.includes("7")`, 20*time.Second)
 		if !strings.Contains(browsertest.Eval[string](t, ctx, `document.body.textContent`), "/p/live") {
 			t.Error("the screen does not show the voting page's URL")
 		}
@@ -255,12 +255,12 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/shut")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "closed", `document.documentElement.dataset.phase === "closed" && document.getElementById("vote-form").hidden && /closed/i.test(document.body.innerText)`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "closed", `document.documentElement.dataset.phase === "closed" && document.getElementById("vote-form").hidden && /closed/i.test(document.body.innerText)`, 20*time.Second)
 		browsertest.Axe(t, ctx, "voting page, closed")
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/secret")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "hidden results", `document.getElementById("results-note").textContent.includes("when voting closes") && document.querySelectorAll("#results .bar").length === 0`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "hidden results", `document.getElementById("results-note").textContent.includes("when voting closes") && document.querySelectorAll("#results .bar").length === 0`, 20*time.Second)
 		browsertest.Axe(t, ctx, "voting page, results hidden")
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/secret/screen")); err != nil {
 			t.Fatal(err)
@@ -275,13 +275,13 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/soon")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "a countdown", `!document.getElementById("countdown").hidden && document.getElementById("countdown").textContent.includes("Opens in") && document.getElementById("vote-form").hidden`, 5*time.Second)
+		browsertest.WaitJS(t, ctx, "a countdown", `!document.getElementById("countdown").hidden && document.getElementById("countdown").textContent.includes("Opens in") && document.getElementById("vote-form").hidden`, 10*time.Second)
 		browsertest.Axe(t, ctx, "voting page, countdown")
-		browsertest.WaitJS(t, ctx, "voting open on time", `!document.getElementById("vote-form").hidden && document.getElementById("countdown").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "voting open on time", `!document.getElementById("vote-form").hidden && document.getElementById("countdown").hidden`, 20*time.Second)
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#options input[type=radio]`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the receipt", voted, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the receipt", voted, 20*time.Second)
 	})
 
 	t.Run("xss poll", func(t *testing.T) {
@@ -298,7 +298,7 @@ func TestBrowser(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.Navigate(edge+p)); err != nil {
 				t.Fatal(err)
 			}
-			browsertest.WaitJS(t, ctx, "the title as text on "+p, `document.body.textContent.includes(`+jsString(title)+`)`, 10*time.Second)
+			browsertest.WaitJS(t, ctx, "the title as text on "+p, `document.body.textContent.includes(`+jsString(title)+`)`, 20*time.Second)
 			if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll("img[src=x], main script, b").length`); n != 0 {
 				t.Errorf("%s: %d elements made from the poll's text", p, n)
 			}
@@ -317,7 +317,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(edge+"/p/outage")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the form", `!document.getElementById("vote-form").hidden`, 20*time.Second)
 		s.o.Stop()
 		// The edge's poll config outlives the origin by at most 8 s; then a
 		// vote is a 503, which the page retries.
@@ -325,7 +325,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#options input[type=radio]`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "a retry message", `/retry|again|trying/i.test(document.getElementById("status").textContent)`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "a retry message", `/retry|again|trying/i.test(document.getElementById("status").textContent)`, 20*time.Second)
 		if browsertest.Eval[bool](t, ctx, voted) {
 			t.Fatal("acknowledged while the origin was down")
 		}
@@ -346,7 +346,7 @@ func TestBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(site+"/")); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, ctx, "the iframe", `document.querySelector("iframe") !== null && document.querySelector("iframe").src.includes("/p/embedded")`, 10*time.Second)
+		browsertest.WaitJS(t, ctx, "the iframe", `document.querySelector("iframe") !== null && document.querySelector("iframe").src.includes("/p/embedded")`, 20*time.Second)
 		// The cross-site frame is its own target: attach to it.
 		var frame context.Context
 		for deadline := time.Now().Add(10 * time.Second); frame == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -365,13 +365,13 @@ func TestBrowser(t *testing.T) {
 		if frame == nil {
 			t.Fatal("no iframe target for the embed")
 		}
-		browsertest.WaitJS(t, frame, "the embedded form", `!document.getElementById("vote-form").hidden`, 10*time.Second)
+		browsertest.WaitJS(t, frame, "the embedded form", `!document.getElementById("vote-form").hidden`, 20*time.Second)
 		if err := chromedp.Do(frame, chromedp.Click(chromedp.CSS(`#options input[type=radio]`)), chromedp.Click(chromedp.ID("vote-submit"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.WaitJS(t, frame, "the receipt in the embed", voted, 10*time.Second)
-		browsertest.WaitJS(t, frame, "results in the embed", `!document.getElementById("results-section").hidden && document.getElementById("results").dataset.total === "1"`, 10*time.Second)
-		browsertest.WaitJS(t, ctx, "the iframe sized to its content", `document.querySelector("iframe").getBoundingClientRect().height > 200`, 10*time.Second)
+		browsertest.WaitJS(t, frame, "the receipt in the embed", voted, 20*time.Second)
+		browsertest.WaitJS(t, frame, "results in the embed", `!document.getElementById("results-section").hidden && document.getElementById("results").dataset.total === "1"`, 20*time.Second)
+		browsertest.WaitJS(t, ctx, "the iframe sized to its content", `document.querySelector("iframe").getBoundingClientRect().height > 200`, 20*time.Second)
 		browsertest.Axe(t, frame, "embedded voting page")
 		browsertest.Shot(t, ctx, "embed", 360)
 	})

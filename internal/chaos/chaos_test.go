@@ -154,7 +154,7 @@ func run(t *testing.T, p plan) {
 			e.Restart(0)
 		}},
 	}
-	total := p.calm + 5*time.Second // slack for slow restarts on a busy machine
+	total := p.calm + 15*time.Second // slack for slow restarts on a busy machine
 	for _, n := range p.faults {
 		total += all[n].took + p.calm
 	}
