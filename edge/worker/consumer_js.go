@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -79,11 +78,9 @@ func (h *Host) deliver(ctx context.Context, m *Message) time.Duration {
 func (h *Host) ingest(ctx context.Context, body []byte) (int, string, error) {
 	sig := sign.Sign(h.opt.IngestKey, time.Now(), body)
 	hd := http.Header{
-		"Content-Type":       {shared.ContentTypeMsgpack},
-		sign.HeaderKeyID:     {sig.KeyID},
-		sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
-		sign.HeaderSignature: {sig.MAC},
+		"Content-Type": {shared.ContentTypeMsgpack},
 	}
+	sig.SetHeaders(hd.Set)
 	res, err := h.fetch(ctx, http.MethodPost, h.opt.OriginURL+"/v1/ingest", hd, body)
 	if err != nil {
 		return 0, "", err

@@ -326,11 +326,9 @@ func (h *Host) FlushIdentity(ctx context.Context) {
 		path := shared.IdentityStatsPath(poll)
 		sig := sign.Sign(h.opt.IngestKey, now, sign.RequestWithBody(http.MethodPost, path, body))
 		hd := http.Header{
-			"Content-Type":       {"application/json"},
-			sign.HeaderKeyID:     {sig.KeyID},
-			sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
-			sign.HeaderSignature: {sig.MAC},
+			"Content-Type": {"application/json"},
 		}
+		sig.SetHeaders(hd.Set)
 		resp, err := h.fetch(ctx, http.MethodPost, h.opt.OriginURL+path, hd, body)
 		switch {
 		case err != nil:
@@ -350,11 +348,8 @@ func (h *Host) Voted(ctx context.Context, poll string, voter shared.VoterID) (bo
 		path := shared.VoteCheckPath(poll, voter)
 		start := time.Now()
 		sig := sign.Sign(h.opt.IngestKey, start, sign.RequestBody(http.MethodGet, path))
-		hd := http.Header{
-			sign.HeaderKeyID:     {sig.KeyID},
-			sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
-			sign.HeaderSignature: {sig.MAC},
-		}
+		hd := http.Header{}
+		sig.SetHeaders(hd.Set)
 		resp, err := h.fetch(ctx, http.MethodGet, h.opt.OriginURL+path, hd, nil)
 		if err != nil {
 			h.Log("warn", "vote check failed", "poll", poll, "err", err.Error())

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -293,8 +292,6 @@ func (o *Origin) Logs() string { return o.logs.String() }
 func (o *Origin) Sign(body []byte, now time.Time) http.Header {
 	sig := sign.Sign(o.IngestKey, now, body)
 	h := http.Header{}
-	h.Set(sign.HeaderKeyID, sig.KeyID)
-	h.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	h.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(h.Set)
 	return h
 }

@@ -44,6 +44,14 @@ type Signature struct {
 	MAC       string
 }
 
+// SetHeaders sets the signature's three headers with set, e.g. a
+// request's Header.Set (shared stays free of net/http).
+func (s Signature) SetHeaders(set func(name, value string)) {
+	set(HeaderKeyID, s.KeyID)
+	set(HeaderTimestamp, strconv.FormatInt(s.Timestamp, 10))
+	set(HeaderSignature, s.MAC)
+}
+
 func mac(h hash.Hash, keyID string, ts int64, body []byte) []byte {
 	h.Reset()
 	h.Write([]byte(domain))

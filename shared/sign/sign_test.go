@@ -80,3 +80,16 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestSetHeaders(t *testing.T) {
+	sig := sign.Sign(k1, time.Unix(1700000000, 0), []byte("body"))
+	got := map[string]string{}
+	sig.SetHeaders(func(k, v string) { got[k] = v })
+	if got[sign.HeaderKeyID] != "k1" || got[sign.HeaderTimestamp] != "1700000000" || got[sign.HeaderSignature] != sig.MAC || len(got) != 3 {
+		t.Fatalf("headers %v", got)
+	}
+	v := sign.NewVerifier([]sign.Key{k1}, time.Minute, func() time.Time { return time.Unix(1700000000, 0) })
+	if err := v.Verify(got[sign.HeaderKeyID], got[sign.HeaderTimestamp], got[sign.HeaderSignature], []byte("body")); err != nil {
+		t.Fatalf("the headers do not verify: %v", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -88,9 +87,7 @@ func (h *Host) postIdentity(ctx context.Context, poll string, p *identitystats.D
 	}
 	sig := sign.Sign(h.cfg.IngestKey, h.cfg.Now(), sign.RequestWithBody(http.MethodPost, req.URL.Path, body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := h.cfg.Client.Do(req)
 	if err != nil {
 		return shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable")

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -380,9 +379,7 @@ func (q *queue) post(body []byte) (int, string, error) {
 	}
 	sig := sign.Sign(q.cfg.IngestKey, q.cfg.Now(), body)
 	req.Header.Set("Content-Type", shared.ContentTypeMsgpack)
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := q.cfg.Client.Do(req)
 	if err != nil {
 		return 0, "", shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable")

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -146,9 +145,7 @@ func (c *votedCache) load(k votedKey) (bool, error) {
 	}
 	sig := sign.Sign(c.key, c.now(), sign.RequestBody(http.MethodGet, req.URL.Path))
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return false, shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable")
