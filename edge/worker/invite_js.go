@@ -5,7 +5,6 @@ package worker
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/edgepoll/edgepoll/edge"
@@ -28,26 +27,17 @@ func (h *Host) RedeemInvite(ctx context.Context, poll string, code invite.Code) 
 	body := []byte(code)
 	sig := sign.Sign(h.opt.IngestKey, time.Now(), invite.SignedBody(http.MethodPost, path, body))
 	hd := http.Header{
-		"Content-Type":       {"text/plain"},
-		sign.HeaderKeyID:     {sig.KeyID},
-		sign.HeaderTimestamp: {strconv.FormatInt(sig.Timestamp, 10)},
-		sign.HeaderSignature: {sig.MAC},
+		"Content-Type": {"text/plain"},
 	}
+	sig.SetHeaders(hd.Set)
 	resp, err := h.fetch(ctx, http.MethodPost, h.opt.OriginURL+path, hd, body)
 	if err != nil {
 		h.Log("warn", "invite redeem failed", "poll", poll, "err", err.Error())
 		return shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable; the code may or may not be used, retry")
 	}
-	switch resp.Status {
-	case http.StatusNoContent, http.StatusOK:
-		return nil
-	case http.StatusConflict:
-		return shared.Errorf(shared.ECONFLICT, "this invite code has already been used")
-	case http.StatusForbidden:
-		return shared.Errorf(shared.EFORBIDDEN, "unknown invite code")
-	case http.StatusNotFound:
-		return shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	err = invite.RedeemOutcome(resp.Status)
+	if shared.ErrorCode(err) == shared.EUNAVAILABLE {
+		h.Log("warn", "invite redeem refused", "poll", poll, "status", resp.Status)
 	}
-	h.Log("warn", "invite redeem refused", "poll", poll, "status", resp.Status)
-	return shared.Errorf(shared.EUNAVAILABLE, "origin answered %d to the invite redeem", resp.Status)
+	return err
 }

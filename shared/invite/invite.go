@@ -151,3 +151,22 @@ func RedeemPath(poll string) string { return "/v1/polls/" + poll + "/invites/red
 func SignedBody(method, path string, code []byte) []byte {
 	return sign.RequestWithBody(method, path, code)
 }
+
+// RedeemOutcome is what the origin's status answering a redeem means to the
+// edge, the same on every host: nil once the code is redeemed (204 or 200);
+// ECONFLICT for a code already used (409), EFORBIDDEN for an unknown code
+// (403), ENOTFOUND for an unknown poll (404); anything else EUNAVAILABLE,
+// since the code may or may not have been used.
+func RedeemOutcome(status int) error {
+	switch status {
+	case 204, 200:
+		return nil
+	case 409:
+		return shared.Errorf(shared.ECONFLICT, "this invite code has already been used")
+	case 403:
+		return shared.Errorf(shared.EFORBIDDEN, "unknown invite code")
+	case 404:
+		return shared.Errorf(shared.ENOTFOUND, "unknown poll")
+	}
+	return shared.Errorf(shared.EUNAVAILABLE, "origin answered %d to the invite redeem", status)
+}

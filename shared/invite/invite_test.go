@@ -99,3 +99,13 @@ func FuzzParseCode(f *testing.F) {
 		}
 	})
 }
+
+func TestRedeemOutcome(t *testing.T) {
+	for status, want := range map[int]shared.Code{200: "", 204: "", 409: shared.ECONFLICT, 403: shared.EFORBIDDEN,
+		404: shared.ENOTFOUND, 401: shared.EUNAVAILABLE, 500: shared.EUNAVAILABLE, 400: shared.EUNAVAILABLE} {
+		err := invite.RedeemOutcome(status)
+		if got := shared.ErrorCode(err); (want == "") != (err == nil) || (err != nil && got != want) {
+			t.Errorf("status %d: %v, want %q", status, err, want)
+		}
+	}
+}

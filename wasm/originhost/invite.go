@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/edgepoll/edgepoll/edge"
@@ -42,26 +41,15 @@ func (h *Host) RedeemInvite(ctx context.Context, poll string, code invite.Code) 
 	}
 	sig := sign.Sign(h.cfg.IngestKey, h.cfg.Now(), invite.SignedBody(http.MethodPost, u.Path, body))
 	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := h.cfg.Client.Do(req)
 	if err != nil {
 		return shared.Wrap(shared.EUNAVAILABLE, err, "origin unreachable; the code may or may not be used, retry")
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	switch resp.StatusCode {
-	case http.StatusNoContent, http.StatusOK:
-		return nil
-	case http.StatusConflict:
-		return shared.Errorf(shared.ECONFLICT, "this invite code has already been used")
-	case http.StatusForbidden:
-		return shared.Errorf(shared.EFORBIDDEN, "unknown invite code")
-	case http.StatusNotFound:
-		return shared.Errorf(shared.ENOTFOUND, "unknown poll")
-	case http.StatusUnauthorized:
+	if resp.StatusCode == http.StatusUnauthorized {
 		h.log.Warn("origin refused the signed invite redeem: does INGEST_KEY match the origin's?", "body", string(msg[:min(len(msg), 200)]))
 	}
-	return shared.Errorf(shared.EUNAVAILABLE, "origin answered %d to the invite redeem", resp.StatusCode)
+	return invite.RedeemOutcome(resp.StatusCode)
 }
