@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,24 +47,35 @@ func options(labels ...string) []shared.Option {
 	return o
 }
 
+// voteOnce has a new voter vote for choice over HTTP and fails unless the
+// edge answers 202.
+func voteOnce(t *testing.T, edge, poll string, choice int) {
+	t.Helper()
+	resp, err := http.Get(edge + "/v1/polls/" + poll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Token string `json:"token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&c)
+	resp.Body.Close()
+	resp, err = http.Post(edge+"/v1/polls/"+poll+"/votes", "application/json",
+		strings.NewReader(`{"token":"`+c.Token+`","choice":`+strconv.Itoa(choice)+`}`))
+	if err != nil {
+		t.Fatalf("vote in %s: %v", poll, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("vote in %s: %d, want 202", poll, resp.StatusCode)
+	}
+}
+
 // castVotes has n other voters vote for option 0 over HTTP.
 func castVotes(t *testing.T, edge, poll string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		resp, err := http.Get(edge + "/v1/polls/" + poll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c struct {
-			Token string `json:"token"`
-		}
-		json.NewDecoder(resp.Body).Decode(&c)
-		resp.Body.Close()
-		resp, err = http.Post(edge+"/v1/polls/"+poll+"/votes", "application/json", strings.NewReader(`{"token":"`+c.Token+`","choice":0}`))
-		if err != nil || resp.StatusCode != 202 {
-			t.Fatalf("vote %d: %v %v", i, resp, err)
-		}
-		resp.Body.Close()
+		voteOnce(t, edge, poll, 0)
 	}
 }
 

@@ -3,12 +3,9 @@
 package audience
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -86,20 +83,7 @@ func TestAudienceFreshness(t *testing.T) {
 	for i := 0; i < n; i++ {
 		time.Sleep(time.Until(next))
 		next = next.Add(gap)
-		resp, err := http.Get(edge + "/v1/polls/fresh")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c struct {
-			Token string `json:"token"`
-		}
-		json.NewDecoder(resp.Body).Decode(&c)
-		resp.Body.Close()
-		resp, err = http.Post(edge+"/v1/polls/fresh/votes", "application/json", strings.NewReader(`{"token":"`+c.Token+`","choice":1}`))
-		if err != nil || resp.StatusCode != 202 {
-			t.Fatalf("vote %d: %v %v", i, resp, err)
-		}
-		resp.Body.Close()
+		voteOnce(t, edge, "fresh", 1)
 		acks = append(acks, float64(time.Now().UnixNano())/1e6)
 	}
 	want := fmt.Sprintf(`document.getElementById("results").dataset.total === "%d"`, n)
