@@ -113,9 +113,9 @@ func newFile(name string, b []byte, cache string, csp bool) (*file, error) {
 		etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}, nil
 }
 
-// Route picks the file for a request path, or nil when the path is not a
+// route picks the file for a request path, or nil when the path is not a
 // page's.
-func (s *Site) Route(p string) *file {
+func (s *Site) route(p string) *file {
 	switch {
 	case p == "/embed.js":
 		return s.embed
@@ -138,7 +138,7 @@ func (s *Site) Route(p string) *file {
 
 // Serve answers rc when its path is a page's and reports whether it did.
 func (s *Site) Serve(rc *fasthttp.RequestCtx) bool {
-	f := s.Route(string(rc.Path()))
+	f := s.route(string(rc.Path()))
 	if f == nil {
 		return false
 	}
