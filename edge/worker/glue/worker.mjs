@@ -525,13 +525,17 @@ function urlPath(u) {
 
 async function fetch(req, env, ctx) {
   const path = urlPath(req.url);
-  let m = pagePath.exec(path);
-  if (m !== null && env.ASSETS !== undefined) {
-    return page(req, env, m[2] ? "screen.html" : "vote.html");
-  }
-  m = streamPath.exec(path);
-  if (m !== null) {
-    return stream(req, env, ctx, m[1]);
+  // Votes and results, the hot paths, skip both patterns on their first bytes.
+  if (path.startsWith("/p/") && env.ASSETS !== undefined) {
+    const m = pagePath.exec(path);
+    if (m !== null) {
+      return page(req, env, m[2] ? "screen.html" : "vote.html");
+    }
+  } else if (path.endsWith("/stream")) {
+    const m = streamPath.exec(path);
+    if (m !== null) {
+      return stream(req, env, ctx, m[1]);
+    }
   }
   return serveGo(req, env, ctx);
 }
