@@ -186,6 +186,25 @@ func parsePath(p string) (string, route) {
 	return "", 0
 }
 
+// RouteLabel names the voter API route of path as metrics and logs label
+// it (poll, vote, results, check, token), or "" when path is none of them.
+func RouteLabel(path string) string {
+	_, rt := parsePath(path)
+	switch rt {
+	case routePoll:
+		return "poll"
+	case routeVotes:
+		return "vote"
+	case routeResults:
+		return "results"
+	case routeVote:
+		return "check"
+	case routeToken:
+		return "token"
+	}
+	return ""
+}
+
 // cors sets the CORS response headers for an allowed Origin.
 func (h *handler) cors(hdr http.Header, r *http.Request) {
 	hdr["Vary"] = hvOrigin

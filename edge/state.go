@@ -25,6 +25,27 @@ const (
 	LimitTokenPoll                    // new voter tokens per poll, whatever the address (Config.PollTokenRate)
 )
 
+// NumLimiters bounds the Limiter values: arrays indexed by Limiter have
+// NumLimiters elements (index 0 unused).
+const NumLimiters = int(LimitTokenPoll) + 1
+
+// String names the limiter as metrics and logs label it.
+func (l Limiter) String() string {
+	switch l {
+	case LimitVoteIP:
+		return "vote_ip"
+	case LimitTokenIP:
+		return "token_ip"
+	case LimitVoter:
+		return "voter"
+	case LimitCheck:
+		return "check"
+	case LimitTokenPoll:
+		return "token_poll"
+	}
+	return "unknown"
+}
+
 // LocationState is the memory one edge location keeps for its first-line
 // filters: which (poll, voter) pairs already voted here, and its rate
 // limiters. A handler keeps its own (NewLocationState) unless its host
@@ -54,7 +75,7 @@ type StateHost interface {
 // limiters, each safe for concurrent use.
 type localState struct {
 	seen     *dedupe.Set
-	limiters [LimitTokenPoll + 1]*ratelimit.Limiter // nil: off
+	limiters [NumLimiters]*ratelimit.Limiter // nil: off
 }
 
 // NewLocationState returns an in-memory LocationState sized and rated by

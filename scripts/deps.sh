@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what edgepoll's tests and benchmarks need, only when missing:
-# redis-server, redis-tools, wrk and chromium (the browser tests) from
+# redis-server, redis-tools, wrk, chromium (the browser tests) and
+# prometheus (the server and promtool, for the operations tests) from
 # Debian's packages, wrangler, esbuild, axe-core and the pages' libraries
 # from npm (package-lock.json), and the Go modules.
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v wrk >/dev/null || need+=(wrk)
 command -v chromium >/dev/null || need+=(chromium)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
 	echo "deps: installing ${need[*]} from Debian's packages" >&2
 	SUDO=""

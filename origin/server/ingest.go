@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,6 +18,8 @@ var batchPool = sync.Pool{New: func() any { return new(shared.Batch) }}
 // ingest handles POST /v1/ingest: size limit, media type, signature (before
 // anything is decoded or stored), decode, apply, receipt.
 func (s *Server) ingest(ctx *fasthttp.RequestCtx) {
+	s.metrics.ingestActive.Inc()
+	defer s.metrics.ingestActive.Dec()
 	body := ctx.Request.Body()
 	if len(body) > shared.MaxBatchBytes {
 		s.metrics.batch("too_large")
@@ -49,10 +53,14 @@ func (s *Server) ingest(ctx *fasthttp.RequestCtx) {
 	// that goes away mid-request cannot leave a batch half applied; the
 	// store call finishes (or times out) on its own.
 	c, cancel := context.WithTimeout(context.Background(), s.applyTimeout)
+	start := time.Now()
 	r, err := s.store.Apply(c, b, s.verifier.Window())
+	took := time.Since(start)
 	cancel()
+	s.metrics.applyLatency.Observe(took.Seconds())
 	if err != nil {
 		s.metrics.batch("error")
+		s.log.Warn("batch not applied", "batch", b.ID.String(), "edge", b.Edge, "votes", len(b.Votes), "apply_ms", ms(took), "err", err)
 		s.fail(ctx, s.storeErr("apply", err))
 		return
 	}
@@ -63,10 +71,29 @@ func (s *Server) ingest(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.metrics.receipt(r)
+	s.logBatch(b, r, took)
 	ctx.SetContentType(shared.ContentTypeMsgpack)
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.Response.SetBodyRaw(out)
 }
+
+// logBatch logs one applied or replayed batch under its id, the id the
+// edge logged when it sent the batch and the ledger records with its votes:
+// an operator follows one batch from the edge to Redis by it.
+func (s *Server) logBatch(b *shared.Batch, r *shared.Receipt, took time.Duration) {
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	rejected := r.Total() - r.Accepted - r.Duplicate
+	msg := "batch applied"
+	if r.Replayed {
+		msg = "batch replayed: answered with its original receipt, nothing counted"
+	}
+	s.log.Info(msg, "batch", b.ID.String(), "edge", b.Edge, "votes", len(b.Votes),
+		"accepted", r.Accepted, "duplicate", r.Duplicate, "rejected", rejected, "apply_ms", ms(took))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // isMsgpack reports whether a Content-Type names MessagePack, ignoring
 // parameters and case.

@@ -24,6 +24,9 @@ type metrics struct {
 	storeErrors   *prometheus.CounterVec
 	cache         *prometheus.CounterVec
 	invites       *prometheus.CounterVec
+	applyLatency  prometheus.Histogram
+	ingestActive  prometheus.Gauge
+	batchVotes    prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -57,6 +60,19 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		invites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgepoll_origin_invite_redeems_total", Help: "Invite-code redeem requests by result (redeemed, reused, unknown, error).",
 		}, []string{"result"}),
+		applyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edgepoll_origin_batch_apply_duration_seconds",
+			Help:    "Time the store took to apply one batch (all its polls), errors included.",
+			Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		ingestActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edgepoll_origin_ingest_in_flight_requests", Help: "Ingest requests being served now.",
+		}),
+		batchVotes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edgepoll_origin_batch_votes",
+			Help:    "Votes per applied batch.",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000},
+		}),
 	}
 	rejects := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgepoll_origin_votes_rejected_total", Help: "Votes rejected by reason.",
@@ -70,7 +86,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	for _, r := range []string{"applied", "replayed", "unauthorized", "malformed", "too_large", "bad_media_type", "error"} {
 		m.batches.WithLabelValues(r)
 	}
-	reg.MustRegister(m.votesAccepted, m.duplicates, rejects, m.batches, m.replays, m.latency, m.requests, m.storeErrors, m.cache, m.invites)
+	reg.MustRegister(m.votesAccepted, m.duplicates, rejects, m.batches, m.replays, m.latency, m.requests, m.storeErrors, m.cache, m.invites,
+		m.applyLatency, m.ingestActive, m.batchVotes)
 	// A fresh registry has no runtime metrics; add the usual two, tolerating
 	// a registry that already has them.
 	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
@@ -112,6 +129,7 @@ func (m *metrics) receipt(r *shared.Receipt) {
 		return
 	}
 	m.batch("applied")
+	m.batchVotes.Observe(float64(r.Total()))
 	m.votesAccepted.Add(float64(r.Accepted))
 	m.duplicates.Add(float64(r.Duplicate))
 	for i, n := range r.Rejected {

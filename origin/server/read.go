@@ -18,6 +18,7 @@ import (
 type entry struct {
 	version     uint64
 	poll        *shared.Poll // poll entries only
+	voters      uint64       // snapshot entries only: voters counted
 	err         error        // a cached ENOTFOUND
 	json        []byte
 	msgpack     []byte
@@ -213,7 +214,7 @@ func encodeSnapshot(snap *shared.Snapshot, now time.Time) (*entry, error) {
 	h.Write(b)
 	sum := h.Sum64()
 	return &entry{
-		version: snap.Version, json: js, msgpack: mp,
+		version: snap.Version, voters: snap.Voters, json: js, msgpack: mp,
 		etagJSON: etag(sum, 'j'), etagMsgpack: etag(sum, 'm'), fetchedAt: now,
 	}, nil
 }

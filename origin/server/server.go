@@ -92,6 +92,7 @@ type Server struct {
 	freshness    time.Duration
 	applyTimeout time.Duration
 	metrics      *metrics
+	ops          *opsCollector
 	polls        cache
 	results      cache
 	http         *fasthttp.Server
@@ -142,6 +143,8 @@ func New(cfg Config) (*Server, error) {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg)
+	s.ops = newOpsCollector(s)
+	reg.MustRegister(s.ops)
 	if s.durability != nil {
 		registerDurability(reg, s.durability)
 	}
@@ -283,7 +286,7 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(c); err != nil {
+	if err := s.pingStore(c); err != nil {
 		s.metrics.storeError("ping")
 		s.log.Warn("readiness check failed", "err", err)
 		s.fail(ctx, shared.Wrap(shared.EUNAVAILABLE, err, "store unreachable"))

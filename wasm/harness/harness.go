@@ -81,6 +81,11 @@ type Stats struct {
 	Timeouts  uint64 // guest calls stopped for running out their time budget
 	Busy      uint64 // requests refused because no instance was free
 	Instances uint64 // instances created, replacements included
+	// DedupeHits counts votes the location's dedupe memory had already
+	// seen (answered 409 without reaching the origin).
+	DedupeHits uint64
+	// Limited counts the rate-limit refusals (429s) by edge.Limiter.
+	Limited [edge.NumLimiters]uint64
 }
 
 // Harness is a pool of guest instances of one compiled module.
@@ -100,6 +105,8 @@ type Harness struct {
 	wg        sync.WaitGroup // replacement goroutines
 
 	requests, traps, timeouts, busy, created atomic.Uint64
+	dedupeHits                               atomic.Uint64
+	limited                                  [edge.NumLimiters]atomic.Uint64
 }
 
 // interruptExport names the global the harness adds to the guest module: set
@@ -275,13 +282,18 @@ func (h *Harness) newInstance(ctx context.Context) (*instance, error) {
 
 // Stats returns the harness's counters.
 func (h *Harness) Stats() Stats {
-	return Stats{
-		Requests:  h.requests.Load(),
-		Traps:     h.traps.Load(),
-		Timeouts:  h.timeouts.Load(),
-		Busy:      h.busy.Load(),
-		Instances: h.created.Load(),
+	s := Stats{
+		Requests:   h.requests.Load(),
+		Traps:      h.traps.Load(),
+		Timeouts:   h.timeouts.Load(),
+		Busy:       h.busy.Load(),
+		Instances:  h.created.Load(),
+		DedupeHits: h.dedupeHits.Load(),
 	}
+	for i := range h.limited {
+		s.Limited[i] = h.limited[i].Load()
+	}
+	return s
 }
 
 // Instances returns the size of the pool.

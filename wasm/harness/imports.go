@@ -283,6 +283,7 @@ func (h *Harness) importSeenAdd(_ context.Context, m api.Module, stack []uint64)
 	if h.state.SeenAdd(poll, voter(m, arg(stack[2]))) {
 		stack[0] = 1
 	} else {
+		h.dedupeHits.Add(1)
 		stack[0] = 0
 	}
 }
@@ -299,6 +300,9 @@ func (h *Harness) importLimit(_ context.Context, _ api.Module, stack []uint64) {
 		return
 	}
 	ok, wait := h.state.Limit(edge.Limiter(l), stack[1], time.Unix(0, int64(stack[2])))
+	if !ok && l < uint32(len(h.limited)) {
+		h.limited[l].Add(1)
+	}
 	switch {
 	case ok:
 		stack[0] = 0

@@ -152,8 +152,11 @@ func (r *crashRig) metric(p *harnessProc, name string) uint64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
-			v, _ := strconv.ParseUint(f[1], 10, 64)
-			return v
+			v, err := strconv.ParseFloat(f[1], 64) // the text format may write 1e+06
+			if err != nil {
+				r.t.Fatalf("metric %s: %v", name, err)
+			}
+			return uint64(v)
 		}
 	}
 	r.t.Fatalf("metric %s missing", name)

@@ -176,22 +176,26 @@ func run(log *slog.Logger, args []string) error {
 	// streams ends every results stream at shutdown (clients reconnect).
 	streams, endStreams := context.WithCancel(ctx)
 	defer endStreams()
+	mx := newHarnessMetrics(h, host)
 	srv := &fasthttp.Server{
 		Handler: func(rc *fasthttp.RequestCtx) {
-			switch string(rc.Path()) {
+			start := time.Now()
+			path := string(rc.Path())
+			page := false
+			switch path {
 			case "/healthz":
 				rc.SetContentType("text/plain")
 				rc.SetBodyString("ok\n")
 			case "/metrics":
-				rc.SetContentType("text/plain; version=0.0.4")
-				rc.SetBody(metrics(h.Stats(), host.Stats()))
+				mx.handler(rc)
 			default:
 				if site != nil && site.Serve(rc) {
-					return
+					page = true
+					break
 				}
-				if id := streamPoll(string(rc.Path())); id != "" {
+				if id := streamPoll(path); id != "" {
 					serveStream(streams, rc, h, id, log)
-					return
+					break
 				}
 				if rc.IsPost() {
 					voting.Add(1)
@@ -199,6 +203,7 @@ func run(log *slog.Logger, args []string) error {
 				}
 				h.ServeFastHTTP(rc)
 			}
+			mx.observe(routeOf(path, page), rc.Response.StatusCode(), time.Since(start))
 		},
 		Name:               "edgepoll-harness",
 		MaxRequestBodySize: 64 << 10,
@@ -259,32 +264,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: want a positive size like 1073741824, 512MiB or 2GiB", s)
 	}
 	return n * mult, nil
-}
-
-func metrics(h harness.Stats, o originhost.Stats) []byte {
-	var b []byte
-	add := func(name, help, typ string, v uint64) {
-		b = fmt.Appendf(b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
-	}
-	add("edgepoll_harness_requests_total", "Requests answered by a guest.", "counter", h.Requests)
-	add("edgepoll_harness_guest_traps_total", "Guest calls that trapped (instance replaced).", "counter", h.Traps)
-	add("edgepoll_harness_guest_timeouts_total", "Guest calls stopped at their time budget (instance replaced).", "counter", h.Timeouts)
-	add("edgepoll_harness_busy_total", "Requests refused with 503: no free instance.", "counter", h.Busy)
-	add("edgepoll_harness_instances_created_total", "Guest instances created.", "counter", h.Instances)
-	add("edgepoll_harness_queue_votes", "Votes acknowledged or being written, not yet delivered to the origin.", "gauge", uint64(o.Queued))
-	add("edgepoll_harness_votes_submitted_total", "Votes recorded in the spool (answered 202).", "counter", o.Submitted)
-	add("edgepoll_harness_queue_full_total", "Votes refused with 503: spool full.", "counter", o.QueueFull)
-	add("edgepoll_harness_spool_errors_total", "Batches whose spool write or fsync failed (their votes answered 503).", "counter", o.SpoolErrors)
-	add("edgepoll_harness_spool_bytes", "Bytes of the vote spool on disk.", "gauge", uint64(o.SpoolBytes))
-	add("edgepoll_harness_spool_segments", "Vote spool segment files.", "gauge", uint64(o.SpoolSegments))
-	add("edgepoll_harness_spool_recovered_votes", "Votes found undelivered in the spool at start.", "gauge", o.Recovered)
-	add("edgepoll_harness_batches_total", "Batches applied by the origin.", "counter", o.Batches)
-	add("edgepoll_harness_batch_votes_total", "Votes in batches applied by the origin.", "counter", o.Votes)
-	add("edgepoll_harness_ingest_retries_total", "Failed batch sends that were retried.", "counter", o.Retries)
-	add("edgepoll_harness_poison_batches_total", "Batches refused by the origin with a 4xx (moved to the spool's dead-letter file).", "counter", o.Poison)
-	add("edgepoll_harness_poison_votes_total", "Votes in poison batches.", "counter", o.PoisonVotes)
-	add("edgepoll_harness_undelivered_votes_total", "Votes left in the spool when shutdown gave up.", "counter", o.Undelivered)
-	add("edgepoll_harness_poll_fetches_total", "Poll config requests to the origin.", "counter", o.PollFetches)
-	add("edgepoll_harness_results_fetches_total", "Results requests to the origin.", "counter", o.ResultFetches)
-	return b
 }
