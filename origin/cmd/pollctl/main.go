@@ -58,6 +58,7 @@ Commands:
   invites    create an invite poll's single-use codes (streamed CSV), or list which were used
   stats      store-wide figures, or a poll's integrity report (stats POLL)
   rehearse   simulate an audience against an edge, then verify the origin's count
+  replay     re-send dead-lettered vote batches (dry run unless --send); the origin counts each voter once
   completion print a shell completion script (bash or zsh)
 
 Global flags (also accepted after the command):
@@ -77,15 +78,17 @@ Examples:
   pollctl invites create club --count 100000 -o csv > codes.csv
   pollctl invites used club -o csv
   pollctl rehearse show42 --edge http://127.0.0.1:8788 --rate 500 --duration 30s --repeat-share 0.1
+  EDGEPOLL_INGEST_KEY=kid=secret pollctl replay --send spool/dead-letter.jsonl
   source <(pollctl completion bash)
 
 Exit codes:
   0 ok   1 server or network error   2 usage error or invalid input
   3 not found   4 conflict (e.g. poll exists, or has votes)   5 unauthorized
   6 rehearse: verification failed (the origin's count does not match the edge's answers)
+  replay: 5 a signature was refused, 1 a batch was not delivered, 2 a batch was refused or unreadable
 `
 
-var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "invites", "stats", "rehearse", "completion", "help"}
+var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "invites", "stats", "rehearse", "replay", "completion", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -365,6 +368,8 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		return tw.Flush()
 	case "rehearse":
 		return c.rehearse(ctx, args)
+	case "replay":
+		return c.replay(ctx, args)
 	case "completion":
 		return c.completion(args)
 	}
