@@ -31,12 +31,13 @@ tinygo)
 	;;
 esac
 cp edge/worker/glue/worker.mjs "$out/worker.mjs"
+cp edge/worker/glue/observe.mjs "$out/observe.mjs"
 # The audience's pages, served as the Worker's static assets (wrangler.toml
 # [assets]; WEB_OUT moves them, as the workerd tests do).
 node scripts/build-web.mjs "${WEB_OUT:-build/web}" >/dev/null
 
 raw=$(stat -c %s "$out/app.wasm")
-gz=$(gzip -9 -c "$out/app.wasm" "$out/wasm_exec.js" "$out/worker.mjs" | wc -c)
+gz=$(gzip -9 -c "$out/app.wasm" "$out/wasm_exec.js" "$out/worker.mjs" "$out/observe.mjs" | wc -c)
 echo "built $out with $mode: app.wasm ${raw} bytes raw"
-echo "bundle_raw_bytes=$((raw + $(stat -c %s "$out/wasm_exec.js") + $(stat -c %s "$out/worker.mjs")))"
+echo "bundle_raw_bytes=$((raw + $(stat -c %s "$out/wasm_exec.js") + $(stat -c %s "$out/worker.mjs") + $(stat -c %s "$out/observe.mjs")))"
 echo "bundle_gzip_bytes=${gz}"

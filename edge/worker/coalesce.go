@@ -23,8 +23,10 @@ type Consumer func(ctx context.Context, msgs []Message) []time.Duration
 // posting is one ingest post the queue consumer makes: the batch to send and
 // the messages whose fate it decides.
 type posting struct {
-	body []byte // shared.MarshalBatch bytes
-	msgs []int  // indexes into the delivery
+	body   []byte             // shared.MarshalBatch bytes
+	msgs   []int              // indexes into the delivery
+	head   shared.BatchHeader // the posted batch's id, edge and votes (zero when body is not a batch)
+	merged []shared.BatchID   // the ids of the batches merged into it, when more than one
 }
 
 // coalesce plans the ingest posts for one queue delivery. Each message holds
@@ -48,18 +50,22 @@ func coalesce(msgs []Message) []posting {
 		case 0:
 			return
 		case 1:
-			out = append(out, posting{body: msgs[cur[0]].Body, msgs: cur})
+			out = append(out, alone(msgs[cur[0]].Body, cur[0]))
 		default:
-			body, err := merge(batches)
+			body, head, err := merge(batches)
 			if err != nil {
 				// Cannot happen for batches that decoded within the limits;
 				// should it, post them one by one.
 				for _, i := range cur {
-					out = append(out, posting{body: msgs[i].Body, msgs: []int{i}})
+					out = append(out, alone(msgs[i].Body, i))
 				}
 				break
 			}
-			out = append(out, posting{body: body, msgs: cur})
+			ids := make([]shared.BatchID, len(batches))
+			for i := range batches {
+				ids[i] = batches[i].ID
+			}
+			out = append(out, posting{body: body, msgs: cur, head: head, merged: ids})
 		}
 		cur, batches, votes, size = nil, nil, 0, 0
 	}
@@ -67,7 +73,7 @@ func coalesce(msgs []Message) []posting {
 		var b shared.Batch
 		if msgs[i].Body == nil || shared.UnmarshalBatch(msgs[i].Body, &b) != nil {
 			flush()
-			out = append(out, posting{body: msgs[i].Body, msgs: []int{i}})
+			out = append(out, alone(msgs[i].Body, i))
 			continue
 		}
 		if len(cur) > 0 && (votes+len(b.Votes) > shared.MaxBatchVotes || size+len(msgs[i].Body) > shared.MaxBatchBytes) {
@@ -82,9 +88,15 @@ func coalesce(msgs []Message) []posting {
 	return out
 }
 
+// alone is the posting of message i's body exactly as it came.
+func alone(body []byte, i int) posting {
+	head, _ := shared.PeekBatch(body)
+	return posting{body: body, msgs: []int{i}, head: head}
+}
+
 // merge encodes batches as one batch. Its encoding is never longer than the
 // sum of theirs (one header instead of several).
-func merge(batches []shared.Batch) ([]byte, error) {
+func merge(batches []shared.Batch) ([]byte, shared.BatchHeader, error) {
 	h := sha256.New()
 	m := shared.Batch{Edge: batches[0].Edge}
 	for i := range batches {
@@ -94,7 +106,7 @@ func merge(batches []shared.Batch) ([]byte, error) {
 	copy(m.ID[:], h.Sum(nil))
 	body, err := shared.MarshalBatch(&m)
 	if err != nil {
-		return nil, shared.Wrap(shared.EINTERNAL, err, "merging vote batches")
+		return nil, shared.BatchHeader{}, shared.Wrap(shared.EINTERNAL, err, "merging vote batches")
 	}
-	return body, nil
+	return body, shared.BatchHeader{ID: m.ID, Edge: m.Edge, Votes: len(m.Votes)}, nil
 }

@@ -38,7 +38,7 @@ func (h *Host) Consume(ctx context.Context, msgs []Message) []time.Duration {
 			if len(p.msgs) > 1 {
 				m.ID = fmt.Sprintf("%s+%d", m.ID, len(p.msgs)-1)
 			}
-			d := h.deliver(ctx, &m)
+			d := h.deliver(ctx, &m, &p)
 			for _, i := range p.msgs {
 				out[i] = d
 			}
@@ -48,27 +48,56 @@ func (h *Host) Consume(ctx context.Context, msgs []Message) []time.Duration {
 	return out
 }
 
-func (h *Host) deliver(ctx context.Context, m *Message) time.Duration {
+// batchAttrs are the log fields naming a posted batch: its id (the one the
+// origin logs and the ledger records), the edge that sent it, its votes,
+// and the ids of the batches merged into it.
+func batchAttrs(m *Message, p *posting) []any {
+	attrs := []any{"batch", p.head.ID.String(), "batch_edge", p.head.Edge, "votes", p.head.Votes,
+		"message", m.ID, "attempts", m.Attempts}
+	if len(p.merged) > 0 {
+		ids := make([]string, len(p.merged))
+		for i, id := range p.merged {
+			ids[i] = id.String()
+		}
+		attrs = append(attrs, "merged", ids)
+	}
+	return attrs
+}
+
+func (h *Host) deliver(ctx context.Context, m *Message, p *posting) time.Duration {
+	// The queue moves a message to the dead-letter queue once it has been
+	// delivered max_retries times; say so on its last attempt.
+	last := h.opt.MaxRetries > 0 && m.Attempts >= h.opt.MaxRetries
 	if m.Body == nil {
 		h.Log("error", "queue message is not a byte batch; leaving it for the dead-letter queue",
-			"message", m.ID, "attempts", m.Attempts)
+			"message", m.ID, "attempts", m.Attempts, "dead_letter", last)
 		return retryDelay(m.Attempts, true)
 	}
 	status, detail, err := h.ingest(ctx, m.Body)
+	attrs := append(batchAttrs(m, p), "status", status)
 	switch classify(status, err) {
 	case outcomeAck:
+		h.Log("info", "batch delivered", attrs...)
 		return 0
 	case outcomeRetry:
 		d := retryDelay(m.Attempts, false)
-		attrs := []any{"message", m.ID, "attempts", m.Attempts, "status", status, "retry_in", d.String()}
+		attrs = append(attrs, "retry_in", d.String(), "dead_letter", last)
 		if err != nil {
 			attrs = append(attrs, "err", err.Error())
 		}
-		h.Log("warn", "ingest failed; retrying", attrs...)
+		if last {
+			h.Log("error", "ingest failed on the last attempt; the queue sends the batch to the dead-letter queue", attrs...)
+		} else {
+			h.Log("warn", "ingest failed; retrying", attrs...)
+		}
 		return d
 	default:
-		h.Log("error", "origin refused batch; retrying until it reaches the dead-letter queue",
-			"message", m.ID, "attempts", m.Attempts, "status", status, "detail", detail, "bytes", len(m.Body))
+		attrs = append(attrs, "detail", detail, "bytes", len(m.Body), "dead_letter", last)
+		if last {
+			h.Log("error", "origin refused batch on the last attempt; the queue sends it to the dead-letter queue", attrs...)
+		} else {
+			h.Log("error", "origin refused batch; retrying until it reaches the dead-letter queue", attrs...)
+		}
 		return retryDelay(m.Attempts, true)
 	}
 }

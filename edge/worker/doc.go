@@ -28,6 +28,14 @@ const (
 	VarOriginURL = "ORIGIN_URL"
 	// VarIngestKey is the batch signing key, "kid=secret" (a secret).
 	VarIngestKey = "INGEST_KEY"
+	// VarQueueMaxRetries is the votes queue's max_retries (default 10).
+	VarQueueMaxRetries = "QUEUE_MAX_RETRIES"
+	// VarLogLevel is the lowest level logged: debug, info (default), warn
+	// or error.
+	VarLogLevel = "LOG_LEVEL"
+	// BindingAnalytics is the optional Workers Analytics Engine binding:
+	// one data point per request (see docs/METRICS.md).
+	BindingAnalytics = "EDGEPOLL_ANALYTICS"
 	// HeaderCache reports how a cached read was served: hit, stale or miss.
 	HeaderCache = "X-Edgepoll-Cache"
 )

@@ -43,7 +43,14 @@ type Options struct {
 	Submit func(ctx context.Context, v *shared.Vote) error
 	// Logger receives Log events; nil means slog.Default (console).
 	Logger *slog.Logger
+	// MaxRetries is the queue consumer's max_retries (QUEUE_MAX_RETRIES,
+	// default DefaultMaxRetries; keep it equal to wrangler.toml's): the
+	// consumer logs a batch's last attempt before the dead-letter queue.
+	MaxRetries int
 }
+
+// DefaultMaxRetries is wrangler.toml's max_retries for the votes queue.
+const DefaultMaxRetries = 10
 
 // OptionsFromEnv reads ORIGIN_URL and INGEST_KEY through get. Errors are EINVALID.
 func OptionsFromEnv(get func(string) string) (Options, error) {
@@ -60,6 +67,14 @@ func OptionsFromEnv(get func(string) string) (Options, error) {
 		return o, shared.Errorf(shared.EINVALID, "%s must hold exactly one kid=secret", VarIngestKey)
 	}
 	o.IngestKey = keys[0]
+	o.MaxRetries = DefaultMaxRetries
+	if v := strings.TrimSpace(get(VarQueueMaxRetries)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return o, shared.Errorf(shared.EINVALID, "%s must be 0-100 (the queue consumer's max_retries), got %q", VarQueueMaxRetries, v)
+		}
+		o.MaxRetries = n
+	}
 	return o, nil
 }
 
@@ -118,7 +133,11 @@ func (h *Host) Now() time.Time { return time.Now() }
 func (h *Host) Log(level, msg string, attrs ...any) {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	h.log.Log(context.Background(), l, msg, attrs...)
+	ctx := context.Background()
+	if !h.log.Enabled(ctx, l) {
+		return
+	}
+	h.log.Log(ctx, l, msg, attrs...)
 }
 
 // Poll returns a poll's config from the isolate memo, the location's Cache
@@ -178,6 +197,13 @@ func (h *Host) Submit(ctx context.Context, v *shared.Vote) error {
 // request that is still running.
 func (h *Host) SendBatch(ctx context.Context, batch []byte) error {
 	_, err := h.do(ctx, ioSend, batch)
+	if head, ok := shared.PeekBatch(batch); ok {
+		if err != nil {
+			h.Log("warn", "batch not queued", "batch", head.ID.String(), "votes", head.Votes, "err", err.Error())
+		} else {
+			h.Log("info", "batch queued", "batch", head.ID.String(), "votes", head.Votes)
+		}
+	}
 	return err
 }
 

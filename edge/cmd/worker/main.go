@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := newLogger(worker.Getenv)
 	slog.SetDefault(log)
 	h, consume, err := build(log)
 	if err != nil {
@@ -41,6 +41,30 @@ func main() {
 		}
 	}
 	worker.Serve(h, consume)
+}
+
+// newLogger returns the Worker's logger: one JSON object a line on the
+// console, which Workers Logs and Logpush index by field. Every line names
+// the service and the edge (EDGE_ID); the other stable fields are poll,
+// route, status, code, batch, votes and err (docs/METRICS.md). LOG_LEVEL
+// sets the lowest level logged (default info; warn drops the per-batch lines).
+func newLogger(get func(string) string) *slog.Logger {
+	level := slog.LevelInfo
+	v := get(worker.VarLogLevel)
+	bad := v != "" && level.UnmarshalText([]byte(v)) != nil
+	if bad {
+		level = slog.LevelInfo
+	}
+	edgeID := get("EDGE_ID")
+	if edgeID == "" {
+		edgeID = "cf"
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).
+		With("service", "edgepoll-edge", "edge", edgeID)
+	if bad {
+		log.Warn("LOG_LEVEL not understood; logging from info", "value", v)
+	}
+	return log
 }
 
 // build wires the handler and the queue consumer from the Worker's env.

@@ -42,6 +42,7 @@
 // and the next event starts a fresh instance.
 import "./wasm_exec.js";
 import wasmModule from "./app.wasm";
+import { observe } from "./observe.mjs";
 
 // No event waits on Go forever: past these deadlines a request gets a 503 and
 // a queue delivery is retried (the vote or batch is then unacknowledged,
@@ -537,11 +538,12 @@ async function fetch(req, env, ctx) {
       return stream(req, env, ctx, m[1]);
     }
   }
-  return serveGo(req, env, ctx);
+  return serveGo(req, env, ctx, path);
 }
 
-// serveGo has the Go handler answer req.
-async function serveGo(req, env, ctx) {
+// serveGo has the Go handler answer req (whose URL path is path).
+async function serveGo(req, env, ctx, path) {
+  const began = Date.now();
   const inst = instance ?? (await start(env));
   const method = req.method;
   let body = null;
@@ -575,7 +577,8 @@ async function serveGo(req, env, ctx) {
   }
   const a = slot.answer;
   if (slot.timedOut) {
-    console.error(a.message, method, req.url);
+    console.error(JSON.stringify({ level: "ERROR", msg: a.message, service: "edgepoll-edge", edge: env.EDGE_ID || "cf", method, path }));
+    observe(env, req, path, 503, null, Date.now() - began);
     return busy();
   }
   if (a instanceof Error) {
@@ -596,7 +599,9 @@ async function serveGo(req, env, ctx) {
     }
   }
   const noBody = nullBodyStatus.has(status) || method === "HEAD";
-  return new Response(noBody ? null : a.subarray(8 + headLen), { status, headers });
+  const out = a.subarray(8 + headLen);
+  observe(env, req, path, status, out, Date.now() - began);
+  return new Response(noBody ? null : out, { status, headers });
 }
 
 async function queue(batch, env, ctx) {
