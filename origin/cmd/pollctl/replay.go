@@ -112,8 +112,9 @@ duplicates; nothing is counted twice, so replaying again is always safe.
 Per batch: applied, replayed, refused (the origin's error: sending it again cannot help),
 unauthorized (wrong key or clock), failed (not delivered: replay again later) or
 unreadable (a line or file with no batch in it; the others still go). Exit status: 0 when
-every batch was applied or replayed (or, without --send, read), 5 if any was unauthorized,
-1 if any failed, else 2 if any was refused or unreadable.
+every batch was applied or replayed (or, without --send, read and decoded), 5 if any was
+unauthorized, 1 if any failed, else 2 if any was refused, unreadable or (without --send)
+undecodable. See docs/OPERATIONS.md, "After a dead-letter delivery".
 
 Examples:
   pollctl replay .dev/spool/dead-letter.jsonl
