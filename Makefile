@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
 .PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
-        bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience bench-identity clean
+        bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience bench-identity test-ops clean
 
 all: check
 
@@ -91,6 +91,10 @@ bench-audience: deps
 ## bench-identity: token issuance per identity mode, one JWT verification and the vote path, natively and in wazero
 bench-identity:
 	@bash scripts/bench-identity.sh
+
+## test-ops: alert rule tests, the dashboard checks and a real Prometheus scraping the stack until a fault fires its alert
+test-ops: deps
+	@bash scripts/test-ops.sh
 
 ## chaos: the fault suite: the whole platform under load while processes fail (CHAOS_SHORT=1: about a minute)
 chaos: deps

@@ -6,6 +6,8 @@
 # is stopped with it, so nothing is left behind.
 #
 # Ports (override in the environment): REDIS_PORT=6390 ORIGIN_PORT=8080 EDGE_PORT=8788
+# PROMETHEUS=1 also runs Prometheus (Debian's package) on PROMETHEUS_PORT=9090,
+# scraping the origin and the harness with docs/ops/prometheus/alerts.yml loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,6 +16,8 @@ REDIS_PORT=${REDIS_PORT:-6390}
 ORIGIN_PORT=${ORIGIN_PORT:-8080}
 EDGE_PORT=${EDGE_PORT:-8788}
 POLL=${POLL:-demo}
+PROMETHEUS=${PROMETHEUS:-0}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
 dev=$root/.dev
 mkdir -p "$dev/redis" "$dev/bin" "$dev/logs"
 
@@ -29,11 +33,20 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
 fi
 command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+if [ "$PROMETHEUS" = 1 ] && ! command -v prometheus >/dev/null; then
+	say "installing prometheus from Debian's packages"
+	SUDO=""
+	if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$REDIS_PORT" "$ORIGIN_PORT" "$EDGE_PORT"; do
+ports=("$REDIS_PORT" "$ORIGIN_PORT" "$EDGE_PORT")
+[ "$PROMETHEUS" = 1 ] && ports+=("$PROMETHEUS_PORT")
+for p in "${ports[@]}"; do
 	if port_busy "$p"; then
-		die "port $p on 127.0.0.1 is already in use (another make dev?); set REDIS_PORT, ORIGIN_PORT or EDGE_PORT"
+		die "port $p on 127.0.0.1 is already in use (another make dev?); set REDIS_PORT, ORIGIN_PORT, EDGE_PORT or PROMETHEUS_PORT"
 	fi
 done
 
@@ -133,6 +146,28 @@ start harness "$dev/logs/harness.log" env ORIGIN_URL="$origin" INGEST_KEY="$INGE
 edge=http://127.0.0.1:$EDGE_PORT
 wait_for harness "${pids[-1]}" curl -fsS "$edge/healthz"
 
+monitoring=""
+if [ "$PROMETHEUS" = 1 ]; then
+	mkdir -p "$dev/prometheus"
+	cat >"$dev/prometheus/prometheus.yml" <<PROM
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+rule_files: ["$root/docs/ops/prometheus/alerts.yml"]
+scrape_configs:
+  - job_name: edgepoll-origin
+    static_configs: [{targets: ["127.0.0.1:$ORIGIN_PORT"]}]
+  - job_name: edgepoll-harness
+    static_configs: [{targets: ["127.0.0.1:$EDGE_PORT"]}]
+PROM
+	start prometheus "$dev/logs/prometheus.log" prometheus --config.file="$dev/prometheus/prometheus.yml" \
+		--storage.tsdb.path="$dev/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
+	wait_for prometheus "${pids[-1]}" curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+	monitoring="
+    prometheus             http://127.0.0.1:$PROMETHEUS_PORT   alerts: http://127.0.0.1:$PROMETHEUS_PORT/alerts
+    grafana dashboard      import docs/ops/grafana/edgepoll-show.json (data source: this Prometheus)"
+fi
+
 # --- demo poll ---------------------------------------------------------------
 admin() { curl -sS -o /dev/null -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" \
 	-H 'Content-Type: application/json' ${3:+--data "$3"} "$origin/v1/admin/$2"; }
@@ -151,7 +186,7 @@ cat >&2 <<INFO
     edge (wazero harness)  $edge        metrics: $edge/metrics
     origin                 $origin        admin token in .dev/secrets.env
     redis                  127.0.0.1:$REDIS_PORT   data in .dev/redis (append-only file, fsync always)
-    logs                   .dev/logs/
+    logs                   .dev/logs/$monitoring
 
   the audience (open these in a browser):
     voting page            $edge/p/$POLL

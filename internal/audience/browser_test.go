@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/edgepoll/edgepoll/internal/browsertest"
+	"github.com/edgepoll/edgepoll/internal/harnesstest"
 	"github.com/edgepoll/edgepoll/origin/adminclient"
 	"github.com/edgepoll/edgepoll/shared"
 )
@@ -47,35 +47,11 @@ func options(labels ...string) []shared.Option {
 	return o
 }
 
-// voteOnce has a new voter vote for choice over HTTP and fails unless the
-// edge answers 202.
-func voteOnce(t *testing.T, edge, poll string, choice int) {
-	t.Helper()
-	resp, err := http.Get(edge + "/v1/polls/" + poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Token string `json:"token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&c)
-	resp.Body.Close()
-	resp, err = http.Post(edge+"/v1/polls/"+poll+"/votes", "application/json",
-		strings.NewReader(`{"token":"`+c.Token+`","choice":`+strconv.Itoa(choice)+`}`))
-	if err != nil {
-		t.Fatalf("vote in %s: %v", poll, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 202 {
-		t.Fatalf("vote in %s: %d, want 202", poll, resp.StatusCode)
-	}
-}
-
 // castVotes has n other voters vote for option 0 over HTTP.
 func castVotes(t *testing.T, edge, poll string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		voteOnce(t, edge, poll, 0)
+		harnesstest.Vote(t, edge, poll, 0)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgepoll/edgepoll/internal/browsertest"
+	"github.com/edgepoll/edgepoll/internal/harnesstest"
 	"github.com/edgepoll/edgepoll/shared"
 )
 
@@ -83,7 +84,7 @@ func TestAudienceFreshness(t *testing.T) {
 	for i := 0; i < n; i++ {
 		time.Sleep(time.Until(next))
 		next = next.Add(gap)
-		voteOnce(t, edge, "fresh", 1)
+		harnesstest.Vote(t, edge, "fresh", 1)
 		acks = append(acks, float64(time.Now().UnixNano())/1e6)
 	}
 	want := fmt.Sprintf(`document.getElementById("results").dataset.total === "%d"`, n)

@@ -7,6 +7,7 @@ package harnesstest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -303,4 +304,31 @@ func CPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%s/stat: utime %q stime %q", p, f[11], f[12])
 	}
 	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+// Vote has a new voter vote for choice over HTTP (token, then vote) and
+// fails the test unless the edge answers 202.
+func Vote(t testing.TB, edge, poll string, choice int) {
+	t.Helper()
+	resp, err := http.Get(edge + "/v1/polls/" + poll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Token string `json:"token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&c)
+	resp.Body.Close()
+	if err != nil || c.Token == "" {
+		t.Fatalf("token for %s: %d %v", poll, resp.StatusCode, err)
+	}
+	resp, err = http.Post(edge+"/v1/polls/"+poll+"/votes", "application/json",
+		strings.NewReader(`{"token":"`+c.Token+`","choice":`+strconv.Itoa(choice)+`}`))
+	if err != nil {
+		t.Fatalf("vote in %s: %v", poll, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("vote in %s: %d, want 202", poll, resp.StatusCode)
+	}
 }

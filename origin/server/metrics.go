@@ -86,6 +86,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	for _, r := range []string{"applied", "replayed", "unauthorized", "malformed", "too_large", "bad_media_type", "error"} {
 		m.batches.WithLabelValues(r)
 	}
+	// Series exist from the start, so dashboards and alerts see zeros
+	// rather than nothing.
+	for _, op := range []string{"apply", "ping", "poll", "polls", "snapshot", "snapshot_version", "stats", "voted"} {
+		m.storeErrors.WithLabelValues(op)
+	}
+	for _, kind := range []string{"poll", "results"} {
+		for _, outcome := range []string{"hit", "revalidated", "miss"} {
+			m.cache.WithLabelValues(kind, outcome)
+		}
+	}
 	reg.MustRegister(m.votesAccepted, m.duplicates, rejects, m.batches, m.replays, m.latency, m.requests, m.storeErrors, m.cache, m.invites,
 		m.applyLatency, m.ingestActive, m.batchVotes)
 	// A fresh registry has no runtime metrics; add the usual two, tolerating
