@@ -20,6 +20,7 @@ dev: deps
 ## test: lint, then every test (unit, fuzz seeds, real Redis + Cluster, wazero, workerd)
 test: deps lint
 	$(GO) test -count=1 -timeout 12m ./...
+	cd origin/deploy && $(GO) test -count=1 -timeout 5m ./...
 
 ## test-short: the fast unit tests only
 test-short:
@@ -38,6 +39,8 @@ lint:
 	GOOS=js GOARCH=wasm bin/staticcheck -tags edgepoll_perrequest ./edge/worker/...
 	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./shared/... ./edge
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	cd origin/deploy && $(GO) vet ./... && ../../bin/staticcheck ./...
+	@cd origin/deploy && $(GO) mod tidy -diff >/dev/null || { echo "origin/deploy/go.mod is not tidy: cd origin/deploy && go mod tidy"; exit 1; }
 
 check: lint test
 

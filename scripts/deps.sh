@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what edgepoll's tests and benchmarks need, only when missing:
 # redis-server, redis-tools, wrk, chromium (the browser tests) and
-# prometheus (the server and promtool, for the operations tests) from
+# prometheus (the server and promtool, for the operations tests) and
+# systemd (systemd-analyze checks the origin's unit) from
 # Debian's packages, wrangler, esbuild, axe-core and the pages' libraries
 # from npm (package-lock.json), and the Go modules.
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v chromium >/dev/null || need+=(chromium)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if ((${#need[@]})); then
 	echo "deps: installing ${need[*]} from Debian's packages" >&2
 	SUDO=""

@@ -1,4 +1,4 @@
-module github.com/edgepoll/edgepoll/deploy
+module github.com/edgepoll/edgepoll/origin/deploy
 
 go 1.26.8
 

@@ -32,8 +32,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// repoRoot is the main module's root, the parent of this module.
-const repoRoot = ".."
+// repoRoot is the main module's root, two levels above this module.
+const repoRoot = "../.."
 
 var (
 	buildOnce sync.Once
@@ -401,7 +401,7 @@ func TestSystemdUnit(t *testing.T) {
 	t.Run("systemd-analyze", func(t *testing.T) {
 		sa, err := exec.LookPath("systemd-analyze")
 		if err != nil {
-			t.Skip("systemd-analyze is not installed (Debian: apt-get install systemd); the structural checks above still ran")
+			t.Fatal("systemd-analyze is not installed: run make deps (Debian: apt-get install systemd)")
 		}
 		// verify checks ExecStart's binary exists: point it at a real build.
 		data, err := os.ReadFile(unitPath)
