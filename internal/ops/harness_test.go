@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -63,7 +65,7 @@ func TestHarnessMetrics(t *testing.T) {
 	redis := redistest.Start(t)
 	o := origintest.Start(t, redis.URL)
 	h := harnesstest.Start(t, harnesstest.Options{Origin: o.URL, IngestKey: o.IngestKey.ID + "=" + string(o.IngestKey.Secret),
-		Env: []string{"RATE_IP_TOKENS=3/h:3"}})
+		Env: []string{"RATE_IP_TOKENS=3/h:3", "LOG_LEVEL=debug"}})
 	harnesstest.OpenPoll(t, adminclient.New(o.URL, o.AdminToken), "m", "a", "b")
 
 	get := func(path string) (int, string) {
@@ -128,6 +130,20 @@ func TestHarnessMetrics(t *testing.T) {
 		if got := counterValue(t, fams, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// The batch that carried the vote: in the harness's log and the
+	// origin's under one id.
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m := regexp.MustCompile(`msg="batch delivered" batch=([0-9a-f]{32})`).FindStringSubmatch(h.Logs.String()); m != nil {
+			id = m[1]
+		}
+	}
+	if id == "" {
+		t.Fatalf("the harness logged no delivered batch:\n%s", h.Logs.String())
+	}
+	if !strings.Contains(o.Logs(), "batch="+id) {
+		t.Errorf("batch %s is not in the origin's log:\n%s", id, o.Logs())
 	}
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "edgepoll_harness_request_duration_seconds"} {
 		if fams[name] == nil {

@@ -334,6 +334,7 @@ func (q *queue) deliver(r *record) bool {
 		case err == nil:
 			q.sent.Add(1)
 			q.sentVotes.Add(uint64(r.votes))
+			q.log.Debug("batch delivered", "batch", r.id.String(), "votes", r.votes, "attempt", attempt)
 			q.finish(r)
 			return true
 		case refused(status):

@@ -60,7 +60,13 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// LOG_LEVEL=debug also logs every batch delivered, by the id the
+	// origin logs and the ledger records.
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(os.Getenv("LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	if err := run(log, os.Args[1:]); err != nil {
 		log.Error("harness: " + err.Error())
