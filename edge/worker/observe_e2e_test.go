@@ -133,3 +133,53 @@ func jsonNumber(v any) string {
 	}
 	return ""
 }
+
+// TestWorkerRetryLogs stops the origin while a vote is queued: the queue
+// consumer logs its failed delivery under the batch id, flagged as the last
+// attempt before the dead-letter queue (QUEUE_MAX_RETRIES=1 here, while the
+// test queue itself retries 20 times), and the vote counts once the origin
+// is back.
+func TestWorkerRetryLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("workerd end-to-end test: runs wrangler dev, the origin and redis (skipped with -short)")
+	}
+	e := startEdgeVars(t, `QUEUE_MAX_RETRIES = "1"`, "")
+	e.createPoll("retry")
+	tok, err := e.token("retry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, body, err := e.voteRetrying("retry", tok, 0); err != nil || st != http.StatusAccepted {
+		t.Fatalf("vote: %d %s %v", st, body, err)
+	}
+	e.waitCounted("retry", 1, 30*time.Second)
+	e.origin.Stop()
+	// The poll's config is still in the isolate's memory: a new voter gets
+	// a token and a 202 while the origin is down.
+	tok, err = e.token("retry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, body, err := e.vote("retry", tok, 1); err != nil || st != http.StatusAccepted {
+		t.Fatalf("vote with the origin down: %d %s %v", st, body, err)
+	}
+	var failed map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for failed == nil && time.Now().Before(deadline) {
+		for _, l := range jsonLines(e.logs.String()) {
+			if l["dead_letter"] == true && strings.HasPrefix(l["msg"].(string), "ingest failed on the last attempt") {
+				failed = l
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if failed == nil {
+		t.Fatalf("no last-attempt log line while the origin was down:\n%s", e.logs.String())
+	}
+	id, _ := failed["batch"].(string)
+	if len(id) != 32 || failed["level"] != "ERROR" || failed["edge"] != "e2e" || jsonNumber(failed["attempts"]) != "1" {
+		t.Errorf("last-attempt line %v: want level ERROR, edge e2e, attempts 1 and a 32-digit batch id", failed)
+	}
+	e.origin.Restart()
+	e.waitCounted("retry", 2, 60*time.Second)
+}
