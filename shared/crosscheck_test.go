@@ -52,9 +52,9 @@ func TestCrossImplementationDecode(t *testing.T) {
 		ID    string `json:"id"`
 		Edge  string `json:"edge"`
 		Votes []struct {
-			Poll    string  `json:"poll"`
-			Voter   string  `json:"voter"`
-			Choices []uint8 `json:"choices"`
+			Poll    string   `json:"poll"`
+			Voter   string   `json:"voter"`
+			Choices []uint8  `json:"choices"`
 			At      int64    `json:"at"`
 			Words   []string `json:"words"`
 		} `json:"votes"`

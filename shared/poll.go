@@ -132,15 +132,15 @@ type Option struct {
 
 // Poll is a question with options, its voting window and its life-cycle state.
 type Poll struct {
-	ID         string     `json:"id"`
-	Title      string     `json:"title"`
-	Options    []Option   `json:"options,omitempty"` // none for scale and words polls
-	Kind       Kind       `json:"kind"`
-	MaxChoices int        `json:"max_choices,omitempty"` // multi and ranked: at most this many choices
+	ID         string   `json:"id"`
+	Title      string   `json:"title"`
+	Options    []Option `json:"options,omitempty"` // none for scale and words polls
+	Kind       Kind     `json:"kind"`
+	MaxChoices int      `json:"max_choices,omitempty"` // multi and ranked: at most this many choices
 	// Scale is a scale poll's range; nil for other kinds.
 	Scale *Scale `json:"scale,omitempty"`
 	// MaxWords is how many words a words poll's ballot may carry (1-3).
-	MaxWords int `json:"max_words,omitempty"`
+	MaxWords   int        `json:"max_words,omitempty"`
 	State      State      `json:"state"`
 	OpensAt    time.Time  `json:"opens_at,omitzero"`  // optional: votes before it are refused
 	ClosesAt   time.Time  `json:"closes_at,omitzero"` // optional: votes at or after it are refused
