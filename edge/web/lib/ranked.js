@@ -47,8 +47,8 @@ export function rankedForm(poll, box) {
   hint.className = "hint";
   hint.id = "rank-hint";
   hint.textContent =
-    "Choose options in order of preference: each one you choose goes to the end of your ranking. " +
-    "To change the order, drag an option by its handle or use its arrow buttons (or Alt with the arrow keys).";
+    "Choose options in order of preference, favourite first. To change the order, drag one by its handle " +
+    "or use its arrow buttons (or Alt with the arrow keys).";
   const rankTitle = document.createElement("p");
   rankTitle.className = "sub";
   rankTitle.id = "ranking-title";

@@ -62,6 +62,9 @@ export function scaleForm(poll, box) {
   if (sc.steps <= MAX_BUTTONS) {
     const row = document.createElement("div");
     row.className = "steps";
+    // One row, or two even rows on a narrow screen (vote.css).
+    row.style.setProperty("--n", String(sc.steps));
+    row.style.setProperty("--half", String(Math.ceil(sc.steps / 2)));
     for (let v = sc.min; v <= sc.max; v++) {
       const step = document.createElement("div");
       step.className = "step";
@@ -228,7 +231,7 @@ export function drawHistogram(el, p, snap) {
     const c = counts[i] || 0;
     const share = sum ? c / sum : 0;
     const pct = Math.round(share * 100);
-    li.querySelector(".col-bar").style.setProperty("--share", String(top ? c / top : 0));
+    li.style.setProperty("--share", String(top ? c / top : 0));
     li.querySelector(".col-pct").textContent = n <= MAX_BUTTONS && c ? (pct === 0 ? "<1%" : pct + "%") : "";
     li.lastChild.textContent = valueText(sc, sc.min + i) + ": " + num(c) + (c === 1 ? " vote" : " votes");
     li.dataset.count = String(c);
@@ -244,7 +247,9 @@ export function drawHistogram(el, p, snap) {
   const mark = box.querySelector(".mean-mark");
   mark.hidden = !has;
   if (has) {
-    mark.style.setProperty("--at", String(Math.min(1, Math.max(0, (mean - sc.min + 0.5) / n))));
+    const at = Math.min(1, Math.max(0, (mean - sc.min + 0.5) / n));
+    mark.style.setProperty("--at", String(at));
+    mark.classList.toggle("right", at > 0.6);
     mark.firstChild.textContent = "average " + mean.toFixed(2);
   }
 }
