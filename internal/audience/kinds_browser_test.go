@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -117,6 +119,25 @@ func navigate(t *testing.T, ctx context.Context, url string) {
 func text(t *testing.T, ctx context.Context, id string) string {
 	t.Helper()
 	return browsertest.Eval[string](t, ctx, `document.getElementById(`+jsString(id)+`).textContent`)
+}
+
+// darkAxe runs axe again with prefers-color-scheme: dark, then restores
+// the page's media.
+func darkAxe(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	media := func(features ...*emulation.MediaFeature) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features})
+			return err
+		})
+	}
+	if err := chromedp.Do(ctx, media(&emulation.MediaFeature{Name: "prefers-color-scheme", Value: "dark"})); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Axe(t, ctx, where+", dark")
+	if err := chromedp.Do(ctx, media()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 const focusRingShown = `(() => { const e = document.activeElement, l = e.labels && e.labels[0];
@@ -246,6 +267,7 @@ func TestBrowserKinds(t *testing.T) {
 			}
 		}
 		browsertest.Axe(t, ctx, "big screen, scale")
+		darkAxe(t, ctx, "big screen, scale")
 		browsertest.Shot(t, ctx, "screen-scale", 1280)
 	})
 
@@ -293,6 +315,7 @@ func TestBrowserKinds(t *testing.T) {
 			t.Errorf("focus on %q after moving, want it kept on Move Cy up", got)
 		}
 		browsertest.Axe(t, ctx, "ranked poll, ranking complete")
+		darkAxe(t, ctx, "ranked poll, ranking complete")
 		tabTo(t, ctx, "the Vote button", `document.activeElement.id === "vote-submit"`)
 		keys(t, ctx, "\r")
 		browsertest.WaitJS(t, ctx, "the receipt", voted, within)
@@ -380,6 +403,7 @@ func TestBrowserKinds(t *testing.T) {
 			t.Fatal("a refused word shows as a vote")
 		}
 		browsertest.Axe(t, ctx, "words poll, word refused")
+		darkAxe(t, ctx, "words poll, word refused")
 		browsertest.Shot(t, ctx, "words-refused", 360)
 		// Fix it by keyboard: back to the field, erase, type, next field, Enter.
 		browsertest.Eval[chromedp.Void](t, ctx, `document.getElementById("word-0").focus()`)
@@ -433,6 +457,7 @@ func TestBrowserKinds(t *testing.T) {
 			t.Errorf("%d elements in the cloud beyond text", n)
 		}
 		browsertest.Axe(t, ctx, "big screen, words")
+		darkAxe(t, ctx, "big screen, words")
 		browsertest.Shot(t, ctx, "screen-words", 1280)
 		browsertest.Shot(t, ctx, "screen-words", 360)
 	})

@@ -89,7 +89,12 @@ export function wordsForm(poll, box) {
     input.setAttribute("aria-describedby", "words-hint " + note.id);
     group.append(label, err, input, note);
     fields.push({ group, input, err, note });
-    input.addEventListener("input", () => live(i));
+    input.addEventListener("input", () => {
+      // A field's error goes once it is edited; every note is redrawn (a
+      // repeat depends on the other fields).
+      if (!fields[i].err.hidden) mark(fields[i], "");
+      fields.forEach((_, j) => live(j));
+    });
   }
   box.replaceChildren(hint, ...fields.map((f) => f.group));
 
@@ -99,8 +104,7 @@ export function wordsForm(poll, box) {
     const { word, why } = normalizeWord(f.input.value);
     const dup = !why && fields.some((g, j) => j < i && normalizeWord(g.input.value).word === word);
     f.note.textContent = why === "empty" ? "" : why ? WHY[why] : dup ? "You've already given this word." : "Counted as “" + word + "”.";
-    f.note.dataset.kind = why && why !== "empty" ? "warn" : "";
-    if (!f.err.hidden) mark(f, "");
+    f.note.dataset.kind = (why && why !== "empty") || dup ? "warn" : "";
   }
 
   function mark(f, text) {
