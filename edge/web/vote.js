@@ -709,6 +709,10 @@ function noteResults() {
     text += " Options are ordered by points: each ballot gives its first choice " + (n - 1) + (n - 1 === 1 ? " point" : " points") +
       (n > 2 ? ", its second " + (n - 2) + ", and so on" : "") + ".";
   } else if (poll.kind === "words") {
+    const d = $("results").dataset;
+    const w = Number(d.words) || 0;
+    const k = Number(d.distinct) || 0;
+    if (w) text += " " + num(w) + (w === 1 ? " word, " : " words, ") + (d.exact ? "" : "about ") + num(k) + " different.";
     text += " The more often a word was given, the bigger it is.";
   }
   $("results-note").textContent = text;

@@ -187,6 +187,9 @@ export function drawCloud(el, snap, max) {
     return li;
   });
   ol.replaceChildren(...items);
+  el.dataset.words = String(Number(snap.total) || 0);
+  el.dataset.distinct = String(Number(snap.distinct) || 0);
+  el.dataset.exact = snap.distinct_exact === false ? "" : "1";
   let empty = el.querySelector(".empty");
   if (!n && !empty) {
     empty = document.createElement("p");
