@@ -230,7 +230,11 @@ func (v *Vote) encode(e *msgpack.Encoder) error {
 	if err := e.EncodeBytes(v.Voter[:]); err != nil {
 		return err
 	}
-	if err := e.EncodeBytes(v.Choices); err != nil {
+	ch := v.Choices
+	if ch == nil {
+		ch = []uint8{} // a words vote: bin8(0), never nil (EncodeBytes(nil) writes nil)
+	}
+	if err := e.EncodeBytes(ch); err != nil {
 		return err
 	}
 	if err := e.EncodeInt(v.At); err != nil {

@@ -45,11 +45,16 @@ func TestWireDocExample(t *testing.T) {
 		string(old.Votes[0].Choices) != "\x02" || old.Votes[0].At != v.At || old.Votes[0].Words != nil {
 		t.Fatalf("version 1 batch decoded to %+v", old)
 	}
-	// A v2 vote of a words poll: no choices, the words.
-	b.Votes[0].Choices, b.Votes[0].Words = []uint8{}, []string{"amazing"}
-	data, _ = shared.MarshalBatch(b)
-	if got := hex.EncodeToString(data); !strings.HasSuffix(got, "c400cf0000018bcfe5680091a7616d617a696e67") {
-		t.Fatalf("words vote encoding changed; update docs/WIRE.md\n got %s", got)
+	// A v2 vote of a words poll: no choices (empty or nil alike), the words.
+	for _, none := range [][]uint8{{}, nil} {
+		b.Votes[0].Choices, b.Votes[0].Words = none, []string{"amazing"}
+		data, _ = shared.MarshalBatch(b)
+		if got := hex.EncodeToString(data); !strings.HasSuffix(got, "c400cf0000018bcfe5680091a7616d617a696e67") {
+			t.Fatalf("words vote encoding changed; update docs/WIRE.md\n got %s", got)
+		}
+		if err := shared.UnmarshalBatch(data, &old); err != nil || old.Votes[0].Words[0] != "amazing" {
+			t.Fatalf("words vote does not decode: %v", err)
+		}
 	}
 	// A v1 batch cannot carry words, nor may a v2 vote carry both.
 	for _, bad := range []string{
