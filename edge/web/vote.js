@@ -461,7 +461,8 @@ function showError(text, focus) {
   errorFocus = focus || null;
   $("error-link").textContent = text;
   $("error-summary").hidden = false;
-  $("options-set").classList.add("invalid");
+  // Word fields mark themselves; other ballots are marked as a whole.
+  if (poll.kind !== "words") $("options-set").classList.add("invalid");
   $("error-summary").focus();
 }
 

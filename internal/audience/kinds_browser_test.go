@@ -316,6 +316,7 @@ func TestBrowserKinds(t *testing.T) {
 		}
 		browsertest.Axe(t, ctx, "ranked poll, ranking complete")
 		darkAxe(t, ctx, "ranked poll, ranking complete")
+		browsertest.Shot(t, ctx, "ranked-form", 360)
 		tabTo(t, ctx, "the Vote button", `document.activeElement.id === "vote-submit"`)
 		keys(t, ctx, "\r")
 		browsertest.WaitJS(t, ctx, "the receipt", voted, within)
