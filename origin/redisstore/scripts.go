@@ -116,6 +116,7 @@ else
     if off > run then led[#led + 1] = sub(recs, run, off - 1) end
     local v0 = tonumber(call('HGET', KEYS[2], '_voters') or '0')
     local per = math.min(65536, math.max(4096, 16 * tonumber(m[9])))
+    per = per - per / 32 -- see chunkVoters
     local chunk = math.floor(v0 / per)
     local lk = ARGV[6] .. chunk
     call('APPEND', lk, table.concat(led))
@@ -297,6 +298,7 @@ end
 for i = 0, b - 1 do unlink(ARGV[1] .. string.format('%04x', i)) end
 local voters = tonumber(redis.call('HGET', KEYS[2], '_voters') or '0')
 local per = math.min(65536, math.max(4096, 16 * b))
+per = per - per / 32 -- see chunkVoters
 for k = 0, math.floor(voters / per) do unlink(ARGV[3] .. k) end
 if #ks > 0 then redis.call('UNLINK', unpack(ks)) end
 redis.call('UNLINK', KEYS[4], KEYS[5])
