@@ -30,6 +30,7 @@ var kindCases = []struct {
 	{"WordsTableBound", testWordsTableBound},
 	{"LedgerBatchIDs", testLedgerBatchIDs},
 	{"LedgerWithoutMarkers", testLedgerWithoutMarkers},
+	{"LedgerChunkFitsItsSizeClass", testLedgerChunkFits},
 }
 
 // createOpen creates p (with blocklist for a words poll) and opens it an
@@ -491,5 +492,35 @@ func testLedgerWithoutMarkers(t *testing.T, ctx context.Context, url string, s, 
 	}
 	if len(got) != 2 || got[1].VoterKey != "aabbccddeeff0011" || !slices.Equal(got[1].Choices, []uint8{2}) || got[1].Batch != "" {
 		t.Fatalf("old ledger read as %+v", got)
+	}
+}
+
+// testLedgerChunkFits: a full ledger chunk of one-choice ballots, batch
+// markers included, stays within 5% of its length in Redis's allocator
+// (chunks of 2^n voters sat exactly on a size class, and the markers
+// pushed them 20% over).
+func testLedgerChunkFits(t *testing.T, ctx context.Context, url string, s, s2 *redisstore.Store) {
+	p := newPoll("fits", 2)
+	if _, err := s.CreatePoll(ctx, p, origin.CreateOptions{ExpectedVoters: 1000}); err != nil { // 16 buckets
+		t.Fatal(err)
+	}
+	if _, err := s.SetState(ctx, "fits", shared.StateOpen, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		b := &shared.Batch{ID: newBatchID()}
+		for range 496 {
+			b.Votes = append(b.Votes, vote("fits", newVoter(), 1))
+		}
+		mustApply(t, s, b)
+	}
+	c := client(t, url)
+	size, err := c.StrLen(ctx, "ep:{fits}:l:0").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := c.MemoryUsage(ctx, "ep:{fits}:l:0", 0).Result()
+	if err != nil || float64(mem) > 1.05*float64(size)+64 {
+		t.Fatalf("full chunk of %d bytes uses %d bytes (%v)", size, mem, err)
 	}
 }
