@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -259,13 +258,10 @@ func TestBrowserKinds(t *testing.T) {
 		browsertest.WaitJS(t, ctx, "five voters, mean 7.80", `document.getElementById("results").dataset.total === "5" && document.getElementById("total").textContent === "5" &&
 			document.querySelector("#results .stats").textContent.includes("7.80") && document.querySelector('#results .col[data-value="10"]').classList.contains("lead") &&
 			!document.querySelector("#results .mean-mark").hidden`, within)
-		if h := browsertest.Eval[float64](t, ctx, `document.querySelector('#results .col[data-value="10"] .col-bar').getBoundingClientRect().height / document.querySelector('#results .col[data-value="9"] .col-bar').getBoundingClientRect().height`); h < 1.5 {
-			// Transitions may still run: wait for them.
-			time.Sleep(1500 * time.Millisecond)
-			if h = browsertest.Eval[float64](t, ctx, `document.querySelector('#results .col[data-value="10"] .col-bar').getBoundingClientRect().height / document.querySelector('#results .col[data-value="9"] .col-bar').getBoundingClientRect().height`); h < 1.9 || h > 2.1 {
-				t.Errorf("column 10 is %.2f times column 9, want 2", h)
-			}
-		}
+		// Column 10 (two votes) grows to twice column 9 (one), once the
+		// transitions end.
+		browsertest.WaitJS(t, ctx, "column 10 twice column 9", `(() => { const h = (v) => document.querySelector('#results .col[data-value="' + v + '"] .col-bar').getBoundingClientRect().height;
+			return h(9) > 0 && Math.abs(h(10) / h(9) - 2) < 0.05; })()`, within)
 		browsertest.Axe(t, ctx, "big screen, scale")
 		darkAxe(t, ctx, "big screen, scale")
 		browsertest.Shot(t, ctx, "screen-scale", 1280)
