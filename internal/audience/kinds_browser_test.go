@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -136,6 +137,41 @@ func darkAxe(t *testing.T, ctx context.Context, where string) {
 	browsertest.Axe(t, ctx, where+", dark")
 	if err := chromedp.Do(ctx, media()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// touchDrag drags a finger from the centre of the element from to the
+// centre of to (CSS selectors), in ten moves, with touch emulation on.
+func touchDrag(t *testing.T, ctx context.Context, from, to string) {
+	t.Helper()
+	center := func(sel string) (float64, float64) {
+		xy := browsertest.Eval[[]float64](t, ctx, `(() => { const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`)
+		return xy[0], xy[1]
+	}
+	fx, fy := center(from)
+	tx, ty := center(to)
+	one := 1.0
+	point := func(x, y float64) []*input.TouchPoint {
+		return []*input.TouchPoint{{X: x, Y: y, RadiusX: &one, RadiusY: &one, Force: &one}}
+	}
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 1}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchStart, TouchPoints: point(fx, fy)}); err != nil {
+			return err
+		}
+		for i := 1; i <= 10; i++ {
+			x, y := fx+(tx-fx)*float64(i)/10, fy+(ty-fy)*float64(i)/10
+			if _, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchMove, TouchPoints: point(x, y)}); err != nil {
+				return err
+			}
+		}
+		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchEnd, TouchPoints: []*input.TouchPoint{}})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("touch drag: %v", err)
 	}
 }
 
@@ -356,6 +392,31 @@ func TestBrowserKinds(t *testing.T) {
 			t.Errorf("voted %q", got)
 		}
 		browsertest.Shot(t, ctx, "ranked-voted", 360)
+	})
+
+	t.Run("ranked by touch", func(t *testing.T) {
+		ctx := browsertest.Tab(t, b)
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 800)); err != nil {
+			t.Fatal(err)
+		}
+		navigate(t, ctx, edge+"/p/acts")
+		browsertest.WaitJS(t, ctx, "the options to rank", `!document.getElementById("vote-form").hidden && document.querySelectorAll("#pool .pick").length === 4`, within)
+		browsertest.Eval[chromedp.Void](t, ctx, `document.querySelectorAll("#pool .pick").forEach((b, i) => i < 3 && b.click())`)
+		browsertest.Eval[chromedp.Void](t, ctx, `document.getElementById("ranking").scrollIntoView({block: "center"})`)
+		if got := browsertest.Eval[string](t, ctx, ranking); got != "Ann,Bob,Cy" {
+			t.Fatalf("ranking %q, want Ann,Bob,Cy", got)
+		}
+		// A finger on Cy's grip, dragged up to Ann's: Cy first. (No vote:
+		// the screen's figures below count two ballots.)
+		browsertest.Eval[chromedp.Void](t, ctx, `document.getElementById("ranking").addEventListener("pointerdown", (e) => { window.pointerSeen = e.pointerType; })`)
+		touchDrag(t, ctx, `#ranking li[data-option="2"] .grip`, `#ranking li[data-option="0"] .grip`)
+		browsertest.WaitJS(t, ctx, "Cy first after the touch drag", ranking+` === "Cy,Ann,Bob"`, within)
+		if pt := browsertest.Eval[string](t, ctx, `window.pointerSeen || ""`); pt != "touch" {
+			t.Errorf("the drag came as a %q pointer, want touch", pt)
+		}
+		if got := text(t, ctx, "rank-live"); got != "Cy moved to position 1 of 3." {
+			t.Errorf("announced %q after the touch drag", got)
+		}
 	})
 
 	t.Run("big screen ranked bars", func(t *testing.T) {
