@@ -991,7 +991,7 @@ Example:
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "voters in flight (closed model)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop starting voters after this long (default 10s without --voters)")
 	fs.Int64Var(&cfg.Voters, "voters", 0, "stop after this many voters")
-	fs.StringVar(&weights, "weights", "", "relative weight per option, e.g. 5,3,2 (default uniform)")
+	fs.StringVar(&weights, "weights", "", "relative weight per option (scale: per value; words: per rehearsal word), e.g. 5,3,2 (default uniform)")
 	fs.Float64Var(&cfg.RepeatShare, "repeat-share", 0, "share of voters who vote a second time (expect 409, or 202 at another isolate)")
 	fs.Float64Var(&cfg.BadShare, "bad-share", 0, "share of voters who send bad input (expect 4xx, never counted)")
 	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long to wait for the origin's counts to stop changing")
