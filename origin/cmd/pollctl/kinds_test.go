@@ -27,6 +27,8 @@ func TestPollctlKinds(t *testing.T) {
 	want(t, pollctl(t, env, "create", "--id", "oneword", "--title", "One word", "--kind", "words", "--max-words", "2",
 		"--block", "Boring", "--open", "-o", "json"), 0, `"max_words": 2`)
 	want(t, pollctl(t, env, "create", "--id", "bad", "--title", "T", "--kind", "words", "--block", "no way"), 2, "blocklist word 1")
+	want(t, pollctl(t, env, "show", "mood"), 0, "scale", "1 (awful) to 10 (brilliant)")
+	want(t, pollctl(t, env, "show", "oneword"), 0, "max words", "2")
 
 	b := &shared.Batch{ID: shared.BatchID{7}, Edge: "test"}
 	add := func(poll string, choices []uint8, words ...string) {

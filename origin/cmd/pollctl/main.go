@@ -1089,15 +1089,24 @@ func (c *cli) printPoll(p *shared.Poll) error {
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "id\t%s\ntitle\t%s\nstate\t%s\nkind\t%s\n", p.ID, p.Title, p.State, p.Kind)
-	if p.Kind == shared.KindMulti {
+	if p.Kind == shared.KindMulti || p.Kind == shared.KindRanked {
 		fmt.Fprintf(tw, "max choices\t%d\n", p.MaxChoices)
+	}
+	if sc := p.Scale; sc != nil {
+		fmt.Fprintf(tw, "scale\t%d (%s) to %d (%s)\n", sc.Min, sc.MinLabel, sc.Max, sc.MaxLabel)
+	}
+	if p.Kind == shared.KindWords {
+		fmt.Fprintf(tw, "max words\t%d\n", p.MaxWords)
 	}
 	fmt.Fprintf(tw, "visibility\t%s\nidentity\t%s (%s)\n", p.Visibility, p.IdentityMode(), shared.IdentityNote(p.IdentityMode()))
 	if p.IdentityMode() == shared.IdentitySigned {
 		fmt.Fprintf(tw, "jwt issuer\t%s\njwt audience\t%s\n", p.JWTIssuer, p.JWTAudience)
 	}
-	fmt.Fprintf(tw, "opens at\t%s\ncloses at\t%s\nversion\t%d\noptions\t\n",
+	fmt.Fprintf(tw, "opens at\t%s\ncloses at\t%s\nversion\t%d\n",
 		fmtTime(p.OpensAt), fmtTime(p.ClosesAt), p.Version)
+	if p.Kind.HasOptions() {
+		fmt.Fprintf(tw, "options\t\n")
+	}
 	for i, o := range p.Options {
 		fmt.Fprintf(tw, "  %d\t%s\n", i, o.Label)
 	}
