@@ -292,3 +292,21 @@ func BenchmarkNormalizeWordUnicode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnmarshalBatchWords500 decodes a batch of 500 words votes (two
+// words each), the origin's cost per words batch before Redis.
+func BenchmarkUnmarshalBatchWords500(b *testing.B) {
+	batch := sampleBatch(b, 500)
+	for i := range batch.Votes {
+		batch.Votes[i].Choices, batch.Votes[i].Words = []uint8{}, []string{"amazing", "fun"}
+	}
+	data, _ := shared.MarshalBatch(batch)
+	var got shared.Batch
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := shared.UnmarshalBatch(data, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

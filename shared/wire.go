@@ -293,6 +293,9 @@ func (b *Batch) decodeVotes(d *msgpack.Decoder, voteLen int) error {
 		idBuf    [MaxPollIDLen]byte
 		chBuf    [MaxChoicesCap]byte
 		slab     = make([]byte, 0, n*2)
+		wBuf     [MaxWordBytes]byte
+		words    []string          // the batch's words, one slab (words votes only)
+		seen     map[string]string // interned words
 	)
 	for i := 0; i < n; i++ {
 		v := &b.Votes[i]
@@ -327,12 +330,27 @@ func (b *Batch) decodeVotes(d *msgpack.Decoder, voteLen int) error {
 				return err
 			}
 			if nw > 0 {
-				v.Words = make([]string, nw)
-				for j := range v.Words {
-					if v.Words[j], err = readString(d, MaxWordBytes, "word"); err != nil {
+				if words == nil {
+					words = make([]string, 0, n)
+					seen = make(map[string]string, 64)
+				}
+				start := len(words)
+				for range nw {
+					w, err := readRaw(d, true, MaxWordBytes, wBuf[:0], "word")
+					if err != nil {
 						return err
 					}
+					// The words of a batch repeat: one string each.
+					ws, ok := seen[string(w)] // no allocation for the lookup
+					if !ok {
+						ws = string(w)
+						if len(seen) < 1024 {
+							seen[ws] = ws
+						}
+					}
+					words = append(words, ws)
 				}
+				v.Words = words[start:len(words):len(words)]
 			}
 		}
 	}
