@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -63,6 +64,7 @@ func (s *Server) ingest(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.metrics.receipt(r)
+	s.logBatch(b, r)
 	ctx.SetContentType(shared.ContentTypeMsgpack)
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.Response.SetBodyRaw(out)
@@ -76,4 +78,33 @@ func isMsgpack(ct []byte) bool {
 	}
 	ct = bytes.TrimSpace(ct)
 	return bytes.EqualFold(ct, []byte(shared.ContentTypeMsgpack)) || bytes.EqualFold(ct, []byte("application/x-msgpack"))
+}
+
+// logBatch logs an applied batch by its id, for correlating the ledger's
+// batch ids with operations: at debug level always, at warning level when
+// the origin refused some of its votes.
+func (s *Server) logBatch(b *shared.Batch, r *shared.Receipt) {
+	var rejected uint32
+	for _, n := range r.Rejected {
+		rejected += n
+	}
+	level := slog.LevelDebug
+	if rejected > 0 && !r.Replayed {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("batch", b.ID.String()), slog.String("edge", b.Edge), slog.Int("votes", len(b.Votes)),
+		slog.Uint64("accepted", uint64(r.Accepted)), slog.Uint64("duplicate", uint64(r.Duplicate)), slog.Bool("replayed", r.Replayed)}
+	for i, n := range r.Rejected {
+		if n > 0 {
+			attrs = append(attrs, slog.Uint64("rejected_"+shared.Reasons[i], uint64(n)))
+		}
+	}
+	msg := "batch applied"
+	if level == slog.LevelWarn {
+		msg = "batch applied with refused votes"
+	}
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
