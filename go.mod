@@ -17,6 +17,7 @@ require (
 	github.com/valyala/fasthttp v1.77.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	golang.org/x/term v0.48.0
+	golang.org/x/text v0.44.0
 )
 
 require (

@@ -15,13 +15,31 @@ import (
 // anything much longer is refused before it is copied.
 const maxTokenLen = 128
 
+// maxRawWordLen bounds one string of "words" before normalisation (which
+// may trim white space and fold ligatures); the normal form is at most
+// shared.MaxWordBytes.
+const maxRawWordLen = 256
+
+// scaleOff is the value decoders store for an integer too large for any
+// scale, so the poll's range check reports it with the right message.
+const scaleOff = shared.MaxScaleAbs + 1
+
 // ballot is a decoded vote request body. It holds no references to the body.
 type ballot struct {
 	Token    string // "" when the body carries none
 	Choices  [shared.MaxChoicesCap]uint8
 	N        int  // number of choices
 	Multiple bool // "choices" (array) rather than "choice" was used
+	// Field is the ballot key the body used: fieldChoice, fieldChoices,
+	// fieldValue or fieldWords.
+	Field voteField
+	Value int64 // "value" (scale polls), clamped to ±scaleOff
+	Words [shared.MaxWordsCap]string
+	NW    int // number of words
 }
+
+// words returns the decoded words.
+func (b *ballot) words() []string { return b.Words[:b.NW] }
 
 // choices returns the decoded choices.
 func (b *ballot) choices() []uint8 { return b.Choices[:b.N] }
@@ -30,12 +48,16 @@ func errBody(format string, args ...any) error {
 	return shared.Errorf(shared.EINVALID, "malformed vote: "+format, args...)
 }
 
-// decodeVoteJSON decodes a vote body {"token":"...","choice":N} or
-// {"token":"...","choices":[N,...]} strictly: one object, only these keys, each
-// at most once, "choice" and "choices" mutually exclusive, integers 0-63,
-// at most shared.MaxChoicesCap choices, no trailing data. The token is
+// decodeVoteJSON decodes a vote body {"token":"...","choice":N},
+// {"token":"...","choices":[N,...]}, {"token":"...","value":V} or
+// {"token":"...","words":["...",...]} strictly: one object, only these
+// keys, each at most once, exactly one ballot key, choices integers 0-63
+// (at most shared.MaxChoicesCap), a value an integer (possibly negative),
+// words at most shared.MaxWordsCap strings, no trailing data. Which ballot
+// key a poll takes is checked later, against its kind. The token is
 // optional here (it may come from a header or cookie). Errors are EINVALID.
-// It is hand-written: no reflection, no allocation but the token string.
+// It is hand-written: no reflection, no allocation but the token and word
+// strings.
 func decodeVoteJSON(data []byte, b *ballot) error {
 	*b = ballot{}
 	p := jsonParser{data: data}
@@ -63,15 +85,22 @@ func decodeVoteJSON(data []byte, b *ballot) error {
 		if err != nil {
 			return err
 		}
+		if field != fieldToken {
+			b.Field = field
+		}
 		switch field {
 		case fieldToken:
-			b.Token, err = p.str(maxTokenLen)
+			b.Token, err = p.str(maxTokenLen, "token")
 		case fieldChoice:
 			b.Choices[0], err = p.choice()
 			b.N = 1
 		case fieldChoices:
 			b.Multiple = true
 			err = p.choiceArray(b)
+		case fieldValue:
+			b.Value, err = p.value()
+		case fieldWords:
+			err = p.wordArray(b)
 		}
 		if err != nil {
 			return err
@@ -102,11 +131,13 @@ const (
 	fieldToken voteField = iota
 	fieldChoice
 	fieldChoices
+	fieldValue
+	fieldWords
 )
 
 // ballotFields checks the fields of a vote body against the rules both
-// formats share: only "token", "choice" and "choices", each at most once,
-// "choice" and "choices" mutually exclusive, one of them required.
+// formats share: only "token", "choice", "choices", "value" and "words",
+// each at most once, exactly one of the last four.
 type ballotFields struct {
 	seenToken, seenChoice bool
 }
@@ -120,23 +151,28 @@ func (f *ballotFields) claim(key string) (voteField, error) {
 		}
 		f.seenToken = true
 		return fieldToken, nil
-	case "choice", "choices":
+	case "choice", "choices", "value", "words":
 		if f.seenChoice {
-			return 0, errBody("give either \"choice\" or \"choices\", once")
+			return 0, errBody("give one of \"choice\", \"choices\", \"value\" or \"words\", once")
 		}
 		f.seenChoice = true
-		if key == "choices" {
+		switch key {
+		case "choices":
 			return fieldChoices, nil
+		case "value":
+			return fieldValue, nil
+		case "words":
+			return fieldWords, nil
 		}
 		return fieldChoice, nil
 	}
-	return 0, errBody("unknown key %s (allowed: token, choice, choices)", strconv.Quote(key))
+	return 0, errBody("unknown key %s (allowed: token, choice, choices, value, words)", strconv.Quote(key))
 }
 
 // done reports a body that named no choice.
 func (f *ballotFields) done() error {
 	if !f.seenChoice {
-		return shared.Errorf(shared.EINVALID, "a vote needs \"choice\" or \"choices\"")
+		return shared.Errorf(shared.EINVALID, "a vote needs \"choice\", \"choices\", \"value\" or \"words\"")
 	}
 	return nil
 }
@@ -185,6 +221,10 @@ func (p *jsonParser) key() (string, error) {
 				return "choice", nil
 			case "choices":
 				return "choices", nil
+			case "value":
+				return "value", nil
+			case "words":
+				return "words", nil
 			}
 			if len(k) > 32 {
 				k = k[:32]
@@ -201,10 +241,11 @@ func (p *jsonParser) key() (string, error) {
 	return "", errBody("unterminated string")
 }
 
-// str reads a JSON string of at most max decoded bytes, decoding escapes.
-func (p *jsonParser) str(max int) (string, error) {
+// str reads a JSON string of at most max decoded bytes, decoding escapes;
+// name is the field, for messages.
+func (p *jsonParser) str(max int, name string) (string, error) {
 	if !p.consume('"') {
-		return "", errBody("\"token\" must be a string")
+		return "", errBody("%q must be a string", name)
 	}
 	start := p.pos
 	// Fast path: no escapes.
@@ -215,14 +256,14 @@ func (p *jsonParser) str(max int) (string, error) {
 			s := p.data[start:p.pos]
 			p.pos++
 			if len(s) > max {
-				return "", errBody("\"token\" longer than %d bytes", max)
+				return "", errBody("%q longer than %d bytes", name, max)
 			}
 			if !utf8.Valid(s) {
 				return "", errBody("string is not valid UTF-8")
 			}
 			return string(s), nil
 		case c == '\\':
-			return p.strSlow(start, max)
+			return p.strSlow(start, max, name)
 		case c < 0x20:
 			return "", errBody("control character in string at byte %d", p.pos)
 		}
@@ -232,13 +273,13 @@ func (p *jsonParser) str(max int) (string, error) {
 }
 
 // strSlow decodes a string with escapes, starting at start (after the quote).
-func (p *jsonParser) strSlow(start, max int) (string, error) {
-	var buf [maxTokenLen + 4]byte
+func (p *jsonParser) strSlow(start, max int, name string) (string, error) {
+	var buf [maxRawWordLen + 4]byte
 	out := buf[:0]
 	p.pos = start
 	for p.pos < len(p.data) {
 		if len(out) > max {
-			return "", errBody("\"token\" longer than %d bytes", max)
+			return "", errBody("%q longer than %d bytes", name, max)
 		}
 		c := p.data[p.pos]
 		switch {
@@ -353,6 +394,69 @@ func (p *jsonParser) choice() (uint8, error) {
 	return uint8(n), nil
 }
 
+// value reads a JSON integer, possibly negative, for a scale poll; one
+// beyond any scale is clamped to ±scaleOff (the poll's range check then
+// refuses it).
+func (p *jsonParser) value() (int64, error) {
+	neg := p.consume('-')
+	start := p.pos
+	var n int64
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+		if n < scaleOff {
+			n = n*10 + int64(p.data[p.pos]-'0')
+		}
+		p.pos++
+	}
+	digits := p.pos - start
+	if digits == 0 {
+		return 0, errBody("\"value\" must be an integer")
+	}
+	if digits > 1 && p.data[start] == '0' {
+		return 0, errBody("number with a leading zero")
+	}
+	if p.pos < len(p.data) {
+		if c := p.data[p.pos]; c == '.' || c == 'e' || c == 'E' {
+			return 0, errBody("\"value\" must be an integer")
+		}
+	}
+	n = min(n, scaleOff)
+	if neg {
+		n = -n
+	}
+	return n, nil
+}
+
+// wordArray reads "words": an array of at most shared.MaxWordsCap strings.
+func (p *jsonParser) wordArray(b *ballot) error {
+	if !p.consume('[') {
+		return errBody("\"words\" must be an array of strings")
+	}
+	p.skipSpace()
+	if p.consume(']') {
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if b.NW == len(b.Words) {
+			return shared.Errorf(shared.EINVALID, "at most %d words allowed", len(b.Words))
+		}
+		w, err := p.str(maxRawWordLen, "words")
+		if err != nil {
+			return err
+		}
+		b.Words[b.NW] = w
+		b.NW++
+		p.skipSpace()
+		if p.consume(',') {
+			continue
+		}
+		if p.consume(']') {
+			return nil
+		}
+		return errBody("expected ',' or ']' in \"words\" at byte %d", p.pos)
+	}
+}
+
 func (p *jsonParser) choiceArray(b *ballot) error {
 	if !p.consume('[') {
 		return errBody("\"choices\" must be an array of option indexes")
@@ -384,8 +488,9 @@ func (p *jsonParser) choiceArray(b *ballot) error {
 }
 
 // decodeVoteMsgpack decodes a MessagePack vote body: a map with the keys
-// "token" (str), and "choice" (uint) or "choices" (array of uint, or bin),
-// with the same rules as decodeVoteJSON. No reflection.
+// "token" (str), and "choice" (uint), "choices" (array of uint, or bin),
+// "value" (int) or "words" (array of str), with the same rules as
+// decodeVoteJSON. No reflection.
 func decodeVoteMsgpack(data []byte, b *ballot) error {
 	*b = ballot{}
 	r := bytes.NewReader(data)
@@ -410,6 +515,9 @@ func decodeVoteMsgpack(data []byte, b *ballot) error {
 		if err != nil {
 			return err
 		}
+		if field != fieldToken {
+			b.Field = field
+		}
 		switch field {
 		case fieldToken:
 			b.Token, err = msgpackToken(d)
@@ -419,6 +527,10 @@ func decodeVoteMsgpack(data []byte, b *ballot) error {
 		case fieldChoices:
 			b.Multiple = true
 			err = msgpackChoices(d, b)
+		case fieldValue:
+			b.Value, err = msgpackValue(d)
+		case fieldWords:
+			err = msgpackWords(d, b)
 		}
 		if err != nil {
 			return err
@@ -540,5 +652,61 @@ func msgpackChoices(d *msgpack.Decoder, b *ballot) error {
 		b.Choices[i] = ch
 	}
 	b.N = n
+	return nil
+}
+
+// msgpackValue reads "value": any MessagePack integer, clamped to ±scaleOff.
+func msgpackValue(d *msgpack.Decoder) (int64, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return 0, errBody("truncated MessagePack")
+	}
+	signed := msgpcode.IsFixedNum(c) && int8(c) < 0 || c == msgpcode.Int8 || c == msgpcode.Int16 || c == msgpcode.Int32 || c == msgpcode.Int64
+	unsigned := msgpcode.IsFixedNum(c) && int8(c) >= 0 || c == msgpcode.Uint8 || c == msgpcode.Uint16 || c == msgpcode.Uint32 || c == msgpcode.Uint64
+	switch {
+	case signed:
+		n, err := d.DecodeInt64()
+		if err != nil {
+			return 0, errBody("truncated MessagePack")
+		}
+		return max(-scaleOff, min(n, scaleOff)), nil
+	case unsigned:
+		n, err := d.DecodeUint64()
+		if err != nil {
+			return 0, errBody("truncated MessagePack")
+		}
+		return int64(min(n, scaleOff)), nil
+	}
+	return 0, errBody("\"value\" must be an integer")
+}
+
+// msgpackWords reads "words": an array of at most shared.MaxWordsCap strs.
+func msgpackWords(d *msgpack.Decoder, b *ballot) error {
+	c, err := d.PeekCode()
+	if err != nil {
+		return errBody("truncated MessagePack")
+	}
+	if !(msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32) {
+		return errBody("\"words\" must be an array of strings")
+	}
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return errBody("truncated MessagePack")
+	}
+	if n > len(b.Words) {
+		return shared.Errorf(shared.EINVALID, "at most %d words allowed", len(b.Words))
+	}
+	var buf [maxRawWordLen]byte
+	for i := 0; i < n; i++ {
+		w, err := msgpackRaw(d, true, maxRawWordLen, buf[:0])
+		if err != nil {
+			return errBody("\"words\" must be strings of at most %d bytes", maxRawWordLen)
+		}
+		if !utf8.Valid(w) {
+			return errBody("string is not valid UTF-8")
+		}
+		b.Words[i] = string(w)
+	}
+	b.NW = n
 	return nil
 }

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -142,8 +143,17 @@ func TestDecodeVoteMsgpack(t *testing.T) {
 // checkBallot asserts the invariants of a decoded ballot.
 func checkBallot(t *testing.T, b *ballot) {
 	t.Helper()
-	if b.N < 0 || b.N > shared.MaxChoicesCap || len(b.Token) > maxTokenLen || !utf8.ValidString(b.Token) {
+	if b.N < 0 || b.N > shared.MaxChoicesCap || len(b.Token) > maxTokenLen || !utf8.ValidString(b.Token) ||
+		b.NW < 0 || b.NW > shared.MaxWordsCap || b.Value < -scaleOff || b.Value > scaleOff {
 		t.Fatalf("ballot out of bounds: %+v", b)
+	}
+	for _, w := range b.words() {
+		if len(w) > maxRawWordLen || !utf8.ValidString(w) {
+			t.Fatalf("word %q out of bounds", w)
+		}
+	}
+	if (b.Field == fieldValue || b.Field == fieldWords) && b.N != 0 || b.Field != fieldWords && b.NW != 0 {
+		t.Fatalf("ballot mixes keys: %+v", b)
 	}
 	for _, c := range b.choices() {
 		if c >= shared.MaxOptions {
@@ -157,6 +167,9 @@ func checkBallot(t *testing.T, b *ballot) {
 func FuzzDecodeVote(f *testing.F) {
 	f.Add([]byte(`{"token":"` + tok43 + `","choice":1}`))
 	f.Add([]byte(`{"choices":[0,2,63],"token":"x\u00e9"}`))
+	f.Add([]byte(`{"token":"` + tok43 + `","value":-7}`))
+	f.Add([]byte(`{"value":123456789012345678901234567890}`))
+	f.Add([]byte(`{"token":"` + tok43 + `","words":["Amazing","caf\u00e9"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var b ballot
 		err := decodeVoteJSON(data, &b)
@@ -167,13 +180,15 @@ func FuzzDecodeVote(f *testing.F) {
 			return
 		}
 		checkBallot(t, &b)
-		if b.N == 0 && !b.Multiple {
+		if b.N == 0 && b.Field == fieldChoice {
 			t.Fatal("accepted a vote without a choice")
 		}
 		var std struct {
-			Token   *string `json:"token"`
-			Choice  *int    `json:"choice"`
-			Choices []int   `json:"choices"`
+			Token   *string      `json:"token"`
+			Choice  *int         `json:"choice"`
+			Choices []int        `json:"choices"`
+			Value   *json.Number `json:"value"`
+			Words   []string     `json:"words"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
@@ -193,6 +208,18 @@ func FuzzDecodeVote(f *testing.F) {
 		if !bytes.Equal(want, b.choices()) {
 			t.Fatalf("choices %v, encoding/json %v", b.choices(), want)
 		}
+		if (std.Value != nil) != (b.Field == fieldValue) {
+			t.Fatalf("value %v, encoding/json %v", b.Value, std.Value)
+		}
+		if std.Value != nil {
+			n, err := strconv.ParseInt(std.Value.String(), 10, 64)
+			if err != nil && b.Value != scaleOff && b.Value != -scaleOff || err == nil && max(-scaleOff, min(n, scaleOff)) != b.Value {
+				t.Fatalf("value %d, encoding/json %s", b.Value, std.Value)
+			}
+		}
+		if strings.Join(std.Words, "\x00") != strings.Join(b.words(), "\x00") {
+			t.Fatalf("words %q, encoding/json %q", b.words(), std.Words)
+		}
 	})
 }
 
@@ -202,6 +229,10 @@ func FuzzDecodeVoteMsgpack(f *testing.F) {
 	in, _ := msgpack.Marshal(map[string]any{"token": tok43, "choice": 1})
 	f.Add(in)
 	in, _ = msgpack.Marshal(map[string]any{"choices": []byte{1, 2}})
+	f.Add(in)
+	in, _ = msgpack.Marshal(map[string]any{"token": tok43, "value": -3})
+	f.Add(in)
+	in, _ = msgpack.Marshal(map[string]any{"words": []string{"Amazing", "café"}})
 	f.Add(in)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var b ballot
@@ -235,5 +266,39 @@ func BenchmarkDecodeVoteMsgpack(b *testing.B) {
 		if err := decodeVoteMsgpack(body, &bl); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The decoders of the new kinds' ballots, JSON and MessagePack.
+func BenchmarkDecodeVoteKinds(b *testing.B) {
+	for _, c := range []struct {
+		name, body string
+		key        string
+		val        any
+	}{
+		{"scale", `{"token":"` + tok43 + `","value":-7}`, "value", -7},
+		{"ranked", `{"token":"` + tok43 + `","choices":[2,0,3,1]}`, "choices", []int{2, 0, 3, 1}},
+		{"words", `{"token":"` + tok43 + `","words":["Amazing","fun"]}`, "words", []string{"Amazing", "fun"}},
+	} {
+		b.Run(c.name+"/json", func(b *testing.B) {
+			body := []byte(c.body)
+			b.ReportAllocs()
+			var bl ballot
+			for b.Loop() {
+				if err := decodeVoteJSON(body, &bl); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/msgpack", func(b *testing.B) {
+			body, _ := msgpack.Marshal(map[string]any{"token": tok43, c.key: c.val})
+			b.ReportAllocs()
+			var bl ballot
+			for b.Loop() {
+				if err := decodeVoteMsgpack(body, &bl); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -824,7 +824,8 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, err)
 		return
 	}
-	if err := p.ValidateChoices(b.choices()); err != nil {
+	choices, words, err := ballotFor(p, &b)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -836,7 +837,7 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, shared.Errorf(shared.ECONFLICT, "this voter has already voted in this poll"))
 		return
 	}
-	v := &shared.Vote{Poll: id, Voter: voter, Choices: append([]uint8(nil), b.choices()...), At: now.UnixMilli()}
+	v := &shared.Vote{Poll: id, Voter: voter, Choices: choices, Words: words, At: now.UnixMilli()}
 	if err := h.host.Submit(ctx, v); err != nil {
 		h.state.SeenRemove(id, voter)
 		h.host.Log("warn", "edge: vote hand-off failed", "poll", id, "err", err.Error())
@@ -851,6 +852,37 @@ func (h *handler) serveVote(w http.ResponseWriter, r *http.Request, id string) {
 	body = append(body, `"}`...)
 	w.Header()["Cache-Control"] = hvNoStore
 	writeJSON(w, http.StatusAccepted, body)
+}
+
+// ballotFor checks a decoded ballot against poll p's kind and returns what
+// the vote carries on the wire: the choice bytes (for a scale poll one byte,
+// value - min) or the words in normal form. Errors are EINVALID.
+func ballotFor(p *shared.Poll, b *ballot) ([]uint8, []string, error) {
+	switch b.Field {
+	case fieldValue:
+		c, err := p.ScaleChoice(b.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []uint8{c}, nil, nil
+	case fieldWords:
+		words := append([]string(nil), b.words()...)
+		if err := p.ValidateWords(words); err != nil {
+			return nil, nil, err
+		}
+		return []uint8{}, words, nil
+	}
+	key := "choice"
+	if b.Multiple {
+		key = "choices"
+	}
+	if p.Kind == shared.KindScale || p.Kind == shared.KindWords {
+		return nil, nil, p.WrongKey(key)
+	}
+	if err := p.ValidateChoices(b.choices()); err != nil {
+		return nil, nil, err
+	}
+	return append([]uint8(nil), b.choices()...), nil, nil
 }
 
 // verifyVoter returns the voter whose token tok is for poll id and the
@@ -993,20 +1025,42 @@ func AppendPollJSON(dst []byte, p *shared.Poll) []byte {
 	dst = shared.AppendJSONString(dst, p.ID)
 	dst = append(dst, `,"title":`...)
 	dst = shared.AppendJSONString(dst, p.Title)
-	dst = append(dst, `,"options":[`...)
-	for i, o := range p.Options {
-		if i > 0 {
-			dst = append(dst, ',')
+	if len(p.Options) > 0 {
+		dst = append(dst, `,"options":[`...)
+		for i, o := range p.Options {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"label":`...)
+			dst = shared.AppendJSONString(dst, o.Label)
+			dst = append(dst, '}')
 		}
-		dst = append(dst, `{"label":`...)
-		dst = shared.AppendJSONString(dst, o.Label)
-		dst = append(dst, '}')
+		dst = append(dst, ']')
 	}
-	dst = append(dst, `],"kind":`...)
+	dst = append(dst, `,"kind":`...)
 	dst = shared.AppendJSONString(dst, string(p.Kind))
 	if p.MaxChoices != 0 {
 		dst = append(dst, `,"max_choices":`...)
 		dst = strconv.AppendInt(dst, int64(p.MaxChoices), 10)
+	}
+	if sc := p.Scale; sc != nil {
+		dst = append(dst, `,"scale":{"min":`...)
+		dst = strconv.AppendInt(dst, int64(sc.Min), 10)
+		dst = append(dst, `,"max":`...)
+		dst = strconv.AppendInt(dst, int64(sc.Max), 10)
+		if sc.MinLabel != "" {
+			dst = append(dst, `,"min_label":`...)
+			dst = shared.AppendJSONString(dst, sc.MinLabel)
+		}
+		if sc.MaxLabel != "" {
+			dst = append(dst, `,"max_label":`...)
+			dst = shared.AppendJSONString(dst, sc.MaxLabel)
+		}
+		dst = append(dst, '}')
+	}
+	if p.MaxWords != 0 {
+		dst = append(dst, `,"max_words":`...)
+		dst = strconv.AppendInt(dst, int64(p.MaxWords), 10)
 	}
 	dst = append(dst, `,"state":`...)
 	dst = shared.AppendJSONString(dst, string(p.State))

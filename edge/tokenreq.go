@@ -54,11 +54,11 @@ func decodeTokenRequest(data []byte, tr *tokenRequest) error {
 	p.skipSpace()
 	switch key {
 	case "code":
-		if tr.Code, err = p.str(invite.MaxInputLen); err != nil {
+		if tr.Code, err = p.str(invite.MaxInputLen, "code"); err != nil {
 			return errTokenRequest("\"code\" must be a string of at most %d bytes", invite.MaxInputLen)
 		}
 	case "jwt":
-		if tr.JWT, err = p.str(MaxJWTLen); err != nil {
+		if tr.JWT, err = p.str(MaxJWTLen, "jwt"); err != nil {
 			return errTokenRequest("\"jwt\" must be a string of at most %d bytes", MaxJWTLen)
 		}
 	default:

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -13,13 +14,23 @@ type CreateRequest struct {
 	shared.Poll
 	// ExpectedVoters sizes the dedupe buckets; zero means 1,000,000.
 	ExpectedVoters int `json:"expected_voters,omitempty"`
+	// Blocklist is a words poll's own hidden words (see
+	// CreateOptions.Blocklist); it is not part of the poll's config.
+	Blocklist []string `json:"blocklist,omitempty"`
 }
 
 // SetDefaults fills an empty kind, state, visibility and identity with
-// single, draft, live and open.
+// single, draft, live and open, a ranked poll's max_choices with its number
+// of options and a words poll's max_words with 1.
 func (r *CreateRequest) SetDefaults() {
 	if r.Kind == "" {
 		r.Kind = shared.KindSingle
+	}
+	if r.Kind == shared.KindRanked && r.MaxChoices == 0 {
+		r.MaxChoices = len(r.Options)
+	}
+	if r.Kind == shared.KindWords && r.MaxWords == 0 {
+		r.MaxWords = 1
 	}
 	if r.State == "" {
 		r.State = shared.StateDraft
@@ -39,6 +50,8 @@ type UpdateRequest struct {
 	Options    *[]shared.Option   `json:"options,omitempty"`
 	Kind       *shared.Kind       `json:"kind,omitempty"`
 	MaxChoices *int               `json:"max_choices,omitempty"`
+	Scale      *shared.Scale      `json:"scale,omitempty"`
+	MaxWords   *int               `json:"max_words,omitempty"`
 	OpensAt    *time.Time         `json:"opens_at,omitempty"`
 	ClosesAt   *time.Time         `json:"closes_at,omitempty"`
 	Visibility *shared.Visibility `json:"visibility,omitempty"`
@@ -62,6 +75,13 @@ func (u *UpdateRequest) Apply(p *shared.Poll) {
 	}
 	if u.MaxChoices != nil {
 		p.MaxChoices = *u.MaxChoices
+	}
+	if u.Scale != nil {
+		sc := *u.Scale
+		p.Scale = &sc
+	}
+	if u.MaxWords != nil {
+		p.MaxWords = *u.MaxWords
 	}
 	if u.OpensAt != nil {
 		p.OpensAt = *u.OpensAt
@@ -90,14 +110,78 @@ type Results struct {
 	Title       string    `json:"title"`
 	State       string    `json:"state"` // closed once the window ended, whatever the stored state
 	Version     uint64    `json:"version"`
-	Options     []string  `json:"options"`
+	Options     []string  `json:"options,omitempty"` // labels, for the kinds with options
 	Counts      []uint64  `json:"counts"`
 	Total       uint64    `json:"total"`
 	Voters      uint64    `json:"voters"`
 	GeneratedAt time.Time `json:"generated_at"`
+	// Kind is set for scale, ranked and words polls, with their fields
+	// below (as in the public results, docs/EDGE-API.md).
+	Kind          shared.Kind      `json:"kind,omitempty"`
+	Min           *int64           `json:"min,omitempty"`
+	Max           *int64           `json:"max,omitempty"`
+	Mean          json.RawMessage  `json:"mean,omitempty"`
+	Median        json.RawMessage  `json:"median,omitempty"`
+	Borda         []uint64         `json:"borda,omitempty"`
+	Words         []WordCount      `json:"words,omitempty"`
+	Distinct      *uint64          `json:"distinct,omitempty"`
+	DistinctExact *bool            `json:"distinct_exact,omitempty"`
+	CountError    *uint64          `json:"count_error,omitempty"`
+	Snapshot      *shared.Snapshot `json:"-"`
 	// Rejected counts votes edges acknowledged that the origin refused, by
 	// reason (poll_closed after an immediate close, say); absent when none.
 	Rejected map[string]uint64 `json:"rejected,omitempty"`
+}
+
+// WordCount is one word of a words poll's results, as JSON.
+type WordCount struct {
+	Word  string `json:"word"`
+	Count uint64 `json:"count"`
+}
+
+// BanRequest is the body of POST /v1/admin/polls/{id}/words/ban.
+type BanRequest struct {
+	Word string `json:"word"`
+}
+
+// BanResponse answers a ban: the word's normal form, now hidden.
+type BanResponse struct {
+	Word   string `json:"word"`
+	Hidden bool   `json:"hidden"`
+}
+
+// HiddenList is the body of GET /v1/admin/polls/{id}/words/hidden.
+type HiddenList struct {
+	Hidden []string `json:"hidden"`
+}
+
+// FillKind sets r's kind-specific fields from snap (scale: min, max, mean,
+// median; ranked: borda; words: words, distinct, distinct_exact,
+// count_error). Single and multi results are left as they are.
+func (r *Results) FillKind(p *shared.Poll, snap *shared.Snapshot) {
+	r.Snapshot = snap
+	switch p.Kind {
+	case shared.KindScale:
+		r.Kind = p.Kind
+		lo, hi := snap.ScaleMin, snap.ScaleMin+int64(len(snap.Counts))-1
+		r.Min, r.Max = &lo, &hi
+		r.Mean = shared.AppendScaleMean(nil, snap)
+		r.Median = shared.AppendScaleMedian(nil, snap)
+	case shared.KindRanked:
+		r.Kind = p.Kind
+		r.Borda = snap.Borda
+		for len(r.Borda) < len(p.Options) {
+			r.Borda = append(r.Borda, 0)
+		}
+	case shared.KindWords:
+		r.Kind = p.Kind
+		r.Words = make([]WordCount, len(snap.Words))
+		for i, w := range snap.Words {
+			r.Words[i] = WordCount{Word: w.Word, Count: w.Count}
+		}
+		d, e, c := snap.Distinct, snap.DistinctExact, snap.CountError
+		r.Distinct, r.DistinctExact, r.CountError = &d, &e, &c
+	}
 }
 
 // Live reports whether an edge that holds p's config may acknowledge a vote
@@ -142,6 +226,12 @@ func CheckLiveChange(old, updated *shared.Poll, now time.Time) error {
 	}
 	if updated.Limit() < old.Limit() {
 		return conflict("max_choices may only grow until it is closed")
+	}
+	if updated.MaxWords < old.MaxWords {
+		return conflict("max_words may only grow until it is closed")
+	}
+	if old.Scale != nil && (updated.Scale == nil || updated.Scale.Min > old.Scale.Min || updated.Scale.Max < old.Scale.Max) {
+		return conflict("its scale may only widen until it is closed")
 	}
 	lead := now.Add(shared.CloseLead)
 	if !updated.OpensAt.Equal(old.OpensAt) && (old.OpensAt.IsZero() || updated.OpensAt.After(old.OpensAt)) && (old.OpensAt.IsZero() || old.OpensAt.Before(lead)) {

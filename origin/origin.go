@@ -16,6 +16,9 @@ type CreateOptions struct {
 	// them intset-encoded, 2× headroom under Redis's default
 	// set-max-intset-entries of 512). Zero means 1,000,000.
 	ExpectedVoters int
+	// Blocklist is a words poll's own hidden words (normalised on the way
+	// in; at most shared.MaxBlocklist), on top of shared.DefaultHiddenWords.
+	Blocklist []string
 }
 
 // LedgerEntry is one counted ballot.
@@ -24,7 +27,14 @@ type LedgerEntry struct {
 	// digits (the Redis store keeps these in its ledger; its dedupe keys use
 	// 62 of their bits plus bytes 8..11). Full voter ids are not stored.
 	VoterKey string
-	Choices  []uint8
+	// Choices are the ballot's option indexes (ranked: in preference
+	// order) or, for a scale poll, one byte: value - min.
+	Choices []uint8
+	// Words are a words poll's ballot, in normal form.
+	Words []string
+	// Batch is the id of the batch that carried the ballot (32 hex
+	// digits), "" for ballots counted before batch ids were recorded.
+	Batch string
 }
 
 // Stats are store-wide figures for the admin API.
@@ -68,6 +78,16 @@ type Store interface {
 	SnapshotVersion(ctx context.Context, id string) (uint64, error)
 	// Ledger streams every counted ballot of a poll to fn, stopping at fn's first error.
 	Ledger(ctx context.Context, id string, fn func(LedgerEntry) error) error
+	// BanWord hides word (normalised first) in a words poll from the next
+	// snapshot on; its ballots stay in the ledger. Returns the normal form,
+	// or EINVALID, ENOTFOUND, or ECONFLICT when the poll is not a words poll.
+	BanWord(ctx context.Context, poll, word string) (string, error)
+	// HiddenWords returns a words poll's blocklist and bans (not the
+	// default list), sorted. Returns ENOTFOUND or ECONFLICT.
+	HiddenWords(ctx context.Context, poll string) ([]string, error)
+	// AllWords returns every word a words poll counts for display, in the
+	// snapshots' order (count descending, word ascending). Returns ENOTFOUND.
+	AllWords(ctx context.Context, poll string) ([]shared.WordCount, error)
 	// Stats returns store-wide figures.
 	Stats(ctx context.Context) (Stats, error)
 	// Ping returns nil when the store is reachable.

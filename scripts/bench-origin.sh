@@ -8,9 +8,16 @@
 # appendonly yes + appendfsync always (origin -durability fsync) and against
 # a primary with a real replica (redis-server --replicaof; origin
 # -durability replica), each against its own redis-benchmark ceiling.
-# Appends a dated section to BENCHMARKS.md; the last two lines of output are:
+# Then each poll kind (single, scale, ranked, words) with KIND_VOTERS voters,
+# each on a fresh Redis, and the single-choice figure against a baseline: the
+# origin built from BASE_COMMIT (the last commit before the scale, ranked and
+# words kinds: wire format 1, the old apply script), fed the same ballots as
+# version-1 batches, alternating with today's origin REPS times each
+# (medians compared).
+# Appends a dated section to BENCHMARKS.md; the last three lines of output are:
 #   origin-ingest votes_per_s=N ceiling_ratio=R naive_ratio=X bytes_per_voter=B p99_batch_ms=L
 #   origin-durability none_votes_per_s=A fsync_votes_per_s=B replica_votes_per_s=C fsync_ratio=R
+#   origin-kinds single_votes_per_s=A scale_votes_per_s=B ranked_votes_per_s=C words_votes_per_s=D single_vs_before=R
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +26,9 @@ BATCH=${BATCH:-500}
 CONNS=${CONNS:-4}
 NAIVE_VOTES=${NAIVE_VOTES:-50000}
 NAIVE_CONNS=${NAIVE_CONNS:-64}
+KIND_VOTERS=${KIND_VOTERS:-500000}
+REPS=${REPS:-3}
+BASE_COMMIT=${BASE_COMMIT:-726d8a5b86e53c13ba94a795841c0150a94b1e83}
 export GOFLAGS=${GOFLAGS:--mod=mod}
 
 for tool in redis-server redis-cli redis-benchmark; do
@@ -53,6 +63,14 @@ wait_http() { for _ in $(seq 200); do curl -fsS "$1" >/dev/null 2>&1 && return 0
 echo "== building origin and the load generator" >&2
 go build -o "$work/origin" ./origin/cmd/origin
 go build -o "$work/benchorigin" ./origin/cmd/benchorigin
+echo "== building the baseline origin from $BASE_COMMIT" >&2
+base_ok=0
+if mkdir -p "$work/base" && git archive "$BASE_COMMIT" | tar -x -C "$work/base" &&
+	(cd "$work/base" && go build -o "$work/origin-base" ./origin/cmd/origin); then
+	base_ok=1
+else
+	echo "bench-origin: cannot build the baseline from $BASE_COMMIT (no such commit here?); single_vs_before will be n/a" >&2
+fi
 
 rport=$(free_port)
 # A fresh Redis with stock settings; persistence off so no background save
@@ -175,6 +193,48 @@ replica_ceiling=$(hset_ceiling "$pport")
 shortfalls=$(curl -fsS "http://127.0.0.1:$roport/metrics" | awk '/^edgepoll_origin_durability_wait_shortfalls_total/{print $2}')
 stop_last 3
 
+# --- poll kinds ------------------------------------------------------------
+# kind_run BINARY KIND WIRE: a fresh Redis (persistence off) and an origin
+# from BINARY (-durability none), one ingest of KIND_VOTERS voters; sets
+# kind_result to its votes_per_s. (Not in a subshell: pids must grow.)
+kind_run() {
+	local bin=$1 kind=$2 wire=$3 out port
+	start_redis "$work/kind-$kind-$RANDOM" "${redis_pin[@]}" -- --appendonly no
+	local rp=$started_port
+	port=$(free_port)
+	LISTEN_ADDR=127.0.0.1:$port REDIS_URL=redis://127.0.0.1:$rp/0 ADMIN_TOKEN=$token INGEST_KEYS=bench=$secret \
+		LOG_LEVEL=warn setsid "${client_pin[@]}" "$bin" -durability none 2>>"$work/origin-kinds.log" &
+	pids+=($!)
+	wait_http "http://127.0.0.1:$port/healthz"
+	out=$("${client_pin[@]}" "$work/benchorigin" ingest -origin "http://127.0.0.1:$port" -token "$token" -key "bench=$secret" \
+		-voters "$KIND_VOTERS" -batch "$BATCH" -conns "$CONNS" -kind "$kind" -wire "$wire" -poll "k-$kind")
+	echo "   $kind (wire $wire, $(basename "$bin")): $out" >&2
+	stop_last 2
+	kind_result=$(field "$out" votes_per_s)
+}
+median() { tr -s ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+echo "== poll kinds: $KIND_VOTERS voters each, each run on a fresh Redis; single vs the $BASE_COMMIT baseline $REPS times, alternating" >&2
+single_runs="" base_runs=""
+for ((i = 0; i < REPS; i++)); do
+	if [ "$base_ok" = 1 ]; then kind_run "$work/origin-base" single 1; base_runs+="$kind_result "; fi
+	kind_run "$work/origin" single 2
+	single_runs+="$kind_result "
+done
+single_kind_per_s=$(median <<<"$single_runs")
+kind_run "$work/origin" scale 2
+scale_per_s=$kind_result
+kind_run "$work/origin" ranked 2
+ranked_per_s=$kind_result
+kind_run "$work/origin" words 2
+words_per_s=$kind_result
+if [ "$base_ok" = 1 ]; then
+	base_per_s=$(median <<<"$base_runs")
+	single_vs_before=$(awk -v a="$single_kind_per_s" -v b="$base_per_s" 'BEGIN{printf "%.2f", a/b}')
+else
+	base_per_s=n/a single_vs_before=n/a
+fi
+ksummary="origin-kinds single_votes_per_s=$single_kind_per_s scale_votes_per_s=$scale_per_s ranked_votes_per_s=$ranked_per_s words_votes_per_s=$words_per_s single_vs_before=$single_vs_before"
+
 fsync_per_s=$(field "$fsync_ingest" votes_per_s)
 replica_per_s=$(field "$replica_ingest" votes_per_s)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
@@ -204,6 +264,10 @@ $(printf '  %-8s %10s %12s %14s %14s\n' mode votes/s p99/batch ceiling votes/cei
 	fsync "$fsync_per_s" "$(field "$fsync_ingest" p99_batch_ms) ms" "$fsync_ceiling" "$(ratio "$fsync_per_s" "$fsync_ceiling")" \
 	replica "$replica_per_s" "$(field "$replica_ingest" p99_batch_ms) ms" "$replica_ceiling" "$(ratio "$replica_per_s" "$replica_ceiling")")
   fsync/none $fsync_ratio (ceilings $fsync_ceiling_ratio), replica/none $replica_ratio (ceilings $replica_ceiling_ratio); WAIT shortfalls: ${shortfalls:-?}
+
+Poll kinds ($KIND_VOTERS voters each, fresh Redis per run, persistence off)
+  single $single_kind_per_s (runs: $single_runs)  baseline $BASE_COMMIT: $base_per_s (runs: ${base_runs:-none}) -> $single_vs_before (target >= 0.95)
+  scale $scale_per_s  ranked $ranked_per_s (3 of 4 options)  words $words_per_s (1 word of 2,000, Zipf-like)
 EOF
 
 {
@@ -235,10 +299,23 @@ Durability (the same ingest per mode, each against a fresh Redis; ceiling: \`red
 
 WAIT shortfalls (batches answered 503) in the replica run: ${shortfalls:-?}
 
+Poll kinds ($KIND_VOTERS voters per run, $BATCH-vote batches, $CONNS connections, each run against a fresh Redis, persistence off, origin -durability none). Baseline: the origin built from \`$BASE_COMMIT\` (before the scale, ranked and words kinds: wire version 1 and the old apply script), fed the same single-choice ballots as version-1 batches; it and today's origin ran $REPS times each, alternating, medians compared.
+
+| kind | ballots | votes/s |
+|---|---|---|
+| single (baseline $BASE_COMMIT) | 1 of 4 options | $base_per_s (runs: ${base_runs:-none}) |
+| single | 1 of 4 options | $single_kind_per_s (runs: $single_runs) |
+| scale | a value 1-10 | $scale_per_s |
+| ranked | 3 of 4 options in order | $ranked_per_s |
+| words | 1 word of 2,000, Zipf-like | $words_per_s |
+| single today / baseline (target ≥ 0.95) | | $single_vs_before |
+
 \`$summary\`
 \`$dsummary\`
+\`$ksummary\`
 EOF
 } >>BENCHMARKS.md
 
 echo "$summary"
 echo "$dsummary"
+echo "$ksummary"

@@ -3,6 +3,7 @@ package shared_test
 import (
 	"bytes"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/edgepoll/edgepoll/shared"
 )
@@ -17,6 +18,10 @@ func FuzzUnmarshalBatch(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte{0x94, 0x01, 0xc4, 0x10})
+	wb := sampleBatch(f, 4)
+	wb.Votes[1].Choices, wb.Votes[1].Words = []uint8{}, []string{"amazing", "fun"}
+	data, _ := shared.MarshalBatch(wb)
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var b shared.Batch
 		if err := shared.UnmarshalBatch(data, &b); err != nil {
@@ -64,6 +69,10 @@ func FuzzUnmarshalReceipt(f *testing.F) {
 func FuzzUnmarshalSnapshot(f *testing.F) {
 	data, _ := shared.MarshalSnapshot(&shared.Snapshot{Poll: "p", Version: 3, Counts: []uint64{1, 2, 3}, Total: 6, Voters: 6, GeneratedAt: 5})
 	f.Add(data)
+	for _, s := range sampleKindSnapshots() {
+		data, _ := shared.MarshalSnapshot(s)
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s shared.Snapshot
 		if err := shared.UnmarshalSnapshot(data, &s); err != nil {
@@ -77,12 +86,19 @@ func FuzzUnmarshalSnapshot(f *testing.F) {
 		if err := shared.UnmarshalSnapshot(again, &s2); err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}
+		if third, _ := shared.MarshalSnapshot(&s2); !bytes.Equal(again, third) {
+			t.Fatal("encoding is not stable")
+		}
 	})
 }
 
 func FuzzUnmarshalPoll(f *testing.F) {
 	data, _ := shared.MarshalPoll(samplePoll())
 	f.Add(data)
+	for _, p := range sampleKindPolls() {
+		data, _ := shared.MarshalPoll(p)
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p shared.Poll
 		if err := shared.UnmarshalPoll(data, &p); err != nil {
@@ -98,6 +114,30 @@ func FuzzUnmarshalPoll(f *testing.F) {
 		var p2 shared.Poll
 		if err := shared.UnmarshalPoll(again, &p2); err != nil {
 			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}
+
+// FuzzNormalizeWord: normalisation never panics, fails only with EINVALID,
+// is idempotent, and its output obeys the documented shape.
+func FuzzNormalizeWord(f *testing.F) {
+	for _, c := range normalizeCases {
+		f.Add(c.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, err := shared.NormalizeWord(s)
+		if err != nil {
+			if shared.ErrorCode(err) != shared.EINVALID {
+				t.Fatalf("error code: %v", err)
+			}
+			return
+		}
+		if w == "" || len(w) > shared.MaxWordBytes || utf8.RuneCountInString(w) > shared.MaxWordRunes {
+			t.Fatalf("%q normalised to %q", s, w)
+		}
+		again, err := shared.NormalizeWord(w)
+		if err != nil || again != w {
+			t.Fatalf("not idempotent: %q → %q → %q, %v", s, w, again, err)
 		}
 	})
 }

@@ -65,13 +65,20 @@ func ParseVoterID(s string) (VoterID, error) {
 
 // Vote is one ballot as admitted by the edge.
 type Vote struct {
-	Poll    string  // poll id
-	Voter   VoterID // from the voter's signed token
-	Choices []uint8 // option indexes; exactly one for a single-choice poll
-	At      int64   // time received at the edge, Unix milliseconds
+	Poll  string  // poll id
+	Voter VoterID // from the voter's signed token
+	// Choices are option indexes (exactly one for a single-choice poll; in
+	// preference order for a ranked poll), or for a scale poll one byte,
+	// value - min. Empty for a words poll.
+	Choices []uint8
+	At      int64 // time received at the edge, Unix milliseconds
+	// Words are a words poll's answers in normal form (NormalizeWord);
+	// empty for every other kind.
+	Words []string
 }
 
-// Validate checks v's shape (not its poll): id, voter, 1..MaxChoicesCap choices, time.
+// Validate checks v's shape (not its poll): id, voter, time, and either
+// 1..MaxChoicesCap choices or 1..MaxWordsCap words of 1..MaxWordBytes bytes.
 func (v *Vote) Validate() error {
 	if !ValidPollID(v.Poll) {
 		return Errorf(EINVALID, "invalid poll id")
@@ -79,13 +86,30 @@ func (v *Vote) Validate() error {
 	if v.Voter.IsZero() {
 		return Errorf(EINVALID, "zero voter id")
 	}
-	if len(v.Choices) == 0 || len(v.Choices) > MaxChoicesCap {
-		return Errorf(EINVALID, "a vote needs 1-%d choices", MaxChoicesCap)
+	if !v.ShapeOK() {
+		return Errorf(EINVALID, "a vote needs 1-%d choices or 1-%d words", MaxChoicesCap, MaxWordsCap)
 	}
 	if v.At <= 0 {
 		return Errorf(EINVALID, "vote has no receive time")
 	}
 	return nil
+}
+
+// ShapeOK reports whether v carries either 1..MaxChoicesCap choices and no
+// words, or no choices and 1..MaxWordsCap words of 1..MaxWordBytes bytes.
+func (v *Vote) ShapeOK() bool {
+	if len(v.Words) == 0 {
+		return len(v.Choices) >= 1 && len(v.Choices) <= MaxChoicesCap
+	}
+	if len(v.Choices) != 0 || len(v.Words) > MaxWordsCap {
+		return false
+	}
+	for _, w := range v.Words {
+		if w == "" || len(w) > MaxWordBytes {
+			return false
+		}
+	}
+	return true
 }
 
 // BatchID identifies a batch; it is random, so ids never collide across edges.
@@ -149,14 +173,43 @@ func (r *Receipt) Add(o *Receipt) {
 	}
 }
 
+// WordCount is one shown word of a words poll and its count.
+type WordCount struct {
+	Word  string
+	Count uint64
+}
+
+// MaxSnapshotWords is the most words a snapshot shows.
+const MaxSnapshotWords = 100
+
 // Snapshot is a poll's results at one version.
 type Snapshot struct {
-	Poll        string
-	Version     uint64   // increases whenever counts change; part of the ETag
-	Counts      []uint64 // one per option, by option index
-	Total       uint64   // choices counted (equals Voters for single-choice polls)
-	Voters      uint64   // distinct voters counted
-	GeneratedAt int64    // Unix milliseconds
+	Poll    string
+	Version uint64 // increases whenever counts change; part of the ETag
+	// Counts has one count per option, by option index (for a ranked poll:
+	// first preferences), or per scale value from ScaleMin; none for words.
+	Counts      []uint64
+	Total       uint64 // choices (ranked entries, words) counted; equals Voters for single and scale
+	Voters      uint64 // distinct voters counted
+	GeneratedAt int64  // Unix milliseconds
+
+	// Kind is set for the kinds of wire version 2 (scale, ranked, words)
+	// and empty for single and multi, whose snapshots keep version 1.
+	Kind Kind
+	// ScaleMin is the value of Counts[0] and ScaleSum the exact sum of all
+	// values voted (scale).
+	ScaleMin int64
+	ScaleSum int64
+	// Borda holds the Borda points per option (ranked).
+	Borda []uint64
+	// Words are the top words, at most MaxSnapshotWords, count descending
+	// then word ascending; Distinct the number of different shown words,
+	// exact when DistinctExact; CountError bounds how much a shown count
+	// may exceed the true one (0 while exact). Words polls only.
+	Words         []WordCount
+	Distinct      uint64
+	DistinctExact bool
+	CountError    uint64
 	// Rejected counts the votes of a batch the origin refused for this
 	// poll, indexed like Reasons (unknown_poll stays 0). The origin's admin
 	// results show it; it is not part of the wire format.

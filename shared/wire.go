@@ -11,9 +11,15 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// WireVersion is the version of the MessagePack wire format written by this
-// package; decoders refuse every other version. docs/WIRE.md documents it.
-const WireVersion = 1
+// WireVersion is the newest version of the MessagePack wire format this
+// package reads and writes. Each message is written in the oldest version
+// that carries it (batches always in 2, receipts in 1, polls and snapshots
+// of single and multi polls in 1); decoders take versions 1 and 2 (receipts
+// 1). docs/WIRE.md documents both.
+const WireVersion = 2
+
+// receiptVersion is the receipt's layout version: unchanged since 1.
+const receiptVersion = 1
 
 // ContentTypeMsgpack is the media type of MessagePack bodies.
 const ContentTypeMsgpack = "application/msgpack"
@@ -63,15 +69,16 @@ func readArrayMax(d *msgpack.Decoder, max int, what string) (int, error) {
 	return n, nil
 }
 
-func readVersion(d *msgpack.Decoder, what string) error {
+// readVersion reads a message's version and refuses one above max.
+func readVersion(d *msgpack.Decoder, max uint64, what string) (uint64, error) {
 	v, err := d.DecodeUint64()
 	if err != nil {
-		return errWire(what+" version", err)
+		return 0, errWire(what+" version", err)
 	}
-	if v != WireVersion {
-		return Errorf(EINVALID, "unsupported %s wire version %d (want %d)", what, v, WireVersion)
+	if v < 1 || v > max {
+		return 0, Errorf(EINVALID, "unsupported %s wire version %d (want 1-%d)", what, v, max)
 	}
-	return nil
+	return v, nil
 }
 
 func isStrCode(c byte) bool {
@@ -187,7 +194,7 @@ func readInt(d *msgpack.Decoder, what string) (int64, error) {
 	return n, nil
 }
 
-// EncodeMsgpack writes b in wire format v1: [1, id bin16, edge str, [vote...]].
+// EncodeMsgpack writes b in wire format v2: [2, id bin16, edge str, [vote...]].
 func (b *Batch) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeArrayLen(4); err != nil {
 		return err
@@ -212,9 +219,9 @@ func (b *Batch) EncodeMsgpack(e *msgpack.Encoder) error {
 	return nil
 }
 
-// encode writes v as [poll str, voter bin16, choices bin, at int].
+// encode writes v as [poll str, voter bin16, choices bin, at int, [word str...]].
 func (v *Vote) encode(e *msgpack.Encoder) error {
-	if err := e.EncodeArrayLen(4); err != nil {
+	if err := e.EncodeArrayLen(5); err != nil {
 		return err
 	}
 	if err := e.EncodeString(v.Poll); err != nil {
@@ -223,20 +230,40 @@ func (v *Vote) encode(e *msgpack.Encoder) error {
 	if err := e.EncodeBytes(v.Voter[:]); err != nil {
 		return err
 	}
-	if err := e.EncodeBytes(v.Choices); err != nil {
+	ch := v.Choices
+	if ch == nil {
+		ch = []uint8{} // a words vote: bin8(0), never nil (EncodeBytes(nil) writes nil)
+	}
+	if err := e.EncodeBytes(ch); err != nil {
 		return err
 	}
-	return e.EncodeInt(v.At)
+	if err := e.EncodeInt(v.At); err != nil {
+		return err
+	}
+	if err := e.EncodeArrayLen(len(v.Words)); err != nil {
+		return err
+	}
+	for _, w := range v.Words {
+		if err := e.EncodeString(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// DecodeMsgpack reads a v1 batch strictly: bounded lengths, exact shapes.
-// It reuses b.Votes' capacity and interns repeated poll ids.
+// DecodeMsgpack reads a v1 or v2 batch strictly: bounded lengths, exact
+// shapes. It reuses b.Votes' capacity and interns repeated poll ids.
 func (b *Batch) DecodeMsgpack(d *msgpack.Decoder) error {
 	if err := readArray(d, 4, "batch"); err != nil {
 		return err
 	}
-	if err := readVersion(d, "batch"); err != nil {
+	ver, err := readVersion(d, 2, "batch")
+	if err != nil {
 		return err
+	}
+	voteLen := 4
+	if ver == 2 {
+		voteLen = 5
 	}
 	if err := readFixedBin(d, b.ID[:], "batch id"); err != nil {
 		return err
@@ -246,6 +273,12 @@ func (b *Batch) DecodeMsgpack(d *msgpack.Decoder) error {
 		return err
 	}
 	b.Edge = edge
+	return b.decodeVotes(d, voteLen)
+}
+
+// decodeVotes reads the votes array; each vote is voteLen elements (4 in
+// v1, 5 with words in v2).
+func (b *Batch) decodeVotes(d *msgpack.Decoder, voteLen int) error {
 	n, err := readArrayMax(d, MaxBatchVotes, "votes")
 	if err != nil {
 		return err
@@ -260,10 +293,13 @@ func (b *Batch) DecodeMsgpack(d *msgpack.Decoder) error {
 		idBuf    [MaxPollIDLen]byte
 		chBuf    [MaxChoicesCap]byte
 		slab     = make([]byte, 0, n*2)
+		wBuf     [MaxWordBytes]byte
+		words    []string          // the batch's words, one slab (words votes only)
+		seen     map[string]string // interned words
 	)
 	for i := 0; i < n; i++ {
 		v := &b.Votes[i]
-		if err := readArray(d, 4, "vote"); err != nil {
+		if err := readArray(d, voteLen, "vote"); err != nil {
 			return err
 		}
 		id, err := readRaw(d, true, MaxPollIDLen, idBuf[:0], "poll id")
@@ -287,6 +323,36 @@ func (b *Batch) DecodeMsgpack(d *msgpack.Decoder) error {
 		if v.At, err = readInt(d, "vote time"); err != nil {
 			return err
 		}
+		v.Words = nil
+		if voteLen == 5 {
+			nw, err := readArrayMax(d, MaxWordsCap, "words")
+			if err != nil {
+				return err
+			}
+			if nw > 0 {
+				if words == nil {
+					words = make([]string, 0, n)
+					seen = make(map[string]string, 64)
+				}
+				start := len(words)
+				for range nw {
+					w, err := readRaw(d, true, MaxWordBytes, wBuf[:0], "word")
+					if err != nil {
+						return err
+					}
+					// The words of a batch repeat: one string each.
+					ws, ok := seen[string(w)] // no allocation for the lookup
+					if !ok {
+						ws = string(w)
+						if len(seen) < 1024 {
+							seen[ws] = ws
+						}
+					}
+					words = append(words, ws)
+				}
+				v.Words = words[start:len(words):len(words)]
+			}
+		}
 	}
 	return nil
 }
@@ -297,7 +363,7 @@ func (r *Receipt) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeArrayLen(6); err != nil {
 		return err
 	}
-	if err := e.EncodeUint(WireVersion); err != nil {
+	if err := e.EncodeUint(receiptVersion); err != nil {
 		return err
 	}
 	if err := e.EncodeBytes(r.Batch[:]); err != nil {
@@ -338,7 +404,7 @@ func (r *Receipt) DecodeMsgpack(d *msgpack.Decoder) error {
 	if err := readArray(d, 6, "receipt"); err != nil {
 		return err
 	}
-	if err := readVersion(d, "receipt"); err != nil {
+	if _, err := readVersion(d, receiptVersion, "receipt"); err != nil {
 		return err
 	}
 	if err := readFixedBin(d, r.Batch[:], "batch id"); err != nil {
@@ -385,12 +451,18 @@ func (r *Receipt) DecodeMsgpack(d *msgpack.Decoder) error {
 	return nil
 }
 
-// EncodeMsgpack writes s as [1, poll, version, [count...], total, voters, generated_at].
+// EncodeMsgpack writes s as [1, poll, version, [count...], total, voters,
+// generated_at], or for the kinds of version 2 as [2, …, kind, [kind's
+// results]] (docs/WIRE.md).
 func (s *Snapshot) EncodeMsgpack(e *msgpack.Encoder) error {
-	if err := e.EncodeArrayLen(7); err != nil {
+	n, ver := 7, uint64(1)
+	if s.Kind != "" {
+		n, ver = 9, 2
+	}
+	if err := e.EncodeArrayLen(n); err != nil {
 		return err
 	}
-	if err := e.EncodeUint(WireVersion); err != nil {
+	if err := e.EncodeUint(ver); err != nil {
 		return err
 	}
 	if err := e.EncodeString(s.Poll); err != nil {
@@ -399,13 +471,8 @@ func (s *Snapshot) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeUint(s.Version); err != nil {
 		return err
 	}
-	if err := e.EncodeArrayLen(len(s.Counts)); err != nil {
+	if err := encodeUints(e, s.Counts); err != nil {
 		return err
-	}
-	for _, c := range s.Counts {
-		if err := e.EncodeUint(c); err != nil {
-			return err
-		}
 	}
 	if err := e.EncodeUint(s.Total); err != nil {
 		return err
@@ -413,33 +480,106 @@ func (s *Snapshot) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeUint(s.Voters); err != nil {
 		return err
 	}
-	return e.EncodeInt(s.GeneratedAt)
+	if err := e.EncodeInt(s.GeneratedAt); err != nil || ver == 1 {
+		return err
+	}
+	if err := e.EncodeString(string(s.Kind)); err != nil {
+		return err
+	}
+	switch s.Kind {
+	case KindScale:
+		if err := e.EncodeArrayLen(2); err != nil {
+			return err
+		}
+		if err := e.EncodeInt(s.ScaleMin); err != nil {
+			return err
+		}
+		return e.EncodeInt(s.ScaleSum)
+	case KindRanked:
+		return encodeUints(e, s.Borda)
+	case KindWords:
+		if err := e.EncodeArrayLen(4); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(s.Distinct); err != nil {
+			return err
+		}
+		if err := e.EncodeBool(s.DistinctExact); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(s.CountError); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(s.Words)); err != nil {
+			return err
+		}
+		for _, w := range s.Words {
+			if err := e.EncodeArrayLen(2); err != nil {
+				return err
+			}
+			if err := e.EncodeString(w.Word); err != nil {
+				return err
+			}
+			if err := e.EncodeUint(w.Count); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return Errorf(EINVALID, "snapshot kind %q has no wire form", s.Kind)
 }
 
-// DecodeMsgpack reads a v1 snapshot.
+func encodeUints(e *msgpack.Encoder, xs []uint64) error {
+	if err := e.EncodeArrayLen(len(xs)); err != nil {
+		return err
+	}
+	for _, c := range xs {
+		if err := e.EncodeUint(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readUints(d *msgpack.Decoder, max int, what string) ([]uint64, error) {
+	n, err := readArrayMax(d, max, what)
+	if err != nil {
+		return nil, err
+	}
+	xs := make([]uint64, n)
+	for i := range xs {
+		if xs[i], err = readUint(d, 1<<63, what); err != nil {
+			return nil, err
+		}
+	}
+	return xs, nil
+}
+
+// DecodeMsgpack reads a v1 or v2 snapshot.
 func (s *Snapshot) DecodeMsgpack(d *msgpack.Decoder) error {
-	if err := readArray(d, 7, "snapshot"); err != nil {
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return errWire("snapshot", err)
+	}
+	if n != 7 && n != 9 {
+		return Errorf(EINVALID, "malformed msgpack: snapshot must be an array of 7 or 9, got %d", n)
+	}
+	ver, err := readVersion(d, 2, "snapshot")
+	if err != nil {
 		return err
 	}
-	if err := readVersion(d, "snapshot"); err != nil {
-		return err
+	if ver == 1 && n != 7 || ver == 2 && n != 9 {
+		return Errorf(EINVALID, "malformed msgpack: a version %d snapshot must not be an array of %d", ver, n)
 	}
-	var err error
+	*s = Snapshot{}
 	if s.Poll, err = readString(d, MaxPollIDLen, "poll id"); err != nil {
 		return err
 	}
 	if s.Version, err = readUint(d, 1<<63, "version"); err != nil {
 		return err
 	}
-	n, err := readArrayMax(d, MaxOptions, "counts")
-	if err != nil {
+	if s.Counts, err = readUints(d, MaxScaleSteps, "counts"); err != nil {
 		return err
-	}
-	s.Counts = make([]uint64, n)
-	for i := range s.Counts {
-		if s.Counts[i], err = readUint(d, 1<<63, "count"); err != nil {
-			return err
-		}
 	}
 	if s.Total, err = readUint(d, 1<<63, "total"); err != nil {
 		return err
@@ -449,6 +589,67 @@ func (s *Snapshot) DecodeMsgpack(d *msgpack.Decoder) error {
 	}
 	if s.GeneratedAt, err = readInt(d, "generated_at"); err != nil {
 		return err
+	}
+	if ver == 1 {
+		if len(s.Counts) > MaxOptions {
+			return Errorf(EINVALID, "malformed msgpack: counts must be an array of at most %d", MaxOptions)
+		}
+		return nil
+	}
+	k, err := readString(d, maxStateStrLen, "kind")
+	if err != nil {
+		return err
+	}
+	s.Kind = Kind(k)
+	switch s.Kind {
+	case KindScale:
+		if err := readArray(d, 2, "scale results"); err != nil {
+			return err
+		}
+		if s.ScaleMin, err = readInt(d, "scale min"); err != nil {
+			return err
+		}
+		if s.ScaleSum, err = readInt(d, "scale sum"); err != nil {
+			return err
+		}
+	case KindRanked:
+		if len(s.Counts) > MaxOptions {
+			return Errorf(EINVALID, "malformed msgpack: counts must be an array of at most %d", MaxOptions)
+		}
+		if s.Borda, err = readUints(d, MaxOptions, "borda"); err != nil {
+			return err
+		}
+	case KindWords:
+		if err := readArray(d, 4, "words results"); err != nil {
+			return err
+		}
+		if s.Distinct, err = readUint(d, 1<<63, "distinct"); err != nil {
+			return err
+		}
+		if s.DistinctExact, err = d.DecodeBool(); err != nil {
+			return errWire("distinct exact", err)
+		}
+		if s.CountError, err = readUint(d, 1<<63, "count error"); err != nil {
+			return err
+		}
+		nw, err := readArrayMax(d, MaxSnapshotWords, "words")
+		if err != nil {
+			return err
+		}
+		s.Words = make([]WordCount, nw)
+		for i := range s.Words {
+			if err := readArray(d, 2, "word count"); err != nil {
+				return err
+			}
+			if s.Words[i].Word, err = readString(d, MaxWordBytes, "word"); err != nil {
+				return err
+			}
+			if s.Words[i].Count, err = readUint(d, 1<<63, "word count"); err != nil {
+				return err
+			}
+		}
+	default:
+		return Errorf(EINVALID, "malformed msgpack: snapshot kind %q is not a version 2 kind", k)
 	}
 	return nil
 }
@@ -476,15 +677,21 @@ func FromUnixMilli(ms int64) time.Time {
 // unset), followed by identity, jwt_issuer, jwt_audience when the identity
 // is not open: an open poll keeps the 11-element form edges that predate
 // identity modes read.
+//
+// Polls of the kinds of version 2 (scale, ranked, words) are written as
+// [2, …the 14 elements above…, scale, max_words] (docs/WIRE.md).
 func (p *Poll) EncodeMsgpack(e *msgpack.Encoder) error {
-	n := 11
+	n, ver := 11, uint64(1)
 	if p.IdentityMode() != IdentityOpen {
 		n = 14
+	}
+	if p.Kind.Extended() {
+		n, ver = 16, 2
 	}
 	if err := e.EncodeArrayLen(n); err != nil {
 		return err
 	}
-	if err := e.EncodeUint(WireVersion); err != nil {
+	if err := e.EncodeUint(ver); err != nil {
 		return err
 	}
 	if err := e.EncodeString(p.ID); err != nil {
@@ -522,26 +729,54 @@ func (p *Poll) EncodeMsgpack(e *msgpack.Encoder) error {
 	if err := e.EncodeUint(p.Version); err != nil || n == 11 {
 		return err
 	}
-	for _, s := range []string{string(p.Identity), p.JWTIssuer, p.JWTAudience} {
+	for _, s := range []string{string(p.IdentityMode()), p.JWTIssuer, p.JWTAudience} {
 		if err := e.EncodeString(s); err != nil {
 			return err
 		}
 	}
-	return nil
+	if n == 14 {
+		return nil
+	}
+	if p.Scale == nil {
+		if err := e.EncodeArrayLen(0); err != nil {
+			return err
+		}
+	} else {
+		if err := e.EncodeArrayLen(4); err != nil {
+			return err
+		}
+		if err := e.EncodeInt(int64(p.Scale.Min)); err != nil {
+			return err
+		}
+		if err := e.EncodeInt(int64(p.Scale.Max)); err != nil {
+			return err
+		}
+		if err := e.EncodeString(p.Scale.MinLabel); err != nil {
+			return err
+		}
+		if err := e.EncodeString(p.Scale.MaxLabel); err != nil {
+			return err
+		}
+	}
+	return e.EncodeUint(uint64(p.MaxWords))
 }
 
-// DecodeMsgpack reads a v1 poll (11 elements, or 14 with its identity) and
-// validates it.
+// DecodeMsgpack reads a v1 poll (11 elements, or 14 with its identity) or
+// a v2 poll (16 elements) and validates it.
 func (p *Poll) DecodeMsgpack(d *msgpack.Decoder) error {
 	n, err := d.DecodeArrayLen()
 	if err != nil {
 		return errWire("poll", err)
 	}
-	if n != 11 && n != 14 {
-		return Errorf(EINVALID, "malformed msgpack: poll must be an array of 11 or 14, got %d", n)
+	if n != 11 && n != 14 && n != 16 {
+		return Errorf(EINVALID, "malformed msgpack: poll must be an array of 11, 14 or 16, got %d", n)
 	}
-	if err := readVersion(d, "poll"); err != nil {
+	ver, err := readVersion(d, 2, "poll")
+	if err != nil {
 		return err
+	}
+	if ver == 1 && n == 16 || ver == 2 && n != 16 {
+		return Errorf(EINVALID, "malformed msgpack: a version %d poll must not be an array of %d", ver, n)
 	}
 	if p.ID, err = readString(d, MaxPollIDLen, "poll id"); err != nil {
 		return err
@@ -590,7 +825,8 @@ func (p *Poll) DecodeMsgpack(d *msgpack.Decoder) error {
 		return err
 	}
 	p.Identity, p.JWTIssuer, p.JWTAudience = "", "", ""
-	if n == 14 {
+	p.Scale, p.MaxWords = nil, 0
+	if n >= 14 {
 		if s, err = readString(d, maxStateStrLen, "identity"); err != nil {
 			return err
 		}
@@ -601,8 +837,63 @@ func (p *Poll) DecodeMsgpack(d *msgpack.Decoder) error {
 		if p.JWTAudience, err = readString(d, MaxJWTClaimLen, "jwt_audience"); err != nil {
 			return err
 		}
+		if p.Identity == IdentityOpen {
+			p.Identity = "" // as an open poll decodes from the 11-element form
+		}
+	}
+	if n == 16 {
+		if err := p.decodeV2(d); err != nil {
+			return err
+		}
+		if !p.Kind.Extended() {
+			return Errorf(EINVALID, "malformed msgpack: a %q poll is sent in version 1", p.Kind)
+		}
+	} else if p.Kind.Extended() {
+		return Errorf(EINVALID, "malformed msgpack: a %q poll needs version 2", p.Kind)
+	}
+	if len(p.Options) == 0 {
+		p.Options = nil
 	}
 	return p.Validate()
+}
+
+// decodeV2 reads a v2 poll's scale and max_words.
+func (p *Poll) decodeV2(d *msgpack.Decoder) error {
+	ns, err := d.DecodeArrayLen()
+	if err != nil {
+		return errWire("scale", err)
+	}
+	switch ns {
+	case 0:
+	case 4:
+		lo, err := readInt(d, "scale min")
+		if err != nil {
+			return err
+		}
+		hi, err := readInt(d, "scale max")
+		if err != nil {
+			return err
+		}
+		if lo < -MaxScaleAbs || lo > MaxScaleAbs || hi < -MaxScaleAbs || hi > MaxScaleAbs {
+			return Errorf(EINVALID, "malformed msgpack: scale out of range")
+		}
+		sc := &Scale{Min: int(lo), Max: int(hi)}
+		if sc.MinLabel, err = readString(d, MaxLabelLen, "scale min label"); err != nil {
+			return err
+		}
+		if sc.MaxLabel, err = readString(d, MaxLabelLen, "scale max label"); err != nil {
+			return err
+		}
+		p.Scale = sc
+	default:
+		return Errorf(EINVALID, "malformed msgpack: scale must be an array of 0 or 4, got %d", ns)
+	}
+	mw, err := readUint(d, MaxWordsCap, "max_words")
+	if err != nil {
+		return err
+	}
+	p.MaxWords = int(mw)
+	return nil
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -645,10 +936,10 @@ func unmarshal(data []byte, v msgpack.CustomDecoder, what string) error {
 	return nil
 }
 
-// MarshalBatch encodes b in wire format v1.
+// MarshalBatch encodes b in wire format v2.
 func MarshalBatch(b *Batch) ([]byte, error) { return marshal(b) }
 
-// UnmarshalBatch decodes a v1 batch and validates it. Errors are EINVALID.
+// UnmarshalBatch decodes a v1 or v2 batch and validates it. Errors are EINVALID.
 func UnmarshalBatch(data []byte, b *Batch) error {
 	if len(data) > MaxBatchBytes {
 		return Errorf(ETOOLARGE, "batch larger than %d bytes", MaxBatchBytes)
@@ -659,20 +950,20 @@ func UnmarshalBatch(data []byte, b *Batch) error {
 	return b.Validate()
 }
 
-// MarshalReceipt encodes r in wire format v1.
+// MarshalReceipt encodes r in wire format (receipts are version 1).
 func MarshalReceipt(r *Receipt) ([]byte, error) { return marshal(r) }
 
-// UnmarshalReceipt decodes a v1 receipt.
+// UnmarshalReceipt decodes a version 1 receipt.
 func UnmarshalReceipt(data []byte, r *Receipt) error { return unmarshal(data, r, "receipt") }
 
-// MarshalSnapshot encodes s in wire format v1.
+// MarshalSnapshot encodes s in wire format v1 (single, multi) or v2.
 func MarshalSnapshot(s *Snapshot) ([]byte, error) { return marshal(s) }
 
-// UnmarshalSnapshot decodes a v1 snapshot.
+// UnmarshalSnapshot decodes a v1 or v2 snapshot.
 func UnmarshalSnapshot(data []byte, s *Snapshot) error { return unmarshal(data, s, "snapshot") }
 
-// MarshalPoll encodes p in wire format v1.
+// MarshalPoll encodes p in wire format v1 (single, multi) or v2.
 func MarshalPoll(p *Poll) ([]byte, error) { return marshal(p) }
 
-// UnmarshalPoll decodes a v1 poll and validates it.
+// UnmarshalPoll decodes a v1 or v2 poll and validates it.
 func UnmarshalPoll(data []byte, p *Poll) error { return unmarshal(data, p, "poll") }

@@ -31,8 +31,14 @@ const (
 const batchOverhead = 1 + 1 + 2 + 16 + 2 + shared.MaxEdgeIDLen + 5
 
 // voteSize bounds the encoded size of v: array header, poll id str, voter
-// bin, choices bin, time as int64.
-func voteSize(v *shared.Vote) int { return 1 + 2 + len(v.Poll) + 2 + 16 + 2 + len(v.Choices) + 9 }
+// bin, choices bin, time as int64, words array and strs.
+func voteSize(v *shared.Vote) int {
+	n := 1 + 2 + len(v.Poll) + 2 + 16 + 2 + len(v.Choices) + 9 + 1
+	for _, w := range v.Words {
+		n += 2 + len(w)
+	}
+	return n
+}
 
 // Options tunes a Committer. Zero fields take the defaults.
 type Options struct {

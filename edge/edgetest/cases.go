@@ -156,6 +156,50 @@ func lastVote(poll string, choices ...uint8) func(t *testing.T, r *Result, h *Fa
 	}
 }
 
+// lastWords asserts the last recorded vote's poll and words (no choices).
+func lastWords(poll string, words ...string) func(t *testing.T, r *Result, h *FakeHost) {
+	return func(t *testing.T, r *Result, h *FakeHost) {
+		t.Helper()
+		checkAccepted(poll)(t, r, h)
+		vs := h.Votes()
+		if len(vs) == 0 {
+			t.Fatal("no vote recorded")
+		}
+		v := vs[len(vs)-1]
+		if v.Poll != poll || len(v.Choices) != 0 || strings.Join(v.Words, "|") != strings.Join(words, "|") {
+			t.Errorf("recorded vote %+v, want poll %s words %q", v, poll, words)
+		}
+		if err := v.Validate(); err != nil {
+			t.Errorf("recorded vote invalid: %v", err)
+		}
+	}
+}
+
+// badVote is a JSON vote step that must be refused with 400 and the given
+// message, recording nothing.
+func badVote(poll, body, msg string) Step {
+	s := withVotes(vote(poll, body, 400, shared.EINVALID), 0)
+	if msg != "" {
+		s.Want.Check = checkErrorMessage(msg)
+	}
+	return s
+}
+
+// msgpackBallot encodes a MessagePack vote body {"token": tok, key: val}.
+func msgpackBallot(tok, key string, val any) []byte {
+	var buf bytes.Buffer
+	e := msgpack.NewEncoder(&buf)
+	if err := e.EncodeMapLen(2); err != nil {
+		panic(err)
+	}
+	for _, x := range []any{"token", tok, key, val} {
+		if err := e.Encode(x); err != nil {
+			panic(err)
+		}
+	}
+	return buf.Bytes()
+}
+
 func msgpackVote(tok string, choice any) []byte {
 	var buf bytes.Buffer
 	e := msgpack.NewEncoder(&buf)
@@ -525,6 +569,80 @@ func Cases() []Case {
 			withVotes(Step{Method: post, Path: "/v1/polls/multi/votes", Header: jsonHdr(), Body: `{"token":"{tok:n}","choice":2}`,
 				Want: Want{Status: 202, Check: lastVote("multi", 2)}}, 2),
 		}},
+		{Name: "vote/scale", Steps: spreadIPs([]Step{
+			{Path: "/v1/polls/scale", Save: "s", Want: Want{Status: 200, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if b := string(r.Body); !strings.Contains(b, `"kind":"scale","scale":{"min":-2,"max":7,"min_label":"cold","max_label":"hot"}`) || strings.Contains(b, `"options"`) {
+					t.Errorf("scale poll body: %s", b)
+				}
+			}}},
+			issue("scale", "t"), issue("scale", "u"),
+			badVote("scale", `{"token":"{tok:s}","value":8}`, "value must be an integer from -2 to 7"),
+			badVote("scale", `{"token":"{tok:s}","value":-3}`, "value must be an integer from -2 to 7"),
+			badVote("scale", `{"token":"{tok:s}","value":99999999999999999999999}`, "value must be an integer from -2 to 7"),
+			badVote("scale", `{"token":"{tok:s}","value":-99999999999999999999999}`, "value must be an integer from -2 to 7"),
+			badVote("scale", `{"token":"{tok:s}","value":1.5}`, ""),
+			badVote("scale", `{"token":"{tok:s}","value":01}`, ""),
+			badVote("scale", `{"token":"{tok:s}","value":"3"}`, ""),
+			badVote("scale", `{"token":"{tok:s}","value":-}`, ""),
+			badVote("scale", `{"token":"{tok:s}","choice":3}`, `this poll takes "value", not "choice"`),
+			badVote("scale", `{"token":"{tok:s}","choices":[3]}`, `this poll takes "value", not "choices"`),
+			badVote("scale", `{"token":"{tok:s}","words":["x"]}`, `this poll takes "value", not "words"`),
+			badVote("scale", `{"token":"{tok:s}","value":3,"choice":3}`, ""),
+			issue("open1", "o"),
+			badVote("open1", `{"token":"{tok:o}","value":1}`, `this poll takes "choice" or "choices", not "value"`),
+			withVotes(Step{Method: post, Path: "/v1/polls/scale/votes", Header: jsonHdr(), Body: `{"token":"{tok:s}","value":-2}`,
+				Want: Want{Status: 202, Check: lastVote("scale", 0)}}, 1),
+			withVotes(vote("scale", `{"token":"{tok:s}","value":5}`, 409, shared.ECONFLICT), 1),
+			withVotes(Step{Method: post, Path: "/v1/polls/scale/votes", Header: jsonHdr(), Body: `{"token":"{tok:t}","value":7}`,
+				Want: Want{Status: 202, Check: lastVote("scale", 9)}}, 2),
+			withVotes(Step{Method: post, Path: "/v1/polls/scale/votes", Header: hdr("Content-Type", shared.ContentTypeMsgpack),
+				BodyFn: func(tok func(string) string) []byte { return msgpackBallot(tok("u"), "value", int64(-1)) },
+				Want:   Want{Status: 202, Check: lastVote("scale", 1)}}, 3),
+		})},
+		{Name: "vote/ranked", Steps: spreadIPs([]Step{
+			issue("ranked", "r"), issue("ranked", "q"),
+			badVote("ranked", `{"token":"{tok:r}","choices":[0,1,2,3]}`, "at most 3 choices allowed"),
+			badVote("ranked", `{"token":"{tok:r}","choices":[2,2]}`, "choice 2 given twice"),
+			badVote("ranked", `{"token":"{tok:r}","choices":[4]}`, "choice 4 out of range 0-3"),
+			badVote("ranked", `{"token":"{tok:r}","choices":[]}`, "a vote needs a choice"),
+			badVote("ranked", `{"token":"{tok:r}","value":1}`, `this poll takes "choice" or "choices", not "value"`),
+			badVote("ranked", `{"token":"{tok:r}","words":["a"]}`, ""),
+			withVotes(Step{Method: post, Path: "/v1/polls/ranked/votes", Header: jsonHdr(), Body: `{"token":"{tok:r}","choices":[2,0,3]}`,
+				Want: Want{Status: 202, Check: lastVote("ranked", 2, 0, 3)}}, 1),
+			withVotes(Step{Method: post, Path: "/v1/polls/ranked/votes", Header: hdr("Content-Type", shared.ContentTypeMsgpack),
+				BodyFn: func(tok func(string) string) []byte { return msgpackVote(tok("q"), []int{3, 1}) },
+				Want:   Want{Status: 202, Check: lastVote("ranked", 3, 1)}}, 2),
+		})},
+		{Name: "vote/words", Steps: spreadIPs([]Step{
+			{Path: "/v1/polls/words", Save: "w", Want: Want{Status: 200, Check: func(t *testing.T, r *Result, h *FakeHost) {
+				if b := string(r.Body); !strings.Contains(b, `"kind":"words","max_words":2`) || strings.Contains(b, `"options"`) {
+					t.Errorf("words poll body: %s", b)
+				}
+			}}},
+			issue("words", "x"), issue("words", "y"),
+			badVote("words", `{"token":"{tok:w}","words":["no way"]}`, "word 1: a word may contain only letters, digits and inner hyphens or apostrophes"),
+			badVote("words", `{"token":"{tok:w}","words":["ok","-dash"]}`, "word 2: a word may contain only letters, digits and inner hyphens or apostrophes"),
+			badVote("words", `{"token":"{tok:w}","words":["`+strings.Repeat("a", 25)+`"]}`, "word 1: a word may have at most 24 characters"),
+			badVote("words", `{"token":"{tok:w}","words":["  "]}`, "word 1: a word must not be empty"),
+			badVote("words", `{"token":"{tok:w}","words":["Yes","YES"]}`, `word 2: "YES" repeats word 1`),
+			badVote("words", `{"token":"{tok:w}","words":["a","b","c"]}`, "at most 2 words allowed"),
+			badVote("words", `{"token":"{tok:w}","words":["a","b","c","d"]}`, "at most 3 words allowed"),
+			badVote("words", `{"token":"{tok:w}","words":[]}`, "a vote needs a word"),
+			badVote("words", `{"token":"{tok:w}","words":[1]}`, ""),
+			badVote("words", `{"token":"{tok:w}","words":"amazing"}`, ""),
+			badVote("words", `{"token":"{tok:w}","choice":0}`, `this poll takes "words", not "choice"`),
+			badVote("words", `{"token":"{tok:w}","value":1}`, `this poll takes "words", not "value"`),
+			issue("open1", "o"),
+			badVote("open1", `{"token":"{tok:o}","words":["a"]}`, `this poll takes "choice" or "choices", not "words"`),
+			withVotes(Step{Method: post, Path: "/v1/polls/words/votes", Header: jsonHdr(), Body: `{"token":"{tok:w}","words":["Amazing","Don\u2019t"]}`,
+				Want: Want{Status: 202, Check: lastWords("words", "amazing", "don't")}}, 1),
+			withVotes(vote("words", `{"token":"{tok:w}","words":["again"]}`, 409, shared.ECONFLICT), 1),
+			withVotes(Step{Method: post, Path: "/v1/polls/words/votes", Header: jsonHdr(), Body: `{"token":"{tok:x}","words":["ＳＴＲＡßＥ"]}`,
+				Want: Want{Status: 202, Check: lastWords("words", "strasse")}}, 2),
+			withVotes(Step{Method: post, Path: "/v1/polls/words/votes", Header: hdr("Content-Type", shared.ContentTypeMsgpack),
+				BodyFn: func(tok func(string) string) []byte { return msgpackBallot(tok("y"), "words", []string{"Café"}) },
+				Want:   Want{Status: 202, Check: lastWords("words", "café")}}, 3),
+		})},
 		{Name: "vote/too large 413", Steps: []Step{
 			issue("open1", "a"),
 			withVotes(vote("open1", `{"token":"{tok:a}","choice":0,"pad":"`+strings.Repeat("x", 5000)+`"}`, 413, shared.ETOOLARGE), 0),

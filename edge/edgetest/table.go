@@ -60,6 +60,9 @@ func TableConfig() edge.Config {
 //	ended   open, but closed a minute before Epoch
 //	club    open, identity invite (codes InviteCodes)
 //	vip     open, identity signed (iss JWTIssuer, aud JWTAudience)
+//	scale   open, a scale from -2 to 7 with end labels
+//	ranked  open, ranked, at most 3 of 4 options
+//	words   open, words, at most 2 per ballot
 func Polls() []shared.Poll {
 	opts := func(n int) []shared.Option {
 		o := make([]shared.Option, n)
@@ -81,7 +84,14 @@ func Polls() []shared.Poll {
 	club.Identity = shared.IdentityInvite
 	vip := base("vip", shared.StateOpen)
 	vip.Identity, vip.JWTIssuer, vip.JWTAudience = shared.IdentitySigned, JWTIssuer, JWTAudience
-	return []shared.Poll{base("open1", shared.StateOpen), multi, base("closed", shared.StateClosed), base("draft", shared.StateDraft), later, ended, club, vip}
+	scale := base("scale", shared.StateOpen)
+	scale.Kind, scale.Options, scale.Scale = shared.KindScale, nil, &shared.Scale{Min: -2, Max: 7, MinLabel: "cold", MaxLabel: "hot"}
+	ranked := base("ranked", shared.StateOpen)
+	ranked.Kind, ranked.MaxChoices, ranked.Options = shared.KindRanked, 3, opts(4)
+	words := base("words", shared.StateOpen)
+	words.Kind, words.Options, words.MaxWords = shared.KindWords, nil, 2
+	return []shared.Poll{base("open1", shared.StateOpen), multi, base("closed", shared.StateClosed), base("draft", shared.StateDraft), later, ended, club, vip,
+		scale, ranked, words}
 }
 
 // The signed poll's claims.

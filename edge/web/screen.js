@@ -21,6 +21,12 @@
 // img-src 'self' data:), never as markup inserted into the page; titles and
 // labels are set with textContent only. Bars animate with CSS transitions,
 // which prefers-reduced-motion turns off (base.css).
+//
+// Each kind draws its own chart (lib/results.js renderPoll): bars for
+// single and multi, a histogram with the mean for scale, bars by Borda
+// points with first preferences for ranked, and a word cloud (the 60 most
+// given words, each as text, sized by the square root of its count) for
+// words.
 
 /*! qrcode-generator: Copyright (c) 2009 Kazuhiko Arase, MIT license. "QR Code" is a registered trademark of DENSO WAVE INCORPORATED. */
 import qrcode from "qrcode-generator";
@@ -29,7 +35,7 @@ import {
   closesAt, describe, noteServerDate, now, num, opensAt, phase, pollIdFromPath,
   resultsVisible, span,
 } from "./lib/poll.js";
-import { pollResults, renderResults } from "./lib/results.js";
+import { pollResults, renderPoll } from "./lib/results.js";
 import { loadToken, saveToken } from "./lib/store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -110,7 +116,7 @@ function fatal(title) {
 // --- results: SSE, or polling as the fallback --------------------------------
 
 function draw(snap) {
-  if (!poll || !renderResults($("results"), poll.options.map((o) => o.label), snap)) return;
+  if (!poll || !renderPoll($("results"), poll, snap, { words: 60 })) return;
   const n = Number(snap.voters) || 0;
   $("total").textContent = num(n);
   $("total-label").textContent = n === 1 ? "voter" : "voters";

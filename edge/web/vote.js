@@ -27,8 +27,13 @@
 // fragment #jwt=…, or posted by the embedding page: see reportReady) for one
 // with POST /v1/polls/{id}/token, then votes exactly as in an open poll.
 //
-// Everything from the server (titles, labels, messages) is inserted with
-// textContent, never as HTML.
+// Poll kinds: single and multi are radios and checkboxes drawn here; scale,
+// ranked and words polls get their controls from lib/scale.js,
+// lib/ranked.js and lib/words.js, each a "ballot" whose read() gives the
+// vote's JSON and the words for "You voted …", or the error to show.
+//
+// Everything from the server (titles, labels, messages, words) is inserted
+// with textContent, never as HTML.
 
 import { call, callRetrying, errMessage, pollPath } from "./lib/api.js";
 import { formatCode, jwtReason, normalizeCode, parentOrigin, takeFragment } from "./lib/identity.js";
@@ -36,8 +41,11 @@ import {
   closesAt, describe, limit, list, noteServerDate, now, num, opensAt, phase,
   pollIdFromPath, resultsVisible, span,
 } from "./lib/poll.js";
-import { pollResults, renderResults } from "./lib/results.js";
+import { rankedForm, rankedLegend } from "./lib/ranked.js";
+import { pollResults, renderPoll } from "./lib/results.js";
+import { scaleForm, scaleLegend } from "./lib/scale.js";
 import { loadToken, loadVote, saveToken, saveVote } from "./lib/store.js";
+import { maxWords, wordsForm } from "./lib/words.js";
 
 const $ = (id) => document.getElementById(id);
 const id = pollIdFromPath(location.pathname);
@@ -45,7 +53,9 @@ const embed = new URLSearchParams(location.search).get("embed") === "1";
 
 let poll = null; // the poll config from GET /v1/polls/{id}
 let token = "";
-let vote = null; // {choices, labels, receipt, at} once this voter voted
+let vote = null; // {choices, labels, receipt, at, kind} once this voter voted
+let ballot = null; // the controls of a scale, ranked or words poll
+let errorFocus = null; // what the error summary's link focuses
 let shown = ""; // the phase last drawn
 let sending = false;
 let results = null; // the results poller while one runs
@@ -184,7 +194,8 @@ function setPoll(p) {
   update();
 }
 
-const optionsKey = (p) => p.kind + "|" + limit(p) + "|" + p.options.map((o) => o.label).join("\u0000");
+const optionsKey = (p) =>
+  [p.kind, p.max_choices || 0, JSON.stringify(p.scale || null), p.max_words || 0, ...(p.options || []).map((o) => o.label)].join("\u0000");
 
 // --- invite codes and sign-ins: trading them for a voter token -----------
 
@@ -329,7 +340,7 @@ async function trade(json, busy) {
       codeError("");
       setPoll(r.body.poll);
       say(json.code ? "Your code is accepted. You can vote now." : "You're signed in. You can vote now.", "ok");
-      const first = document.querySelector("#options input:not(:disabled)");
+      const first = firstControl();
       if (first && !$("vote-form").hidden) first.focus();
       return r;
     }
@@ -383,9 +394,24 @@ function onMessage(e) {
 
 // --- the form ------------------------------------------------------------
 
-/** Draws the radios or checkboxes, keeping what was already ticked. */
+/** The first control of the form (for focus). */
+function firstControl() {
+  return ballot ? ballot.first() : document.querySelector("#options input:not(:disabled)");
+}
+
+/** Draws the kind's controls: radios or checkboxes (keeping what was already ticked), or a ballot. */
 function drawOptions() {
   const box = $("options");
+  const kinds = { scale: [scaleForm, scaleLegend], ranked: [rankedForm, rankedLegend], words: [wordsForm, (p) => (maxWords(p) > 1 ? "Up to " + maxWords(p) + " words" : "One word")] };
+  const k = kinds[poll.kind];
+  box.dataset.kind = poll.kind;
+  if (k) {
+    $("legend").textContent = k[1](poll);
+    $("choice-count").hidden = true;
+    ballot = k[0](poll, box);
+    return;
+  }
+  ballot = null;
   const before = new Set(checked());
   const multi = poll.kind === "multi";
   const max = limit(poll);
@@ -431,10 +457,12 @@ function enforceMax() {
   }
 }
 
-function showError(text) {
+function showError(text, focus) {
+  errorFocus = focus || null;
   $("error-link").textContent = text;
   $("error-summary").hidden = false;
-  $("options-set").classList.add("invalid");
+  // Word fields mark themselves; other ballots are marked as a whole.
+  if (poll.kind !== "words") $("options-set").classList.add("invalid");
   $("error-summary").focus();
 }
 
@@ -446,11 +474,21 @@ function hideError() {
 async function onSubmit(e) {
   e.preventDefault();
   if (sending || !poll) return;
-  let choices = checked();
-  if (poll.kind === "multi" && limit(poll) === 1 && choices.length > 1) choices = choices.slice(0, 1);
-  if (!choices.length) {
-    showError(poll.kind === "multi" && limit(poll) > 1 ? "Choose at least one option" : "Choose an option");
-    return;
+  let b;
+  if (ballot) {
+    b = ballot.read();
+    if (b.error) {
+      showError(b.error, b.focus);
+      return;
+    }
+  } else {
+    let choices = checked();
+    if (poll.kind === "multi" && limit(poll) === 1 && choices.length > 1) choices = choices.slice(0, 1);
+    if (!choices.length) {
+      showError(poll.kind === "multi" && limit(poll) > 1 ? "Choose at least one option" : "Choose an option");
+      return;
+    }
+    b = { json: poll.kind === "multi" ? { choices } : { choice: choices[0] }, labels: choices.map((i) => poll.options[i].label), choices };
   }
   hideError();
   sending = true;
@@ -459,7 +497,7 @@ async function onSubmit(e) {
   $("vote-form").setAttribute("aria-busy", "true");
   say("Sending your vote…", "", true);
   try {
-    await sendVote(choices, false);
+    await sendVote(b, false);
   } finally {
     sending = false;
     button.disabled = false;
@@ -467,22 +505,24 @@ async function onSubmit(e) {
   }
 }
 
-/** POST /v1/polls/{id}/votes, and what each answer means to the voter. */
-async function sendVote(choices, renewed) {
-  const json = poll.kind === "multi" ? { choices } : { choice: choices[0] };
-  const labels = choices.map((i) => poll.options[i].label);
+/**
+ * POST /v1/polls/{id}/votes with b = {json, labels, choices?}, and what each
+ * answer means to the voter.
+ */
+async function sendVote(b, renewed) {
+  const { json, labels } = b;
   const r = await callRetrying(pollPath(id) + "/votes", { method: "POST", token, json }, waiting("Your vote hasn't been sent yet."));
   noteServerDate(r.res);
   switch (r.status) {
     case 202:
-      remember({ choices, labels, receipt: (r.body && r.body.receipt) || "", at: Date.now() });
+      remember({ choices: b.choices || [], labels, receipt: (r.body && r.body.receipt) || "", at: Date.now(), kind: poll.kind });
       say("Thank you, your vote is in.", "ok");
       $("voted-title").focus();
       return;
     case 409:
       // The edge remembers this voter: the first vote stands, whatever this
       // one chose, so the page does not claim to know the choice.
-      remember({ choices: [], labels: [], receipt: "", at: Date.now() });
+      remember({ choices: [], labels: [], receipt: "", at: Date.now(), kind: poll.kind });
       say("You already voted in this poll. Only your first vote counts.", "ok");
       $("voted-title").focus();
       return;
@@ -506,7 +546,7 @@ async function sendVote(choices, renewed) {
       if (!renewed) {
         token = "";
         saveToken(id, "");
-        if (await loadPoll(false)) return sendVote(choices, true);
+        if (await loadPoll(false)) return sendVote(b, true);
       }
       say("We couldn't confirm your voter pass. Please reload the page and vote again.", "error");
       return;
@@ -519,6 +559,13 @@ async function sendVote(choices, renewed) {
       refreshPoll();
       return;
     case 400:
+      if (ballot && ballot.fail) {
+        // Words: the edge's own message says what it refused.
+        const e = ballot.fail(errMessage(r));
+        showError(e.error, e.focus);
+        clearTransient();
+        return;
+      }
       say("That choice isn't valid for this poll any more. Please check the options and vote again.", "error");
       refreshPoll();
       return;
@@ -540,10 +587,17 @@ function remember(v) {
 // --- after voting: the receipt and "check my vote" -------------------------
 
 function drawVoted() {
-  $("voted-title").textContent = vote.labels.length ? "You voted" : "You have already voted";
-  $("voted-choice").textContent = vote.labels.length
-    ? "You voted for " + list(vote.labels) + "."
-    : "This device has already voted in this poll.";
+  const l = vote.labels;
+  $("voted-title").textContent = l.length ? "You voted" : "You have already voted";
+  $("voted-choice").textContent = !l.length
+    ? "This device has already voted in this poll."
+    : vote.kind === "scale"
+      ? "You answered " + l[0] + "."
+      : vote.kind === "ranked"
+        ? "Your ranking: " + l.map((x, i) => i + 1 + ". " + x).join(", ") + "."
+        : vote.kind === "words"
+          ? "You said " + list(l.map((w) => "“" + w + "”")) + "."
+          : "You voted for " + list(l) + ".";
   $("receipt").textContent = vote.receipt;
   $("receipt-line").hidden = !vote.receipt;
 }
@@ -627,7 +681,7 @@ function startResults() {
     id,
     {
       snapshot(snap) {
-        if (!renderResults($("results"), poll.options.map((o) => o.label), snap)) return;
+        if (!renderPoll($("results"), poll, snap)) return;
         noteResults(snap);
       },
       state(s) {
@@ -651,6 +705,16 @@ function noteResults() {
   let text = (closed ? "Final results: " : "Live results: ") + num(n) + (n === 1 ? " voter" : " voters") + ".";
   if (poll.kind === "multi" && limit(poll) > 1) {
     text += " Each voter could choose up to " + limit(poll) + " options, so the percentages can add up to more than 100%.";
+  } else if (poll.kind === "ranked") {
+    const n = poll.options.length;
+    text += " Options are ordered by points: each ballot gives its first choice " + (n - 1) + (n - 1 === 1 ? " point" : " points") +
+      (n > 2 ? ", its second " + (n - 2) + ", and so on" : "") + ".";
+  } else if (poll.kind === "words") {
+    const d = $("results").dataset;
+    const w = Number(d.words) || 0;
+    const k = Number(d.distinct) || 0;
+    if (w) text += " " + num(w) + (w === 1 ? " word, " : " words, ") + (d.exact ? "" : "about ") + num(k) + " different.";
+    text += " The more often a word was given, the bigger it is.";
   }
   $("results-note").textContent = text;
 }
@@ -688,11 +752,11 @@ function start() {
   $("vote-form").addEventListener("submit", onSubmit);
   $("options").addEventListener("change", () => {
     enforceMax();
-    if (checked().length) hideError();
+    if (ballot ? poll.kind === "scale" : checked().length) hideError();
   });
   $("error-link").addEventListener("click", (e) => {
     e.preventDefault();
-    const first = document.querySelector("#options input:not(:disabled)");
+    const first = (errorFocus && errorFocus.isConnected && errorFocus) || firstControl();
     if (first) first.focus();
   });
   $("check-vote").addEventListener("click", checkVote);

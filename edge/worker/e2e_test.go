@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/internal/closetest"
+	"github.com/edgepoll/edgepoll/internal/kindstest"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
 	"github.com/edgepoll/edgepoll/internal/syncbuf"
@@ -387,6 +388,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 		if resp.StatusCode != http.StatusNotModified {
 			t.Fatalf("If-None-Match: %d, want 304", resp.StatusCode)
 		}
+	})
+
+	t.Run("NewKindsVotedAndCounted", func(t *testing.T) {
+		e.t = t
+		kindstest.Run(t, e.url, e.admin, e.get)
 	})
 
 	t.Run("ConcurrentVotersExact", func(t *testing.T) {

@@ -197,6 +197,20 @@ func (c *Client) Results(ctx context.Context, id string) (*Results, error) {
 	return &r, c.doJSON(ctx, http.MethodGet, pollPath(id, "/results"), nil, &r)
 }
 
+// BanWord hides a word of a words poll; it returns the word's normal form.
+func (c *Client) BanWord(ctx context.Context, id, word string) (string, error) {
+	var r origin.BanResponse
+	err := c.doJSON(ctx, http.MethodPost, pollPath(id, "/words/ban"), origin.BanRequest{Word: word}, &r)
+	return r.Word, err
+}
+
+// HiddenWords lists a words poll's blocklist and bans.
+func (c *Client) HiddenWords(ctx context.Context, id string) ([]string, error) {
+	var r origin.HiddenList
+	err := c.doJSON(ctx, http.MethodGet, pollPath(id, "/words/hidden"), nil, &r)
+	return r.Hidden, err
+}
+
 // Stats returns store-wide figures.
 func (c *Client) Stats(ctx context.Context) (*origin.Stats, error) {
 	var s origin.Stats

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,12 @@ var _ origin.Store = (*Store)(nil)
 type pollState struct {
 	poll    shared.Poll
 	counts  []uint64
+	borda   []uint64 // ranked
+	sum     int64    // scale: sum of values
+	words   map[string]uint64
+	hidden  map[string]bool
+	ballots map[shared.VoterID][]string // words ballots
+	batchOf map[shared.VoterID]shared.BatchID
 	voters  map[shared.VoterID][]uint8
 	order   []shared.VoterID // ledger order: first vote first
 	total   uint64
@@ -84,15 +91,47 @@ func (s *Store) lookup(id string) (*pollState, error) {
 func clonePoll(p *shared.Poll) *shared.Poll {
 	c := *p
 	c.Options = slices.Clone(p.Options)
+	if p.Scale != nil {
+		sc := *p.Scale
+		c.Scale = &sc
+	}
 	return &c
+}
+
+// clearVotes empties ps's counts and ballots.
+func (ps *pollState) clearVotes() {
+	ps.counts = make([]uint64, ps.poll.NumCounts())
+	ps.borda = make([]uint64, ps.poll.NumCounts())
+	ps.sum = 0
+	ps.words = map[string]uint64{}
+	ps.ballots = map[shared.VoterID][]string{}
+	ps.batchOf = map[shared.VoterID]shared.BatchID{}
+	ps.voters = map[shared.VoterID][]uint8{}
+	ps.rejected = [shared.NumReasons]uint64{}
+	ps.order = nil
+	ps.total = 0
 }
 
 func notFound(id string) error { return shared.Errorf(shared.ENOTFOUND, "poll %q not found", id) }
 
 // CreatePoll stores a new poll at version 1. Returns ECONFLICT if the id exists.
-func (s *Store) CreatePoll(_ context.Context, p *shared.Poll, _ origin.CreateOptions) (*shared.Poll, error) {
+func (s *Store) CreatePoll(_ context.Context, p *shared.Poll, opts origin.CreateOptions) (*shared.Poll, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
+	}
+	if p.Kind != shared.KindWords && len(opts.Blocklist) > 0 {
+		return nil, shared.Errorf(shared.EINVALID, "blocklist is only for a %q poll", shared.KindWords)
+	}
+	hidden := map[string]bool{}
+	for _, w := range shared.DefaultHiddenWords {
+		hidden[w] = true
+	}
+	for i, w := range opts.Blocklist {
+		n, err := shared.NormalizeWord(w)
+		if err != nil {
+			return nil, shared.Errorf(shared.EINVALID, "blocklist word %d: %s", i+1, shared.ErrorMessage(err))
+		}
+		hidden[n] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,12 +144,9 @@ func (s *Store) CreatePoll(_ context.Context, p *shared.Poll, _ origin.CreateOpt
 	c := clonePoll(p)
 	c.Version = 1
 	s.epoch++
-	s.polls[p.ID] = &pollState{
-		poll:    *c,
-		counts:  make([]uint64, len(c.Options)),
-		voters:  map[shared.VoterID][]uint8{},
-		version: s.epoch << 32,
-	}
+	ps := &pollState{poll: *c, version: s.epoch << 32, hidden: hidden}
+	ps.clearVotes()
+	s.polls[p.ID] = ps
 	return clonePoll(c), nil
 }
 
@@ -157,14 +193,16 @@ func (s *Store) UpdatePoll(_ context.Context, id string, fn func(*shared.Poll) e
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if len(ps.voters) > 0 && (!slices.Equal(c.Options, ps.poll.Options) || c.Kind != ps.poll.Kind || c.MaxChoices != ps.poll.MaxChoices) {
+	if len(ps.voters) > 0 && (!slices.Equal(c.Options, ps.poll.Options) || c.Kind != ps.poll.Kind || c.MaxChoices != ps.poll.MaxChoices ||
+		c.MaxWords != ps.poll.MaxWords || (c.Scale == nil) != (ps.poll.Scale == nil) || c.Scale != nil && *c.Scale != *ps.poll.Scale) {
 		return nil, shared.Errorf(shared.ECONFLICT, "poll %q has votes: its options and kind cannot change (reset it first)", id)
 	}
-	if len(c.Options) != len(ps.counts) {
-		ps.counts = make([]uint64, len(c.Options))
-	}
+	resize := c.NumCounts() != len(ps.counts)
 	c.Version = ps.poll.Version + 1
 	ps.poll = *c
+	if resize {
+		ps.clearVotes()
+	}
 	ps.version++
 	return clonePoll(c), nil
 }
@@ -213,11 +251,7 @@ func (s *Store) ResetPoll(_ context.Context, id string) (*shared.Poll, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps.counts = make([]uint64, len(ps.poll.Options))
-	ps.voters = map[shared.VoterID][]uint8{}
-	ps.rejected = [shared.NumReasons]uint64{}
-	ps.order = nil
-	ps.total = 0
+	ps.clearVotes()
 	ps.version++
 	ps.poll.Version++
 	return clonePoll(&ps.poll), nil
@@ -259,7 +293,7 @@ func (s *Store) Apply(_ context.Context, b *shared.Batch, window time.Duration) 
 			ps.rejected[shared.ReasonIndex(shared.ErrorMessage(err))]++
 			continue
 		}
-		if err := ps.poll.ValidateChoices(v.Choices); err != nil {
+		if !validBallot(&ps.poll, v) {
 			reject(shared.RejectInvalidChoice)
 			ps.rejected[shared.ReasonIndex(shared.RejectInvalidChoice)]++
 			continue
@@ -269,16 +303,132 @@ func (s *Store) Apply(_ context.Context, b *shared.Batch, window time.Duration) 
 			continue
 		}
 		ps.voters[v.Voter] = slices.Clone(v.Choices)
+		ps.batchOf[v.Voter] = b.ID
 		ps.order = append(ps.order, v.Voter)
-		for _, c := range v.Choices {
-			ps.counts[c]++
-			ps.total++
-		}
+		ps.count(v)
 		ps.version++
 		r.Accepted++
 	}
 	s.batches[b.ID] = seenBatch{receipt: r, at: now}
 	return &r, nil
+}
+
+// validBallot reports whether v is a ballot of p's kind.
+func validBallot(p *shared.Poll, v *shared.Vote) bool {
+	if p.Kind != shared.KindWords {
+		return len(v.Words) == 0 && p.ValidateChoices(v.Choices) == nil
+	}
+	if len(v.Choices) != 0 || len(v.Words) == 0 || len(v.Words) > p.MaxWords {
+		return false
+	}
+	for i, w := range v.Words {
+		if n, err := shared.NormalizeWord(w); err != nil || n != w || slices.Contains(v.Words[:i], w) {
+			return false
+		}
+	}
+	return true
+}
+
+// count adds an accepted ballot to ps's counts.
+func (ps *pollState) count(v *shared.Vote) {
+	switch ps.poll.Kind {
+	case shared.KindWords:
+		ps.ballots[v.Voter] = slices.Clone(v.Words)
+		for _, w := range v.Words {
+			if !ps.hidden[w] {
+				ps.words[w]++
+			}
+		}
+		ps.total += uint64(len(v.Words))
+	case shared.KindRanked:
+		ps.counts[v.Choices[0]]++
+		n := uint64(len(ps.poll.Options))
+		for r, c := range v.Choices {
+			ps.borda[c] += n - uint64(r) - 1
+		}
+		ps.total += uint64(len(v.Choices))
+	case shared.KindScale:
+		ps.counts[v.Choices[0]]++
+		ps.sum += int64(ps.poll.Scale.Min) + int64(v.Choices[0])
+		ps.total++
+	default:
+		for _, c := range v.Choices {
+			ps.counts[c]++
+			ps.total++
+		}
+	}
+}
+
+// BanWord implements origin.Store.
+func (s *Store) BanWord(_ context.Context, id, word string) (string, error) {
+	w, err := shared.NormalizeWord(word)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, err := s.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	if ps.poll.Kind != shared.KindWords {
+		return "", shared.Errorf(shared.ECONFLICT, "poll %s is not a words poll", id)
+	}
+	ps.hidden[w] = true
+	if _, ok := ps.words[w]; ok {
+		delete(ps.words, w)
+		ps.version++
+	}
+	return w, nil
+}
+
+// HiddenWords implements origin.Store.
+func (s *Store) HiddenWords(_ context.Context, id string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if ps.poll.Kind != shared.KindWords {
+		return nil, shared.Errorf(shared.ECONFLICT, "poll %s is not a words poll", id)
+	}
+	var out []string
+	for w := range ps.hidden {
+		if !slices.Contains(shared.DefaultHiddenWords, w) {
+			out = append(out, w)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// AllWords implements origin.Store.
+func (s *Store) AllWords(_ context.Context, id string) ([]shared.WordCount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return ps.sortedWords(), nil
+}
+
+func (ps *pollState) sortedWords() []shared.WordCount {
+	out := make([]shared.WordCount, 0, len(ps.words))
+	for w, c := range ps.words {
+		out = append(out, shared.WordCount{Word: w, Count: c})
+	}
+	slices.SortFunc(out, func(a, b shared.WordCount) int {
+		if a.Count != b.Count {
+			if a.Count > b.Count {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Word, b.Word)
+	})
+	return out
 }
 
 // Voted implements origin.Store.
@@ -301,7 +451,7 @@ func (s *Store) Snapshot(_ context.Context, id string) (*shared.Snapshot, error)
 	if err != nil {
 		return nil, err
 	}
-	return &shared.Snapshot{
+	snap := &shared.Snapshot{
 		Poll:        id,
 		Version:     ps.version,
 		Counts:      slices.Clone(ps.counts),
@@ -309,7 +459,18 @@ func (s *Store) Snapshot(_ context.Context, id string) (*shared.Snapshot, error)
 		Voters:      uint64(len(ps.voters)),
 		GeneratedAt: s.now().UnixMilli(),
 		Rejected:    ps.rejected,
-	}, nil
+	}
+	switch k := ps.poll.Kind; k {
+	case shared.KindScale:
+		snap.Kind, snap.ScaleMin, snap.ScaleSum = k, int64(ps.poll.Scale.Min), ps.sum
+	case shared.KindRanked:
+		snap.Kind, snap.Borda = k, slices.Clone(ps.borda)
+	case shared.KindWords:
+		ws := ps.sortedWords()
+		snap.Kind, snap.Distinct, snap.DistinctExact = k, uint64(len(ws)), true
+		snap.Words = ws[:min(len(ws), shared.MaxSnapshotWords)]
+	}
+	return snap, nil
 }
 
 // SnapshotVersion returns the current results version of a poll.
@@ -334,7 +495,9 @@ func (s *Store) Ledger(ctx context.Context, id string, fn func(origin.LedgerEntr
 	}
 	entries := make([]origin.LedgerEntry, len(ps.order))
 	for i, v := range ps.order {
-		entries[i] = origin.LedgerEntry{VoterKey: hex.EncodeToString(v[:]), Choices: slices.Clone(ps.voters[v])}
+		b := ps.batchOf[v]
+		entries[i] = origin.LedgerEntry{VoterKey: hex.EncodeToString(v[:]), Choices: slices.Clone(ps.voters[v]),
+			Words: slices.Clone(ps.ballots[v]), Batch: hex.EncodeToString(b[:])}
 	}
 	s.mu.Unlock()
 	for _, e := range entries {

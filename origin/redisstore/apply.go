@@ -20,10 +20,63 @@ type part struct {
 	poll    string
 	votes   []int32 // indexes into the batch
 	buckets int     // bucket count the arguments were built for
+	family  family  // the script the arguments were built for
+	// misfit counts the votes build left out because their shape does not
+	// fit the family (choices for words, words for the others, words not
+	// in normal form): rejected as invalid_choice without reaching Redis.
+	misfit uint32
 
 	arena []byte
-	keys  [3]string
+	keys  []string
 	args  []any
+}
+
+// family is a group of poll kinds that share an apply script and a ledger
+// record layout.
+type family uint8
+
+const (
+	familyChoice family = iota // single, multi, scale
+	familyRanked
+	familyWords
+)
+
+// familyOf returns the family of a poll kind (single for unknown kinds:
+// the choice script then answers with the right kind, or refuses).
+func familyOf(k shared.Kind) family {
+	switch k {
+	case shared.KindRanked:
+		return familyRanked
+	case shared.KindWords:
+		return familyWords
+	}
+	return familyChoice
+}
+
+func (f family) script() *redis.Script {
+	switch f {
+	case familyRanked:
+		return rankedScript
+	case familyWords:
+		return wordsScript
+	}
+	return applyScript
+}
+
+// fits reports whether v's shape is a ballot of family f.
+func (f family) fits(v *shared.Vote) bool {
+	if f != familyWords {
+		return len(v.Words) == 0
+	}
+	if len(v.Choices) != 0 || len(v.Words) == 0 {
+		return false
+	}
+	for _, w := range v.Words {
+		if n, err := shared.NormalizeWord(w); err != nil || n != w {
+			return false
+		}
+	}
+	return true
 }
 
 var partPool = sync.Pool{New: func() any { return new(part) }}
@@ -57,7 +110,7 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 		case !shared.ValidPollID(v.Poll) || v.Voter.IsZero() || v.At <= 0:
 			rec.Rejected[shared.ReasonIndex(shared.RejectInvalidVote)]++
 			continue
-		case len(v.Choices) == 0 || len(v.Choices) > shared.MaxChoicesCap:
+		case !v.ShapeOK():
 			rec.Rejected[shared.ReasonIndex(shared.RejectInvalidChoice)]++
 			continue
 		}
@@ -99,7 +152,9 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 	now := s.Now().UnixMilli()
 	ttl := (2 * window).Milliseconds()
 	for _, p := range parts {
-		p.build(b, s.cachedBuckets(p.poll), now, ttl)
+		buckets, fam := s.cachedPoll(p.poll)
+		p.family = fam
+		p.build(b, buckets, now, ttl)
 	}
 	if mode == DurabilityReplica {
 		replayed, err := s.applyReplicated(ctx, b, parts, now, ttl, rec)
@@ -118,7 +173,7 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 		cmds := make([]*redis.Cmd, len(parts))
 		_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for i, p := range parts {
-				cmds[i] = applyScript.EvalSha(ctx, pipe, p.keys[:], p.args...)
+				cmds[i] = p.family.script().EvalSha(ctx, pipe, p.keys, p.args...)
 			}
 			return nil
 		})
@@ -133,6 +188,7 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 					replayed++
 				}
 			default:
+				p.build(b, p.buckets, now, ttl) // result updated p.buckets and p.family
 				pending = append(pending, p)
 			}
 		}
@@ -142,7 +198,7 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 			if attempt == 5 {
 				return nil, shared.Errorf(shared.EUNAVAILABLE, "apply batch %s to poll %s: bucket count keeps changing", b.ID, p.poll)
 			}
-			cmd := applyScript.Run(ctx, s.rdb, p.keys[:], p.args...)
+			cmd := p.family.script().Run(ctx, s.rdb, p.keys, p.args...)
 			done, rep, err := s.result(p, cmd, rec)
 			if err != nil {
 				return nil, redisErr(err, "apply batch %s to poll %s", b.ID, p.poll)
@@ -153,7 +209,7 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 				}
 				break
 			}
-			p.build(b, p.buckets, now, ttl) // result updated p.buckets
+			p.build(b, p.buckets, now, ttl) // result updated p.buckets and p.family
 		}
 	}
 	rec.Replayed = replayed == len(parts)
@@ -161,8 +217,8 @@ func (s *Store) Apply(ctx context.Context, b *shared.Batch, window time.Duration
 }
 
 // result reads one script reply into rec. done is false when the part must
-// be sent again: the script was not loaded, or the bucket count was stale
-// (then p.buckets holds the right one).
+// be sent again: the script was not loaded, or the bucket count or kind was
+// stale (then p.buckets and p.family hold the right ones).
 func (s *Store) result(p *part, cmd *redis.Cmd, rec *shared.Receipt) (done, replayed bool, err error) {
 	v, err := cmd.Result()
 	if err != nil {
@@ -182,14 +238,22 @@ func (s *Store) result(p *part, cmd *redis.Cmd, rec *shared.Receipt) (done, repl
 		}
 		replayed = true
 	case []any:
-		if len(v) == 2 {
+		if len(v) == 2 || len(v) == 3 {
 			if c, _ := v[0].(int64); c == -1 {
 				b, _ := v[1].(int64)
 				if b <= 0 {
 					return false, false, fmt.Errorf("poll %s has no bucket count", p.poll)
 				}
-				p.buckets = int(b)
-				s.setCachedBuckets(p.poll, int(b))
+				fam := p.family
+				if len(v) == 3 {
+					k, _ := v[2].(string)
+					fam = familyOf(shared.Kind(k))
+					if fam == p.family && int(b) == p.buckets {
+						return false, false, fmt.Errorf("poll %s: kind %q is not applied by any script", p.poll, k)
+					}
+				}
+				p.buckets, p.family = int(b), fam
+				s.setCachedPoll(p.poll, int(b), fam)
 				return false, false, nil
 			}
 		}
@@ -207,6 +271,7 @@ func (s *Store) result(p *part, cmd *redis.Cmd, rec *shared.Receipt) (done, repl
 	for i := range shared.NumReasons {
 		rec.Rejected[i] += uint32(n[2+i])
 	}
+	rec.Rejected[shared.ReasonIndex(shared.RejectInvalidChoice)] += p.misfit
 	return true, replayed, nil
 }
 
@@ -214,13 +279,31 @@ func (s *Store) result(p *part, cmd *redis.Cmd, rec *shared.Receipt) (done, repl
 // 10889); later times are clamped, and the script refuses them as future.
 const atLimit = 1<<48 - 1
 
-// build lays out p's script keys and arguments (see applyScript) for a
-// bucket count.
+// build lays out p's script keys and arguments (see applyTemplate) for a
+// bucket count and p.family. Votes that do not fit the family are left out
+// (counted in p.misfit).
 func (p *part) build(b *shared.Batch, buckets int, now, ttl int64) {
 	p.buckets = buckets
+	p.misfit = 0
 	mask := uint32(0)
 	if buckets > 0 {
 		mask = uint32(buckets - 1)
+	}
+	votes := p.votes
+	for i, vi := range votes {
+		if !p.family.fits(&b.Votes[vi]) {
+			// rare: copy the fitting ones aside, once
+			kept := append([]int32(nil), votes[:i]...)
+			for _, vj := range votes[i:] {
+				if p.family.fits(&b.Votes[vj]) {
+					kept = append(kept, vj)
+				} else {
+					p.misfit++
+				}
+			}
+			votes = kept
+			break
+		}
 	}
 	a := p.arena[:0]
 	a = append(a, "ep:{"...)
@@ -239,39 +322,69 @@ func (p *part) build(b *shared.Batch, buckets int, now, ttl int64) {
 	lp := len(a)
 	// Vote times: 6 bytes big-endian each.
 	minAt, maxAt := int64(1<<62), int64(0)
-	for _, i := range p.votes {
+	for _, i := range votes {
 		at := b.Votes[i].At
 		minAt, maxAt = min(minAt, at), max(maxAt, at)
 		at = min(at, atLimit)
 		a = append(a, byte(at>>40), byte(at>>32), byte(at>>24), byte(at>>16), byte(at>>8), byte(at))
 	}
 	ats := len(a)
-	// Ledger records: [n][choices][voter id bytes 0..7].
-	for _, i := range p.votes {
+	// Ledger records: [n][choices][voter id bytes 0..7], or for words
+	// [n][len][word]…[voter id bytes 0..7].
+	for _, i := range votes {
 		v := &b.Votes[i]
-		a = append(a, byte(len(v.Choices)))
-		a = append(a, v.Choices...)
+		if p.family == familyWords {
+			a = append(a, byte(len(v.Words)))
+			for _, w := range v.Words {
+				a = append(a, byte(len(w)))
+				a = append(a, w...)
+			}
+		} else {
+			a = append(a, byte(len(v.Choices)))
+			a = append(a, v.Choices...)
+		}
 		a = append(a, v.Voter[:8]...)
 	}
 	recs := len(a)
 	// Set members: 19 digits each.
-	for _, i := range p.votes {
+	for _, i := range votes {
 		a = strconv.AppendUint(a, binary.BigEndian.Uint64(b.Votes[i].Voter[:8])>>2+memberBase, 10)
 	}
 	mems := len(a)
 	// Bucket keys: the prefix and 4 hex digits each.
-	for _, i := range p.votes {
+	for _, i := range votes {
 		a = append(a, "ep:{"...)
 		a = append(a, p.poll...)
 		a = append(a, "}:s:"...)
 		a = appendHex4(a, binary.BigEndian.Uint32(b.Votes[i].Voter[8:12])&mask)
 	}
+	bks := len(a)
+	// The batch marker record.
+	a = append(a, 0)
+	a = append(a, b.ID[:]...)
+	marker := len(a)
+	if p.family == familyWords {
+		a = append(a, "ep:{"...)
+		a = append(a, p.poll...)
+		a = append(a, "}:wx"...)
+		a = append(a, "ep:{"...)
+		a = append(a, p.poll...)
+		a = append(a, "}:w"...)
+		a = append(a, "ep:{"...)
+		a = append(a, p.poll...)
+		a = append(a, "}:wh"...)
+	}
 	p.arena = a
 	str := string(a) // the one copy; everything below is a substring of it
 
-	p.keys = [3]string{str[:k0], str[k0:k1], str[k1:k2]}
+	p.keys = append(p.keys[:0], str[:k0], str[k0:k1], str[k1:k2])
+	if p.family == familyWords {
+		w := marker
+		n := 4 + len(p.poll)
+		p.keys = append(p.keys, str[w:w+n+4], str[w+n+4:w+2*n+7], str[w+2*n+7:])
+	}
 	p.args = append(p.args[:0], now, ttl, strconv.Itoa(buckets), minAt, maxAt,
-		str[k2:lp], str[lp:ats], str[ats:recs], str[recs:mems], str[mems:])
+		str[k2:lp], str[lp:ats], str[ats:recs], str[recs:mems], str[mems:bks], str[bks:marker])
 }
 
 func (p *part) release() {
@@ -282,6 +395,7 @@ func (p *part) release() {
 	p.votes = p.votes[:0]
 	clear(p.args)
 	p.args = p.args[:0]
-	p.keys = [3]string{}
+	clear(p.keys)
+	p.keys = p.keys[:0]
 	partPool.Put(p)
 }

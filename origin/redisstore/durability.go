@@ -439,9 +439,9 @@ func (s *Store) applyOnPrimary(ctx context.Context, node *redis.Client, b *share
 		_, _ = conn.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for i, p := range pending {
 				if eval {
-					cmds[i] = applyScript.Eval(ctx, pipe, p.keys[:], p.args...)
+					cmds[i] = p.family.script().Eval(ctx, pipe, p.keys, p.args...)
 				} else {
-					cmds[i] = applyScript.EvalSha(ctx, pipe, p.keys[:], p.args...)
+					cmds[i] = p.family.script().EvalSha(ctx, pipe, p.keys, p.args...)
 				}
 			}
 			for i, p := range touch {
@@ -466,7 +466,7 @@ func (s *Store) applyOnPrimary(ctx context.Context, node *redis.Client, b *share
 					replays = append(replays, p)
 				}
 			default:
-				p.build(b, p.buckets, now, ttl) // result updated p.buckets
+				p.build(b, p.buckets, now, ttl) // result updated p.buckets and p.family
 				again = append(again, p)
 			}
 		}

@@ -30,14 +30,27 @@ func (m *pollMeta) fields() ([]any, error) {
 	if err != nil {
 		return nil, shared.Wrap(shared.EINTERNAL, err, "encode options")
 	}
+	limit := m.Limit() // what the apply script checks: choice bytes, or words
+	if m.Kind == shared.KindWords {
+		limit = m.MaxWords
+	}
+	var sc shared.Scale
+	if m.Scale != nil {
+		sc = *m.Scale
+	}
 	return []any{
 		"id", m.ID,
 		"title", m.Title,
 		"options", opts,
-		"n", len(m.Options),
+		"n", m.NumCounts(),
 		"kind", string(m.Kind),
-		"max", m.Limit(), // what the apply script checks
+		"max", limit,
 		"max_choices", m.MaxChoices, // as configured
+		"scale_min", sc.Min,
+		"scale_max", sc.Max,
+		"scale_min_label", sc.MinLabel,
+		"scale_max_label", sc.MaxLabel,
+		"max_words", m.MaxWords,
 		"state", string(m.State),
 		"visibility", string(m.Visibility),
 		"identity", string(m.IdentityMode()),
@@ -64,12 +77,21 @@ func decodePoll(h map[string]string) (m *pollMeta, ok bool, err error) {
 	if err := json.Unmarshal([]byte(h["options"]), &labels); err != nil {
 		return nil, true, shared.Wrap(shared.EINTERNAL, err, "stored poll "+m.ID+": bad options")
 	}
-	m.Options = make([]shared.Option, len(labels))
-	for i, l := range labels {
-		m.Options[i].Label = l
+	if len(labels) > 0 {
+		m.Options = make([]shared.Option, len(labels))
+		for i, l := range labels {
+			m.Options[i].Label = l
+		}
 	}
 	m.Kind = shared.Kind(h["kind"])
 	m.MaxChoices, _ = strconv.Atoi(h["max_choices"])
+	if m.Kind == shared.KindScale {
+		sc := &shared.Scale{MinLabel: h["scale_min_label"], MaxLabel: h["scale_max_label"]}
+		sc.Min, _ = strconv.Atoi(h["scale_min"])
+		sc.Max, _ = strconv.Atoi(h["scale_max"])
+		m.Scale = sc
+	}
+	m.MaxWords, _ = strconv.Atoi(h["max_words"]) // absent before words polls: 0
 	m.State = shared.State(h["state"])
 	m.Visibility = shared.Visibility(h["visibility"])
 	m.Identity = shared.Identity(h["identity"]) // absent in polls stored before identity modes: open
@@ -85,9 +107,15 @@ func decodePoll(h map[string]string) (m *pollMeta, ok bool, err error) {
 }
 
 // CreatePoll stores p at version 1 with dedupe buckets sized for
-// opts.ExpectedVoters. Returns EINVALID if p is invalid, ECONFLICT if the id exists.
+// opts.ExpectedVoters; a words poll's hidden words are opts.Blocklist and
+// shared.DefaultHiddenWords. Returns EINVALID if p is invalid, ECONFLICT if
+// the id exists.
 func (s *Store) CreatePoll(ctx context.Context, p *shared.Poll, opts origin.CreateOptions) (*shared.Poll, error) {
 	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	hidden, err := hiddenWords(p, opts.Blocklist)
+	if err != nil {
 		return nil, err
 	}
 	if opts.ExpectedVoters < 0 {
@@ -107,8 +135,13 @@ func (s *Store) CreatePoll(ctx context.Context, p *shared.Poll, opts origin.Crea
 	if err != nil {
 		return nil, err
 	}
-	created, err := createScript.Run(ctx, s.rdb, []string{pollKey(p.ID), countsKey(p.ID)},
-		append([]any{len(m.Options)}, fields...)...).Int()
+	args := make([]any, 0, 2+len(hidden)+len(fields))
+	args = append(args, m.NumCounts(), len(hidden))
+	for _, w := range hidden {
+		args = append(args, w)
+	}
+	created, err := createScript.Run(ctx, s.rdb, []string{pollKey(p.ID), countsKey(p.ID), hiddenKey(p.ID)},
+		append(args, fields...)...).Int()
 	if err != nil {
 		return nil, redisErr(err, "create poll %s", p.ID)
 	}
@@ -120,9 +153,34 @@ func (s *Store) CreatePoll(ctx context.Context, p *shared.Poll, opts origin.Crea
 	if created == 0 {
 		return nil, shared.Errorf(shared.ECONFLICT, "poll %s already exists", p.ID)
 	}
-	s.setCachedBuckets(p.ID, m.Buckets)
+	s.setCachedPoll(p.ID, m.Buckets, familyOf(m.Kind))
 	out := m.Poll
 	return &out, nil
+}
+
+// hiddenWords returns the words a new poll starts hiding: its blocklist in
+// normal form plus the default list (words polls only). Returns EINVALID
+// for a blocklist on another kind, too long a list or a word that fails
+// normalisation.
+func hiddenWords(p *shared.Poll, blocklist []string) ([]string, error) {
+	if p.Kind != shared.KindWords {
+		if len(blocklist) > 0 {
+			return nil, shared.Errorf(shared.EINVALID, "blocklist is only for a %q poll", shared.KindWords)
+		}
+		return nil, nil
+	}
+	if len(blocklist) > shared.MaxBlocklist {
+		return nil, shared.Errorf(shared.EINVALID, "a blocklist has at most %d words", shared.MaxBlocklist)
+	}
+	out := slices.Clone(shared.DefaultHiddenWords)
+	for i, w := range blocklist {
+		n, err := shared.NormalizeWord(w)
+		if err != nil {
+			return nil, shared.Errorf(shared.EINVALID, "blocklist word %d: %s", i+1, shared.ErrorMessage(err))
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // meta reads a poll as stored. Returns ENOTFOUND.
@@ -268,7 +326,8 @@ func (s *Store) update(ctx context.Context, id string, fn func(m *pollMeta) (boo
 		if !changed {
 			return &m.Poll, nil
 		}
-		structural := before.Kind != m.Kind || before.Limit() != m.Limit() || !slices.Equal(before.Options, m.Options)
+		structural := before.Kind != m.Kind || before.Limit() != m.Limit() || !slices.Equal(before.Options, m.Options) ||
+			!equalScale(before.Scale, m.Scale) || before.MaxWords != m.MaxWords
 		m.Version = before.Version + 1
 		fields, err := m.fields()
 		if err != nil {
@@ -278,7 +337,7 @@ func (s *Store) update(ctx context.Context, id string, fn func(m *pollMeta) (boo
 		if structural {
 			flag = "1"
 		}
-		args := append([]any{before.Version, flag, len(m.Options)}, fields...)
+		args := append([]any{before.Version, flag, m.NumCounts()}, fields...)
 		res, err := updateScript.Run(ctx, s.rdb, []string{pollKey(id), countsKey(id)}, args...).Text()
 		if err != nil {
 			return nil, redisErr(err, "update poll %s", id)
@@ -289,7 +348,7 @@ func (s *Store) update(ctx context.Context, id string, fn func(m *pollMeta) (boo
 		case "notfound":
 			return nil, shared.Errorf(shared.ENOTFOUND, "poll %s not found", id)
 		case "conflict":
-			return nil, shared.Errorf(shared.ECONFLICT, "poll %s has votes: reset it before changing its options or kind", id)
+			return nil, shared.Errorf(shared.ECONFLICT, "poll %s has votes: reset it before changing its options, kind, scale or max_words", id)
 		case "stale":
 			continue // changed under us: read again
 		default:
@@ -309,7 +368,7 @@ func (s *Store) DeletePoll(ctx context.Context, id string) error {
 	if err := s.rdb.Unlink(ctx, invitesKey(id), identityKey(id), identityAddrsKey(id)).Err(); err != nil {
 		return redisErr(err, "delete the invite codes and identity figures of poll %s", id)
 	}
-	s.setCachedBuckets(id, 0)
+	s.setCachedPoll(id, 0, 0)
 	if err := s.rdb.SRem(ctx, pollsKey, id).Err(); err != nil {
 		return redisErr(err, "unindex poll %s", id)
 	}
@@ -329,7 +388,8 @@ func (s *Store) drop(ctx context.Context, id, mode string) error {
 	if !shared.ValidPollID(id) {
 		return shared.Errorf(shared.ENOTFOUND, "poll %q not found", id)
 	}
-	n, err := dropScript.Run(ctx, s.rdb, []string{pollKey(id), countsKey(id)}, bucketPrefix(id), mode, ledgerPrefix(id)).Int()
+	n, err := dropScript.Run(ctx, s.rdb, []string{pollKey(id), countsKey(id), hiddenKey(id), wordsKey(id), wordsHLLKey(id)},
+		bucketPrefix(id), mode, ledgerPrefix(id)).Int()
 	if err != nil {
 		return redisErr(err, "%s poll %s", mode, id)
 	}
@@ -337,4 +397,11 @@ func (s *Store) drop(ctx context.Context, id, mode string) error {
 		return shared.Errorf(shared.ENOTFOUND, "poll %s not found", id)
 	}
 	return nil
+}
+
+func equalScale(a, b *shared.Scale) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }

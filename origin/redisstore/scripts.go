@@ -1,23 +1,35 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Every script touches only keys of one poll, which share the hash tag
 // {<poll id>}, so each runs on one Cluster node. Keys not declared in KEYS
 // (the dedupe buckets and ledger chunks) are in the same slot as KEYS[1],
 // which Redis allows.
 
-// applyScript applies one poll's part of a batch.
+// The apply scripts apply one poll's part of a batch. There is one per
+// family of poll kinds, built from one template (applyTemplate) that
+// differs only in how a ballot record is parsed, checked and counted:
+// applyScript for single, multi and scale polls (the fast path, unchanged
+// per vote), rankedScript and wordsScript.
 //
 //	KEYS[1] poll hash, KEYS[2] counts hash, KEYS[3] replay key
+//	words only: KEYS[4] hidden words set, KEYS[5] word counts zset, KEYS[6] words HyperLogLog
 //	ARGV[1] now (ms)          ARGV[2] replay TTL (ms)
 //	ARGV[3] bucket count the caller assumed
 //	ARGV[4] min vote time     ARGV[5] max vote time (ms)
 //	ARGV[6] ledger chunk key prefix
 //	ARGV[7] vote times, 6 bytes big-endian (ms) each, in vote order
-//	ARGV[8] ledger records, one per vote: [n][n choices][voter id bytes 0..7]
+//	ARGV[8] ledger records, one per vote: [n][n choices][voter id bytes 0..7],
+//	        for words [n][len][word]…[voter id bytes 0..7]
 //	ARGV[9] set members, 19 decimal digits each
 //	ARGV[10] bucket set keys, all of the same length
+//	ARGV[11] the batch marker record: [0][16 bytes batch id]
 //
 // Nothing is passed per vote as its own argument: each argument costs Redis
 // a protocol parse, an object and a Lua string, more than a string.sub.
@@ -26,16 +38,17 @@ import "github.com/redis/go-redis/v9"
 // _rej_<reason> (not part of the results version: snapshots do not change).
 //
 // Returns the stored receipt string "a,d,r1,...,r5" when the batch was seen
-// before; {-1, buckets} when the caller's bucket count is stale (nothing
-// changed); otherwise {accepted, duplicate, r1..r5} with r indexed like
-// shared.Reasons.
+// before; {-1, buckets, kind} when the caller's bucket count is stale or
+// the poll's kind is not this script's (nothing changed); otherwise
+// {accepted, duplicate, r1..r5} with r indexed like shared.Reasons.
 //
 // When the whole batch's time range lies inside the poll's window (the usual
 // case) the per-vote times are not even read. The records of accepted votes
 // are appended to the ledger as runs (one string.sub per run of accepted
-// votes, not per vote) with one APPEND; when the batch fills its chunk, the
-// chunk is rewritten once (GET, SET) so it keeps no growth slack.
-var applyScript = redis.NewScript(`
+// votes, not per vote) after the batch marker, with one APPEND; when the
+// batch fills its chunk, the chunk is rewritten once (GET, SET) so it keeps
+// no growth slack.
+const applyTemplate = `
 local call, byte, sub = redis.call, string.byte, string.sub
 local rep = call('GET', KEYS[3])
 if rep then return rep end
@@ -46,7 +59,7 @@ local acc, dup, r1, r2, r3, r4, r5 = 0, 0, 0, 0, 0, 0, 0
 if not m[1] then
   r1 = nv
 else
-  if m[9] ~= ARGV[3] then return {-1, tonumber(m[9])} end
+  if m[9] ~= ARGV[3] or not ({{KINDS}})[m[3]] then return {-1, tonumber(m[9]), m[3]} end
   local state, nopt, multi, max = m[1], tonumber(m[2]), m[3] == 'multi', tonumber(m[4])
   local opened, closed = tonumber(m[5]) or 0, tonumber(m[6]) or 0
   local opens, closes = tonumber(m[7]) or 0, tonumber(m[8]) or 0
@@ -68,11 +81,11 @@ else
   local slow = not (tonumber(ARGV[4]) >= lo and mx < hi and mx <= fut)
   local ats = ARGV[7]
   local kl = #ks / nv
-  local cnt, led = {}, {}
+  local cnt, led = {}, {ARGV[11]}
+  {{LOCALS}}
   local off, run, mp, kp, ap = 1, 1, 1, 1, 1
   for _ = 1, nv do
-    local n, c1 = byte(recs, off, off + 1)
-    local nxt = off + n + 9
+    {{PARSE}}
     local ok = true
     if slow then
       local a1, a2, a3, a4, a5, a6 = byte(ats, ap, ap + 5)
@@ -83,27 +96,12 @@ else
     end
     if ok then
       local c
-      if n == 1 then
-        if c1 < nopt then c = c1 end
-      elseif multi and n <= max then
-        local seen = {}
-        c = {}
-        for j = 1, n do
-          local x = byte(recs, off + j)
-          if x >= nopt or seen[x] then c = nil; break end
-          seen[x] = true
-          c[j] = x
-        end
-      end
+      {{CHECK}}
       if not c then
         r4 = r4 + 1; ok = false
       elseif call('SADD', sub(ks, kp, kp + kl - 1), sub(mem, mp, mp + 18)) == 1 then
         acc = acc + 1
-        if n == 1 then
-          cnt[c] = (cnt[c] or 0) + 1
-        else
-          for j = 1, n do local x = c[j]; cnt[x] = (cnt[x] or 0) + 1 end
-        end
+        {{COUNT}}
       else
         dup = dup + 1; ok = false
       end
@@ -118,18 +116,14 @@ else
     if off > run then led[#led + 1] = sub(recs, run, off - 1) end
     local v0 = tonumber(call('HGET', KEYS[2], '_voters') or '0')
     local per = math.min(65536, math.max(4096, 16 * tonumber(m[9])))
+    per = per - per / 32 -- see chunkVoters
     local chunk = math.floor(v0 / per)
     local lk = ARGV[6] .. chunk
     call('APPEND', lk, table.concat(led))
     if math.floor((v0 + acc) / per) > chunk then
       call('SET', lk, call('GET', lk))
     end
-    local total = 0
-    for o, c in pairs(cnt) do
-      call('HINCRBY', KEYS[2], o, c)
-      total = total + c
-    end
-    call('HINCRBY', KEYS[2], '_total', total)
+    {{WRITE}}
     call('HINCRBY', KEYS[2], '_voters', acc)
     call('HINCRBY', KEYS[2], '_v', 1)
   end
@@ -142,17 +136,121 @@ end
 local res = {acc, dup, r1, r2, r3, r4, r5}
 call('SET', KEYS[3], table.concat(res, ','), 'PX', ARGV[2])
 return res
-`)
+`
+
+// maxTableWords is the most words a words poll's count set holds (see
+// docs/API.md, "Words polls: memory and moderation").
+const maxTableWords = 50000
+
+func applySource(kinds, locals, parse, check, count, write string) string {
+	return strings.NewReplacer("{{KINDS}}", kinds, "{{LOCALS}}", locals, "{{PARSE}}", parse,
+		"{{CHECK}}", check, "{{COUNT}}", count, "{{WRITE}}", write).Replace(applyTemplate)
+}
+
+// A choice record is [n][n choice bytes][voter id bytes 0..7].
+const parseChoices = `local n, c1 = byte(recs, off, off + 1)
+    local nxt = off + n + 9`
+
+// applyScript applies a part of a single, multi or scale poll: one ballot
+// byte (an option, or value - min) or, for multi, up to max distinct ones,
+// each counted once.
+var applyScript = redis.NewScript(applySource(`{single = true, multi = true, scale = true}`, ``, parseChoices, `if n == 1 then
+        if c1 < nopt then c = c1 end
+      elseif multi and n <= max then
+        local seen = {}
+        c = {}
+        for j = 1, n do
+          local x = byte(recs, off + j)
+          if x >= nopt or seen[x] then c = nil; break end
+          seen[x] = true
+          c[j] = x
+        end
+      end`, `if n == 1 then
+          cnt[c] = (cnt[c] or 0) + 1
+        else
+          for j = 1, n do local x = c[j]; cnt[x] = (cnt[x] or 0) + 1 end
+        end`, `local total = 0
+    for o, c in pairs(cnt) do
+      call('HINCRBY', KEYS[2], o, c)
+      total = total + c
+    end
+    call('HINCRBY', KEYS[2], '_total', total)`))
+
+// rankedScript applies a part of a ranked poll: 1..max distinct options in
+// preference order. Counts hold first preferences (field o) and Borda
+// points (field b<o>: nopt - rank for each ranked option).
+var rankedScript = redis.NewScript(applySource(`{ranked = true}`, `local bor, tot = {}, 0`, parseChoices, `if n <= max then
+        local seen = {}
+        c = {}
+        for j = 1, n do
+          local x = byte(recs, off + j)
+          if x >= nopt or seen[x] then c = nil; break end
+          seen[x] = true
+          c[j] = x
+        end
+      end`, `cnt[c1] = (cnt[c1] or 0) + 1
+        tot = tot + n
+        for j = 1, n do local x = c[j]; bor[x] = (bor[x] or 0) + nopt - j end`, `for o, c in pairs(cnt) do call('HINCRBY', KEYS[2], o, c) end
+    for o, p in pairs(bor) do call('HINCRBY', KEYS[2], 'b' .. o, p) end
+    call('HINCRBY', KEYS[2], '_total', tot)`))
+
+// wordsScript applies a part of a words poll: 1..max words per ballot (in
+// normal form: the caller checked). Each distinct word of the batch not in
+// the hidden set is added to the count set once with its batch count; when
+// the set is full, the lowest-count word makes way and the newcomer starts
+// from its count (Space-Saving), whose largest value so far is kept as
+// _werr. Shown words also go into the HyperLogLog for distinct counts.
+var wordsScript = redis.NewScript(applySource(`{words = true}`, `local wc, wo, tot = {}, {}, 0`, `local n = byte(recs, off)
+    local q, ws = off + 1, {}
+    for j = 1, n do
+      local l = byte(recs, q)
+      ws[j] = sub(recs, q + 1, q + l)
+      q = q + 1 + l
+    end
+    local nxt = q + 8`, `if n >= 1 and n <= max then c = ws end`, `tot = tot + n
+        for j = 1, n do
+          local w = c[j]
+          local k = wc[w]
+          if k then wc[w] = k + 1 else wc[w] = 1; wo[#wo + 1] = w end
+        end`, `local hidden = call('SMISMEMBER', KEYS[4], unpack(wo))
+    local shown = {}
+    local card = call('ZCARD', KEYS[5])
+    local err0 = tonumber(call('HGET', KEYS[2], '_werr') or '0')
+    local werr = err0
+    for i, w in ipairs(wo) do
+      if hidden[i] == 0 then
+        local c = wc[w]
+        shown[#shown + 1] = w
+        if not call('ZADD', KEYS[5], 'XX', 'INCR', c, w) then
+          if card < `+strconv.Itoa(maxTableWords)+` then
+            call('ZADD', KEYS[5], c, w)
+            card = card + 1
+          else
+            local low = call('ZPOPMIN', KEYS[5])
+            local s = tonumber(low[2])
+            if s > werr then werr = s end
+            call('ZADD', KEYS[5], s + c, w)
+          end
+        end
+      end
+    end
+    if #shown > 0 then call('PFADD', KEYS[6], unpack(shown)) end
+    if werr > err0 then call('HSET', KEYS[2], '_werr', werr) end
+    call('HINCRBY', KEYS[2], '_total', tot)`))
 
 // createScript stores a new poll unless one with the id exists.
 //
-//	KEYS[1] poll hash, KEYS[2] counts hash; ARGV[1] option count; ARGV[2..] field/value pairs
+//	KEYS[1] poll hash, KEYS[2] counts hash, KEYS[3] hidden words set
+//	ARGV[1] count of counts; ARGV[2] h, the number of hidden words;
+//	ARGV[3..2+h] the hidden words; ARGV[3+h..] field/value pairs
 //
 // Returns 1 when created, 0 when the poll exists.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('DEL', KEYS[2], KEYS[3])
+local h = tonumber(ARGV[2])
+if h > 0 then redis.call('SADD', KEYS[3], unpack(ARGV, 3, 2 + h)) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3 + h))
 redis.call('HSET', KEYS[2], '_v', 0, '_n', ARGV[1])
 return 1
 `)
@@ -177,12 +275,14 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 return 'ok'
 `)
 
-// dropScript deletes a poll's votes (all dedupe buckets, ledger chunks and
-// counts) and, when ARGV[2] is "delete", the poll itself; otherwise (reset)
-// it keeps the poll, bumps its version and bumps the results version so
-// snapshots change. Keys go with UNLINK, 512 at a time.
+// dropScript deletes a poll's votes (all dedupe buckets, ledger chunks,
+// counts and word counts) and, when ARGV[2] is "delete", the poll itself
+// and its hidden words; otherwise (reset) it keeps the poll, bumps its
+// version and bumps the results version so snapshots change. Keys go with
+// UNLINK, 512 at a time.
 //
-//	KEYS[1] poll hash, KEYS[2] counts hash
+//	KEYS[1] poll hash, KEYS[2] counts hash, KEYS[3] hidden words set,
+//	KEYS[4] word counts zset, KEYS[5] words HyperLogLog
 //	ARGV[1] bucket key prefix; ARGV[2] "delete" or "reset"; ARGV[3] ledger chunk key prefix
 //
 // Returns 0 if the poll does not exist, else 1.
@@ -198,10 +298,12 @@ end
 for i = 0, b - 1 do unlink(ARGV[1] .. string.format('%04x', i)) end
 local voters = tonumber(redis.call('HGET', KEYS[2], '_voters') or '0')
 local per = math.min(65536, math.max(4096, 16 * b))
+per = per - per / 32 -- see chunkVoters
 for k = 0, math.floor(voters / per) do unlink(ARGV[3] .. k) end
 if #ks > 0 then redis.call('UNLINK', unpack(ks)) end
+redis.call('UNLINK', KEYS[4], KEYS[5])
 if ARGV[2] == 'delete' then
-  redis.call('UNLINK', KEYS[1], KEYS[2])
+  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3])
   return 1
 end
 local c = redis.call('HMGET', KEYS[2], '_v', '_n')

@@ -6,10 +6,15 @@
 // Data model, for poll P:
 //
 //	ep:{P}:poll       hash: config fields, buckets, opened_at/closed_at (ms), version
-//	ep:{P}:counts     hash: option index → count, _total, _voters, _n (options), _v (results version)
+//	ep:{P}:counts     hash: option (or scale value - min) index → count, b<index> → Borda
+//	                  points (ranked), _total, _voters, _n (counts), _v (results version),
+//	                  _werr (words: the Space-Saving error bound)
 //	ep:{P}:s:<b>      set per dedupe bucket b (4 hex digits): one integer member per voter
 //	ep:{P}:l:<k>      string, ledger chunk k (decimal): the records of counted ballots
 //	ep:{P}:b:<batch>  string: the receipt of a batch's part for P, kept for the replay window
+//	ep:{P}:w          zset (words polls): normal-form word → count, at most maxTableWords members
+//	ep:{P}:wh         HyperLogLog (words polls): the shown words seen, for distinct once the zset is full
+//	ep:{P}:wx         set (words polls): hidden words (default list, blocklist, bans)
 //	ep:polls          set of poll ids (admin operations only)
 //
 // Dedupe. A voter's bucket comes from bytes 8..11 of its id (modulo the
@@ -21,9 +26,12 @@
 // (set-max-intset-entries defaults to 512): about 9 bytes per voter.
 //
 // Ledger. Each accepted vote appends a record [n u8][n choice bytes]
-// [voter id bytes 0..7] (10 bytes for one choice) to the current chunk; a script appends all of a batch's accepted records with
-// one APPEND. Chunk k holds the records appended while _voters was in
-// [k*C, (k+1)*C), C = min(65536, max(4096, 16*buckets)) voters; a full chunk
+// [voter id bytes 0..7] (10 bytes for one choice; a words poll's record is
+// [n words][len][word]…[voter id bytes 0..7]) to the current chunk; a
+// script appends all of a batch's accepted records with one APPEND, after
+// a batch marker [0][16-byte batch id] (docs/WIRE.md, "Ledger records"). Chunk k holds the records appended while _voters was in
+// [k*C, (k+1)*C), C = 31/32 of min(65536, max(4096, 16*buckets)) voters (see
+// chunkVoters); a full chunk
 // is rewritten once to drop the slack of APPEND's greedy growth, so at most
 // the open chunk carries slack. Dedupe plus ledger: about 20 bytes of
 // Redis memory per voter.
@@ -80,7 +88,7 @@ type Store struct {
 	Now func() time.Time
 
 	mu      sync.RWMutex
-	buckets map[string]int // poll id → bucket count, verified by the apply script
+	buckets map[string]pollCache // poll id → bucket count and family, verified by the apply script
 }
 
 // Open connects to Redis. url is redis://[user:pass@]host:port[/db] or
@@ -97,7 +105,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	setLoggerOnce.Do(func() { redis.SetLogger(slogLogger{}) })
 	poolSize := max(32, 8*runtime.GOMAXPROCS(0))
 	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	s := &Store{Now: time.Now, buckets: make(map[string]int)}
+	s := &Store{Now: time.Now, buckets: make(map[string]pollCache)}
 	if strings.HasPrefix(url, "redis://") || strings.HasPrefix(url, "rediss://") {
 		opt, err := redis.ParseURL(url)
 		if err != nil {
@@ -171,6 +179,9 @@ func pollKey(id string) string      { return "ep:{" + id + "}:poll" }
 func countsKey(id string) string    { return "ep:{" + id + "}:counts" }
 func bucketPrefix(id string) string { return "ep:{" + id + "}:s:" }
 func ledgerPrefix(id string) string { return "ep:{" + id + "}:l:" }
+func hiddenKey(id string) string    { return "ep:{" + id + "}:wx" }
+func wordsKey(id string) string     { return "ep:{" + id + "}:w" }
+func wordsHLLKey(id string) string  { return "ep:{" + id + "}:wh" }
 
 const hexDigits = "0123456789abcdef"
 
@@ -181,8 +192,17 @@ func appendHex4(dst []byte, b uint32) []byte {
 
 // chunkVoters is how many voters' records one ledger chunk holds for a
 // poll with the given bucket count; the apply script computes the same.
+//
+// It is 31/32 of a power of two (min(65536, max(4096, 16*buckets))): a
+// chunk of one-choice records is then 3% below a jemalloc size class
+// (10 × 2^n bytes is exactly one), leaving room for the batch markers,
+// which would otherwise push every full chunk into the next class, 20%
+// larger (measured: 21.7 instead of 20.0 bytes per voter at 1M voters).
+// Ledgers written with the older 2^n chunks read the same: a smaller
+// chunk size only ever maps a voter count to the same or a later chunk.
 func chunkVoters(buckets int) int {
-	return min(maxChunkVoters, max(minChunkVoters, 16*buckets))
+	per := min(maxChunkVoters, max(minChunkVoters, 16*buckets))
+	return per - per/32
 }
 
 func appendReplayKey(dst []byte, id string, batch shared.BatchID) []byte {
@@ -209,21 +229,30 @@ func bucketCount(expected int) int {
 	return n
 }
 
-// cachedBuckets returns the bucket count last seen for a poll, or 0.
-func (s *Store) cachedBuckets(id string) int {
-	s.mu.RLock()
-	n := s.buckets[id]
-	s.mu.RUnlock()
-	return n
+// pollCache is what Apply remembers of a poll: its bucket count and the
+// family of its kind. The apply scripts check both and answer with the
+// right ones when they are stale.
+type pollCache struct {
+	buckets int
+	family  family
 }
 
-func (s *Store) setCachedBuckets(id string, n int) {
+// cachedPoll returns the bucket count (or 0) and family last seen for a poll.
+func (s *Store) cachedPoll(id string) (int, family) {
+	s.mu.RLock()
+	c := s.buckets[id]
+	s.mu.RUnlock()
+	return c.buckets, c.family
+}
+
+// setCachedPoll remembers a poll's bucket count and family; n = 0 forgets it.
+func (s *Store) setCachedPoll(id string, n int, f family) {
 	s.mu.Lock()
 	if len(s.buckets) >= 100_000 {
 		clear(s.buckets) // bound memory; entries are re-learnt on demand
 	}
 	if n > 0 {
-		s.buckets[id] = n
+		s.buckets[id] = pollCache{buckets: n, family: f}
 	} else {
 		delete(s.buckets, id)
 	}
@@ -244,3 +273,15 @@ func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 var setLoggerOnce sync.Once
+
+// cachedBuckets returns the bucket count last seen for a poll, or 0.
+func (s *Store) cachedBuckets(id string) int {
+	n, _ := s.cachedPoll(id)
+	return n
+}
+
+// setCachedBuckets remembers a poll's bucket count, keeping its family.
+func (s *Store) setCachedBuckets(id string, n int) {
+	_, f := s.cachedPoll(id)
+	s.setCachedPoll(id, n, f)
+}

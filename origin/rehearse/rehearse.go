@@ -135,6 +135,8 @@ type pollInfo struct {
 		Options    []json.RawMessage `json:"options"`
 		Kind       string            `json:"kind"`
 		MaxChoices int               `json:"max_choices"`
+		Scale      *shared.Scale     `json:"scale"`
+		MaxWords   int               `json:"max_words"`
 		State      string            `json:"state"`
 	} `json:"poll"`
 	Token string `json:"token"`
@@ -146,7 +148,7 @@ type engine struct {
 	clients  []*fasthttp.HostClient
 	tokenURL string
 	voteURL  string
-	options  int       // from the probe
+	options  int       // from the probe: options, scale values or rehearsal words
 	cum      []float64 // cumulative weights
 	st       *stats
 	next     atomic.Int64 // next voter number
@@ -172,9 +174,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.options = len(info.Poll.Options)
+	e.options = choicesOf(info)
 	if len(cfg.Weights) > 0 && len(cfg.Weights) != e.options {
-		return nil, shared.Errorf(shared.EINVALID, "%d weights for a poll of %d options", len(cfg.Weights), e.options)
+		return nil, shared.Errorf(shared.EINVALID, "%d weights for a poll of %d options (scale values, or rehearsal words for a words poll)", len(cfg.Weights), e.options)
 	}
 	e.cum = cumulative(cfg.Weights, e.options)
 	if info.Poll.State != string(shared.StateOpen) {
@@ -279,10 +281,30 @@ func (e *engine) probe() (*pollInfo, error) {
 	if st == 404 {
 		return nil, shared.Errorf(shared.ENOTFOUND, "the edge does not know poll %s", e.cfg.Poll)
 	}
-	if st != 200 || info.Token == "" || len(info.Poll.Options) == 0 {
+	if st != 200 || info.Token == "" || choicesOf(&info) == 0 {
 		return nil, shared.Errorf(shared.EUNAVAILABLE, "edge answered %d to GET %s", st, e.tokenURL)
 	}
 	return &info, nil
+}
+
+// rehearsalWords are what simulated voters of a words poll answer (the
+// weights, when given, are theirs).
+var rehearsalWords = []string{"amazing", "fun", "long", "loud", "great", "boring", "brilliant", "meh",
+	"wow", "cool", "odd", "epic", "slow", "sweet", "wild", "calm"}
+
+// choicesOf is how many things a voter of the poll picks among: options,
+// scale values, or rehearsalWords.
+func choicesOf(info *pollInfo) int {
+	switch shared.Kind(info.Poll.Kind) {
+	case shared.KindScale:
+		if info.Poll.Scale == nil {
+			return 0
+		}
+		return info.Poll.Scale.Steps()
+	case shared.KindWords:
+		return len(rehearsalWords)
+	}
+	return len(info.Poll.Options)
 }
 
 // open plans arrivals at fixed intervals from start; a voter that starts
@@ -378,9 +400,14 @@ func (e *engine) voter(n int64) {
 	}
 	if bad {
 		var body []byte
-		if badKind == badMalformed {
+		switch {
+		case badKind == badMalformed:
 			body = []byte(`{"token":"` + info.Token + `","choice":`)
-		} else {
+		case info.Poll.Kind == string(shared.KindScale) && info.Poll.Scale != nil:
+			body = []byte(`{"token":"` + info.Token + `","value":` + strconv.Itoa(info.Poll.Scale.Max+1) + `}`)
+		case info.Poll.Kind == string(shared.KindWords):
+			body = []byte(`{"token":"` + info.Token + `","words":["not a word"]}`)
+		default:
 			body = []byte(`{"token":"` + info.Token + `","choice":` + strconv.Itoa(len(info.Poll.Options)) + `}`)
 		}
 		st, _, _, err := e.post(hc, sh, false, body)
@@ -425,8 +452,31 @@ func (e *engine) ballot(rng *rand.Rand, info *pollInfo) []byte {
 	b := make([]byte, 0, 96)
 	b = append(b, `{"token":"`...)
 	b = append(b, info.Token...)
-	options := len(info.Poll.Options)
-	if info.Poll.Kind != string(shared.KindMulti) || options != e.options {
+	options := choicesOf(info)
+	kind := shared.Kind(info.Poll.Kind)
+	if options != e.options { // the poll changed under the run: a plain choice
+		kind = shared.KindSingle
+	}
+	switch kind {
+	case shared.KindScale:
+		b = append(b, `","value":`...)
+		b = strconv.AppendInt(b, int64(info.Poll.Scale.Min+pick(rng, e.cum, 0)), 10)
+		return append(b, '}')
+	case shared.KindWords:
+		k := 1 + rng.IntN(min(max(info.Poll.MaxWords, 1), options))
+		var taken uint64
+		b = append(b, `","words":[`...)
+		for i := range k {
+			c := pick(rng, e.cum, taken)
+			taken |= 1 << c
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, rehearsalWords[c])
+		}
+		return append(b, "]}"...)
+	case shared.KindMulti, shared.KindRanked: // ranked: the order drawn is the preference order
+	default:
 		b = append(b, `","choice":`...)
 		b = strconv.AppendInt(b, int64(pick(rng, e.cum, 0)), 10)
 		return append(b, '}')

@@ -165,6 +165,16 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx, rest string) string {
 	case "identity-stats":
 		s.adminIdentityStats(ctx, id)
 		return "admin_identity_stats"
+	case "words/ban":
+		if s.allow(ctx, fasthttp.MethodPost) {
+			s.adminBanWord(ctx, id)
+		}
+		return "admin_words_ban"
+	case "words/hidden":
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.adminHiddenWords(ctx, id)
+		}
+		return "admin_words_hidden"
 	}
 	s.fail(ctx, shared.Errorf(shared.ENOTFOUND, "no admin route %q", truncate(rest, 100)))
 	return "not_found"
@@ -219,7 +229,7 @@ func (s *Server) adminCreate(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := s.readCtx()
 	defer cancel()
-	p, err := s.store.CreatePoll(c, &r.Poll, origin.CreateOptions{ExpectedVoters: r.ExpectedVoters})
+	p, err := s.store.CreatePoll(c, &r.Poll, origin.CreateOptions{ExpectedVoters: r.ExpectedVoters, Blocklist: r.Blocklist})
 	if err != nil {
 		s.fail(ctx, s.storeErr("create", err))
 		return
@@ -395,7 +405,46 @@ func (s *Server) freshResults(id string) (*origin.Results, error) {
 	for len(r.Counts) < len(r.Options) {
 		r.Counts = append(r.Counts, 0)
 	}
+	r.FillKind(p, snap)
 	return r, nil
+}
+
+// adminBanWord serves POST /v1/admin/polls/{id}/words/ban {"word":"…"}.
+func (s *Server) adminBanWord(ctx *fasthttp.RequestCtx, id string) {
+	if !isJSON(ctx.Request.Header.ContentType()) {
+		s.fail(ctx, shared.Errorf(shared.EUNSUPPORTED, "Content-Type must be application/json"))
+		return
+	}
+	var req origin.BanRequest
+	if err := decodeStrict(ctx.Request.Body(), &req); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	c, cancel := s.readCtx()
+	defer cancel()
+	w, err := s.store.BanWord(c, id, req.Word)
+	if err != nil {
+		s.fail(ctx, s.storeErr("ban_word", err))
+		return
+	}
+	s.invalidate(id)
+	s.log.Info("word hidden", "poll", id, "word", w)
+	s.writeJSON(ctx, fasthttp.StatusOK, origin.BanResponse{Word: w, Hidden: true})
+}
+
+// adminHiddenWords serves GET /v1/admin/polls/{id}/words/hidden.
+func (s *Server) adminHiddenWords(ctx *fasthttp.RequestCtx, id string) {
+	c, cancel := s.readCtx()
+	defer cancel()
+	ws, err := s.store.HiddenWords(c, id)
+	if err != nil {
+		s.fail(ctx, s.storeErr("hidden_words", err))
+		return
+	}
+	if ws == nil {
+		ws = []string{}
+	}
+	s.writeJSON(ctx, fasthttp.StatusOK, origin.HiddenList{Hidden: ws})
 }
 
 func (s *Server) adminResults(ctx *fasthttp.RequestCtx, id string) {

@@ -77,22 +77,6 @@ func (s *Server) ingest(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyRaw(out)
 }
 
-// logBatch logs one applied or replayed batch under its id, the id the
-// edge logged when it sent the batch and the ledger records with its votes:
-// an operator follows one batch from the edge to Redis by it.
-func (s *Server) logBatch(b *shared.Batch, r *shared.Receipt, took time.Duration) {
-	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
-		return
-	}
-	rejected := r.Total() - r.Accepted - r.Duplicate
-	msg := "batch applied"
-	if r.Replayed {
-		msg = "batch replayed: answered with its original receipt, nothing counted"
-	}
-	s.log.Info(msg, "batch", b.ID.String(), "edge", b.Edge, "votes", len(b.Votes),
-		"accepted", r.Accepted, "duplicate", r.Duplicate, "rejected", rejected, "apply_ms", ms(took))
-}
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // isMsgpack reports whether a Content-Type names MessagePack, ignoring
@@ -103,4 +87,35 @@ func isMsgpack(ct []byte) bool {
 	}
 	ct = bytes.TrimSpace(ct)
 	return bytes.EqualFold(ct, []byte(shared.ContentTypeMsgpack)) || bytes.EqualFold(ct, []byte("application/x-msgpack"))
+}
+
+// logBatch logs one applied or replayed batch under its id, the id the
+// edge logged when it sent the batch and the ledger records before its
+// votes: an operator follows one batch from the edge to Redis by it. Info
+// level, or warning when the origin refused some of its votes (by reason).
+func (s *Server) logBatch(b *shared.Batch, r *shared.Receipt, took time.Duration) {
+	rejected := r.Total() - r.Accepted - r.Duplicate
+	level := slog.LevelInfo
+	if rejected > 0 && !r.Replayed {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("batch", b.ID.String()), slog.String("edge", b.Edge), slog.Int("votes", len(b.Votes)),
+		slog.Uint64("accepted", uint64(r.Accepted)), slog.Uint64("duplicate", uint64(r.Duplicate)),
+		slog.Bool("replayed", r.Replayed), slog.Float64("apply_ms", ms(took))}
+	for i, n := range r.Rejected {
+		if n > 0 {
+			attrs = append(attrs, slog.Uint64("rejected_"+shared.Reasons[i], uint64(n)))
+		}
+	}
+	msg := "batch applied"
+	switch {
+	case r.Replayed:
+		msg = "batch replayed: answered with its original receipt, nothing counted"
+	case level == slog.LevelWarn:
+		msg = "batch applied with refused votes"
+	}
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }

@@ -211,6 +211,7 @@ func encodeSnapshot(snap *shared.Snapshot, now time.Time) (*entry, error) {
 	b = strconv.AppendUint(b, snap.Total, 10)
 	b = append(b, ';')
 	b = strconv.AppendUint(b, snap.Voters, 10)
+	b = appendKindJSON(b, snap) // the version covers them too; cheap insurance
 	h.Write(b)
 	sum := h.Sum64()
 	return &entry{
@@ -219,12 +220,62 @@ func encodeSnapshot(snap *shared.Snapshot, now time.Time) (*entry, error) {
 	}, nil
 }
 
+// appendKindJSON writes the fields of the scale, ranked and words kinds'
+// results (docs/EDGE-API.md, "Poll kinds"), after the common ones.
+func appendKindJSON(b []byte, snap *shared.Snapshot) []byte {
+	switch snap.Kind {
+	case shared.KindScale:
+		b = append(b, `,"mean":`...)
+		b = shared.AppendScaleMean(b, snap)
+		b = append(b, `,"median":`...)
+		b = shared.AppendScaleMedian(b, snap)
+	case shared.KindRanked:
+		b = append(b, `,"borda":[`...)
+		for i, n := range snap.Borda {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, n, 10)
+		}
+		b = append(b, ']')
+	case shared.KindWords:
+		b = append(b, `,"words":[`...)
+		for i, w := range snap.Words {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"word":`...)
+			b = shared.AppendJSONString(b, w.Word)
+			b = append(b, `,"count":`...)
+			b = strconv.AppendUint(b, w.Count, 10)
+			b = append(b, '}')
+		}
+		b = append(b, `],"distinct":`...)
+		b = strconv.AppendUint(b, snap.Distinct, 10)
+		b = append(b, `,"distinct_exact":`...)
+		b = strconv.AppendBool(b, snap.DistinctExact)
+		b = append(b, `,"count_error":`...)
+		b = strconv.AppendUint(b, snap.CountError, 10)
+	}
+	return b
+}
+
 // appendSnapshotJSON writes the public JSON form of a snapshot.
 func appendSnapshotJSON(b []byte, snap *shared.Snapshot) []byte {
 	b = append(b, `{"poll":`...)
 	b = shared.AppendJSONString(b, snap.Poll)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, snap.Version, 10)
+	if snap.Kind != "" {
+		b = append(b, `,"kind":`...)
+		b = shared.AppendJSONString(b, string(snap.Kind))
+		if snap.Kind == shared.KindScale {
+			b = append(b, `,"min":`...)
+			b = strconv.AppendInt(b, snap.ScaleMin, 10)
+			b = append(b, `,"max":`...)
+			b = strconv.AppendInt(b, snap.ScaleMin+int64(len(snap.Counts))-1, 10)
+		}
+	}
 	b = append(b, `,"counts":[`...)
 	for i, n := range snap.Counts {
 		if i > 0 {
@@ -236,6 +287,7 @@ func appendSnapshotJSON(b []byte, snap *shared.Snapshot) []byte {
 	b = strconv.AppendUint(b, snap.Total, 10)
 	b = append(b, `,"voters":`...)
 	b = strconv.AppendUint(b, snap.Voters, 10)
+	b = appendKindJSON(b, snap)
 	b = append(b, `,"generated_at":"`...)
 	b = time.UnixMilli(snap.GeneratedAt).UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...)

@@ -532,7 +532,7 @@ func TestAdminLifecycle(t *testing.T) {
 		t.Fatalf("results csv: %d %q", r.status, r.body)
 	}
 	r = e.admin("GET", "/polls/q/export?data=ledger&format=csv", nil)
-	if lines := strings.Split(strings.TrimSpace(string(r.body)), "\n"); r.status != 200 || len(lines) != 4 || lines[0] != "voter_key,choices" {
+	if lines := strings.Split(strings.TrimSpace(string(r.body)), "\n"); r.status != 200 || len(lines) != 4 || lines[0] != "voter_key,choices,batch" {
 		t.Fatalf("ledger csv: %d %q", r.status, r.body)
 	}
 	r = e.admin("GET", "/polls/q/export?data=ledger&format=json", nil)

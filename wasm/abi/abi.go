@@ -11,7 +11,7 @@ import "github.com/edgepoll/edgepoll/shared"
 
 // Version is the ABI version. The guest exports it as ep_abi_version; the host
 // refuses to serve a module whose version differs.
-const Version = 4
+const Version = 5
 
 // ImportModule is the wasm module name of the host imports.
 const ImportModule = "edgepoll"

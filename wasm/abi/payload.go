@@ -142,13 +142,18 @@ func DecodeResponse(data []byte, resp *Response) error {
 
 // AppendVote appends v as the submit import's argument:
 //
-//	[1, poll str, voter bin(16), choices bin, at int]
+//	[1, poll str, voter bin(16), choices bin, at int, words [str...]]
 func AppendVote(b []byte, v *shared.Vote) []byte {
-	b = append(b, 0x95, PayloadVersion)
+	b = append(b, 0x96, PayloadVersion)
 	b = AppendString(b, v.Poll)
 	b = AppendBytes(b, v.Voter[:])
 	b = AppendBytes(b, v.Choices)
-	return AppendInt(b, v.At)
+	b = AppendInt(b, v.At)
+	b = AppendArrayHeader(b, len(v.Words))
+	for _, w := range v.Words {
+		b = AppendString(b, w)
+	}
+	return b
 }
 
 // DecodeVote decodes a submit argument into v (Choices is a fresh copy) and
@@ -156,7 +161,7 @@ func AppendVote(b []byte, v *shared.Vote) []byte {
 func DecodeVote(data []byte, v *shared.Vote) error {
 	var r Reader
 	r.Reset(data)
-	r.Array(5, "vote")
+	r.Array(6, "vote")
 	r.version("vote")
 	v.Poll = r.String(shared.MaxPollIDLen, "vote poll")
 	voter := r.Bytes(16, "vote voter")
@@ -166,6 +171,13 @@ func DecodeVote(data []byte, v *shared.Vote) error {
 	copy(v.Voter[:], voter)
 	v.Choices = append(v.Choices[:0:0], r.Bytes(shared.MaxChoicesCap, "vote choices")...)
 	v.At = r.Int("vote at")
+	v.Words = nil
+	if n := r.ArrayHeader(shared.MaxWordsCap, "vote words"); n > 0 {
+		v.Words = make([]string, 0, n)
+		for i := 0; i < n && r.err == nil; i++ {
+			v.Words = append(v.Words, r.String(shared.MaxWordBytes, "vote word"))
+		}
+	}
 	if err := r.Done("vote"); err != nil {
 		return err
 	}

@@ -375,11 +375,12 @@ func TestKill9Harness(t *testing.T) {
 	ledger := map[string]int{}
 	perChoice := map[int]int{}
 	lines := strings.Split(strings.TrimSuffix(string(r.admin("GET", "polls/"+poll+"/export?data=ledger&format=csv", "")), "\n"), "\n")
-	if lines[0] != "voter_key,choices" {
+	if lines[0] != "voter_key,choices,batch" {
 		t.Fatalf("ledger header %q", lines[0])
 	}
 	for _, line := range lines[1:] {
 		k, c, ok := strings.Cut(line, ",")
+		c, _, _ = strings.Cut(c, ",") // the batch id follows
 		n, err := strconv.Atoi(c)
 		if !ok || err != nil {
 			t.Fatalf("ledger line %q", line)

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgepoll/edgepoll/edge"
+	"github.com/edgepoll/edgepoll/internal/kindstest"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
 	"github.com/edgepoll/edgepoll/shared"
@@ -279,6 +280,25 @@ func TestEndToEnd(t *testing.T) {
 	if st.Poison != 0 || st.QueueFull != 0 || st.Receipt.Accepted != 600 {
 		t.Fatalf("host stats %+v: want no poison, no queue-full, 600 accepted", st)
 	}
+}
+
+// TestKindsEndToEnd: scale, ranked and words polls voted through the
+// harness's guest and counted exactly by the origin.
+func TestKindsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test with real redis-server and origin; skipped with -short")
+	}
+	s := startStack(t, 2)
+	get := func(path string) (*http.Response, []byte, error) {
+		resp, err := s.client.Get(s.url + path)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+	kindstest.Run(t, s.url, func(method, path, body string) (int, []byte) { return s.adminStatus(t, method, path, body) }, get)
 }
 
 // TestQueueFull: with the origin down and a tiny queue, the voter past the

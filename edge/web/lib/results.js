@@ -13,6 +13,34 @@
 
 import { backoff, call, pollPath, retryAfter, sleep } from "./api.js";
 import { num } from "./poll.js";
+import { drawRanked } from "./ranked.js";
+import { drawHistogram } from "./scale.js";
+import { drawCloud } from "./words.js";
+
+/**
+ * Draws snapshot snap of poll p into el by the poll's kind: bars (single,
+ * multi), a histogram (scale), bars by Borda points (ranked) or a word
+ * cloud of at most opts.words words (words). Older snapshots than the one
+ * drawn are ignored; returns whether it drew. el.dataset.total is the
+ * voters shown.
+ */
+export function renderPoll(el, p, snap, opts = {}) {
+  const version = Number(snap.version) || 0;
+  if (el.dataset.version && version < Number(el.dataset.version)) return false;
+  const labels = (p.options || []).map((o) => o.label);
+  const kind = p.kind || "single";
+  if (el.dataset.kind !== kind) {
+    el.replaceChildren();
+    el.dataset.kind = kind;
+  }
+  if (kind === "scale") drawHistogram(el, p, snap);
+  else if (kind === "ranked") drawRanked(el, labels, snap, row);
+  else if (kind === "words") drawCloud(el, snap, opts.words || 30);
+  else return renderResults(el, labels, snap);
+  el.dataset.total = String(Number(snap.voters) || 0);
+  el.dataset.version = String(version);
+  return true;
+}
 
 /**
  * Draws snapshot snap into the element el (the #results container) with the
@@ -25,7 +53,7 @@ export function renderResults(el, labels, snap) {
   const counts = Array.isArray(snap.counts) ? snap.counts : [];
   const voters = Number(snap.voters) || 0;
   let ol = el.querySelector("ol");
-  if (!ol || ol.children.length !== counts.length) {
+  if (!ol || ol.children.length !== counts.length || ol.classList.contains("ranked-bars")) {
     ol = document.createElement("ol");
     ol.className = "bars";
     for (let i = 0; i < counts.length; i++) ol.append(row(i));

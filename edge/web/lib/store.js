@@ -1,8 +1,9 @@
 // Per-poll memory in localStorage: the voter token and the voter's own vote.
 //
 // Keys: "edgepoll:token:{id}" holds the token string; "edgepoll:vote:{id}"
-// holds {choices:[index…], labels:[text…], receipt, at} (receipt may be ""
-// when the edge answered 409 and the receipt is not known yet).
+// holds {choices:[index…], labels:[text…], receipt, at, kind} (receipt may
+// be "" when the edge answered 409 and the receipt is not known yet; labels
+// are the options in order, or the scale value or words as shown).
 // Storage can be unavailable (private modes, or blocked third-party storage
 // inside an iframe): then a Map stands in and nothing survives a reload,
 // which costs a new token (a new voter id) on reload and nothing else.
@@ -34,7 +35,7 @@ export function loadVote(id) {
   try {
     const v = JSON.parse(get("edgepoll:vote:" + id) || "null");
     if (!v || !Array.isArray(v.choices)) return null;
-    return { choices: v.choices, labels: Array.isArray(v.labels) ? v.labels : [], receipt: String(v.receipt || ""), at: v.at };
+    return { choices: v.choices, labels: Array.isArray(v.labels) ? v.labels : [], receipt: String(v.receipt || ""), at: v.at, kind: String(v.kind || "") };
   } catch {
     return null;
   }

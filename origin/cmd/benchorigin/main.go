@@ -2,8 +2,11 @@
 // (scripts/bench-origin.sh). Subcommands:
 //
 //	benchorigin ingest -origin URL -token T -key kid=secret [-voters 1000000] [-batch 500] [-conns 4]
-//	    creates and opens a poll, sends signed batches of distinct voters, and
-//	    prints "votes=N seconds=S votes_per_s=V p50_batch_ms=A p99_batch_ms=B".
+//	        [-kind single|scale|ranked|words] [-wire 1|2] [-poll ID]
+//	    creates and opens a poll of that kind, sends signed batches of
+//	    distinct voters, and prints "votes=N seconds=S votes_per_s=V
+//	    p50_batch_ms=A p99_batch_ms=B". -wire 1 writes batches in wire
+//	    version 1 (for an origin that predates version 2: the baseline).
 //	benchorigin naive-server -listen ADDR -redis URL
 //	    runs the naive baseline server (origin/naive).
 //	benchorigin naive -url URL [-votes 50000] [-conns 64]
@@ -16,9 +19,11 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +34,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/edgepoll/edgepoll/origin/adminclient"
 	"github.com/edgepoll/edgepoll/origin/naive"
@@ -76,7 +82,12 @@ func ingest(args []string) error {
 	conns := fs.Int("conns", 4, "concurrent connections")
 	pollID := fs.String("poll", "bench", "poll id")
 	options := fs.Int("options", 4, "poll options")
+	kind := fs.String("kind", "single", "poll kind: single, scale (1-10), ranked (3 of the options) or words (one of 2,000 words, Zipf-like)")
+	wire := fs.Int("wire", shared.WireVersion, "batch wire version: 1 (single only, for an origin that predates version 2) or 2")
 	_ = fs.Parse(args)
+	if *wire != 1 && *wire != 2 || *wire == 1 && *kind != "single" {
+		return fmt.Errorf("-wire 1 is for single polls, -wire 2 for any")
+	}
 	keys, err := sign.ParseKeys(*keySpec)
 	if err != nil {
 		return err
@@ -84,10 +95,26 @@ func ingest(args []string) error {
 	key := keys[0]
 	ctx := context.Background()
 	ac := adminclient.New(*originURL, *token)
-	req := &adminclient.CreateRequest{Poll: shared.Poll{ID: *pollID, Title: "Benchmark", Kind: shared.KindSingle,
+	req := &adminclient.CreateRequest{Poll: shared.Poll{ID: *pollID, Title: "Benchmark", Kind: shared.Kind(*kind),
 		State: shared.StateDraft, Visibility: shared.VisibilityLive}, ExpectedVoters: *voters}
-	for i := 0; i < *options; i++ {
-		req.Options = append(req.Options, shared.Option{Label: "option " + strconv.Itoa(i)})
+	switch req.Kind {
+	case shared.KindSingle, shared.KindRanked:
+		for i := 0; i < *options; i++ {
+			req.Options = append(req.Options, shared.Option{Label: "option " + strconv.Itoa(i)})
+		}
+		if req.Kind == shared.KindRanked {
+			req.MaxChoices = min(3, *options)
+		}
+	case shared.KindScale:
+		req.Scale = &shared.Scale{Min: 1, Max: 10}
+	case shared.KindWords:
+		req.MaxWords = 1
+	default:
+		return fmt.Errorf("unknown -kind %q", *kind)
+	}
+	vocab := make([]string, 2000)
+	for i := range vocab {
+		vocab[i] = "word" + strconv.Itoa(i)
 	}
 	if _, err := ac.CreatePoll(ctx, req); err != nil {
 		return fmt.Errorf("create poll: %w", err)
@@ -111,9 +138,28 @@ func ingest(args []string) error {
 			x := uint64(i**batchSize+j) + 1
 			binary.LittleEndian.PutUint64(v[:8], x*0x9E3779B97F4A7C15^binary.LittleEndian.Uint64(seed[:]))
 			binary.LittleEndian.PutUint64(v[8:], (x^0xD6E8FEB86659FD93)*0xBF58476D1CE4E5B9)
-			b.Votes = append(b.Votes, shared.Vote{Poll: *pollID, Voter: v, Choices: []uint8{uint8(x % uint64(*options))}, At: at})
+			vote := shared.Vote{Poll: *pollID, Voter: v, Choices: []uint8{uint8(x % uint64(*options))}, At: at}
+			switch req.Kind {
+			case shared.KindScale:
+				vote.Choices[0] = uint8(x % 10)
+			case shared.KindRanked:
+				o := uint8(x % uint64(*options))
+				vote.Choices = []uint8{o, (o + 1) % uint8(*options), (o + 2) % uint8(*options)}[:req.MaxChoices]
+			case shared.KindWords:
+				// Zipf-like: word k with weight about 1/k, from the
+				// voter's hash (a few words take most votes, as in a show).
+				h := (x * 0x9E3779B97F4A7C15) >> 11
+				k := int(float64(len(vocab)) * math.Pow(float64(h%1_000_000+1)/1_000_000, 4))
+				vote.Choices, vote.Words = []uint8{}, []string{vocab[min(k, len(vocab)-1)]}
+			}
+			b.Votes = append(b.Votes, vote)
 		}
-		if bodies[i], err = shared.MarshalBatch(b); err != nil {
+		if *wire == 1 {
+			bodies[i], err = marshalV1(b)
+		} else {
+			bodies[i], err = shared.MarshalBatch(b)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -191,6 +237,19 @@ func ingest(args []string) error {
 	fmt.Printf("votes=%d seconds=%.3f votes_per_s=%.0f p50_batch_ms=%.2f p99_batch_ms=%.2f\n",
 		accepted.Load(), elapsed.Seconds(), float64(accepted.Load())/elapsed.Seconds(), pct(0.50), pct(0.99))
 	return nil
+}
+
+// marshalV1 encodes a batch of single-choice votes in wire version 1
+// (docs/WIRE.md), which origins that predate version 2 read.
+func marshalV1(b *shared.Batch) ([]byte, error) {
+	var buf bytes.Buffer
+	e := msgpack.NewEncoder(&buf)
+	err := errors.Join(e.EncodeArrayLen(4), e.EncodeUint(1), e.EncodeBytes(b.ID[:]), e.EncodeString(b.Edge), e.EncodeArrayLen(len(b.Votes)))
+	for i := range b.Votes {
+		v := &b.Votes[i]
+		err = errors.Join(err, e.EncodeArrayLen(4), e.EncodeString(v.Poll), e.EncodeBytes(v.Voter[:]), e.EncodeBytes(v.Choices), e.EncodeInt(v.At))
+	}
+	return buf.Bytes(), err
 }
 
 func naiveServer(args []string) error {

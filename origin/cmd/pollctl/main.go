@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/edgepoll/edgepoll/origin"
 	"github.com/edgepoll/edgepoll/origin/adminclient"
+	"github.com/edgepoll/edgepoll/origin/irv"
 	"github.com/edgepoll/edgepoll/origin/rehearse"
 	"github.com/edgepoll/edgepoll/shared"
 )
@@ -53,9 +55,10 @@ Commands:
   close      close a poll
   reset      remove all votes of a poll
   delete     delete a poll and its votes
-  results    show live results (--watch redraws a bar chart)
+  results    show live results (--watch redraws a bar chart; --method irv counts a ranked poll by instant runoff)
   export     export results or the per-voter ledger as CSV or JSON
   invites    create an invite poll's single-use codes (streamed CSV), or list which were used
+  words      hide a word of a words poll (words ban POLL WORD), or list the hidden ones
   stats      store-wide figures, or a poll's integrity report (stats POLL)
   rehearse   simulate an audience against an edge, then verify the origin's count
   replay     re-send dead-lettered vote batches (dry run unless --send); the origin counts each voter once
@@ -70,9 +73,14 @@ Examples:
   export EDGEPOLL_ORIGIN=http://127.0.0.1:8080 EDGEPOLL_ADMIN_TOKEN=...
   pollctl create --id show42 --title "Who wins?" --option Ann --option Bob --expected-voters 2000000 --open
   pollctl create --id vip --title "Who wins?" --option Ann --option Bob --identity signed --jwt-issuer https://app.example --jwt-audience edgepoll
+  pollctl create --id mood --title "How was it?" --kind scale --min 1 --max 10 --min-label awful --max-label brilliant
+  pollctl create --id best --title "Rank the acts" --kind ranked --option Ann --option Bob --option Cy
+  pollctl create --id oneword --title "The show in one word" --kind words --max-words 1 --block boring
   pollctl create -f poll.json
   pollctl list -o json
   pollctl results show42 --watch --interval 1s
+  pollctl results best --method irv
+  pollctl words ban oneword rubbish
   pollctl close show42
   pollctl export show42 ledger --format csv -f ledger.csv
   pollctl invites create club --count 100000 -o csv > codes.csv
@@ -88,7 +96,7 @@ Exit codes:
   replay: 5 a signature was refused, 1 a batch was not delivered, 2 a batch was refused or unreadable
 `
 
-var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "invites", "stats", "rehearse", "replay", "completion", "help"}
+var commands = []string{"create", "list", "show", "open", "close", "reset", "delete", "results", "export", "invites", "words", "stats", "rehearse", "replay", "completion", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -335,6 +343,8 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		return c.export(ctx, args)
 	case "invites":
 		return c.invites(ctx, args)
+	case "words":
+		return c.words(ctx, args)
 	case "stats":
 		fs := c.newFlags("stats", "[<poll-id>]", "Show store-wide figures, or one poll's integrity report: tokens issued (as edges report them\n"+
 			"every 10 s; for an invite poll the codes redeemed), tokens that voted, the top addresses or IPv6 /64s by tokens,\n"+
@@ -390,17 +400,25 @@ Example:
 	var (
 		req      adminclient.CreateRequest
 		options  stringsFlag
+		blocks   stringsFlag
 		file     string
 		open     bool
 		opensAt  string
 		closesAt string
+		scale    shared.Scale
 	)
 	fs.StringVar(&file, "f", "", "read the poll from a JSON `file` (- for stdin)")
 	fs.StringVar(&req.ID, "id", "", "poll id: 1-64 of A-Z a-z 0-9 - _")
 	fs.StringVar(&req.Title, "title", "", "the question")
 	fs.Var(&options, "option", "an option `label` (repeat, 2-64 times)")
-	fs.StringVar((*string)(&req.Kind), "kind", "single", "single or multi")
-	fs.IntVar(&req.MaxChoices, "max-choices", 0, "multi polls: at most this many choices")
+	fs.StringVar((*string)(&req.Kind), "kind", "single", "single, multi, scale, ranked or words")
+	fs.IntVar(&req.MaxChoices, "max-choices", 0, "multi and ranked polls: at most this many choices (ranked: default all options)")
+	fs.IntVar(&scale.Min, "min", 1, "scale polls: the lowest value")
+	fs.IntVar(&scale.Max, "max", 0, "scale polls: the highest value (2-101 steps from --min)")
+	fs.StringVar(&scale.MinLabel, "min-label", "", "scale polls: a label for the lowest value")
+	fs.StringVar(&scale.MaxLabel, "max-label", "", "scale polls: a label for the highest value")
+	fs.IntVar(&req.MaxWords, "max-words", 0, "words polls: words per voter, 1-3 (default 1)")
+	fs.Var(&blocks, "block", "words polls: a `word` never to show (repeat); added to the shipped default list")
 	fs.StringVar((*string)(&req.Visibility), "visibility", "live", "live or after_close")
 	fs.StringVar((*string)(&req.Identity), "identity", "open", "how voters get a token: open (one per browser, best effort), invite (single-use codes: pollctl invites create) or signed (a JWT from your app)")
 	fs.StringVar(&req.JWTIssuer, "jwt-issuer", "", "signed polls: the iss the JWTs must carry")
@@ -436,6 +454,11 @@ Example:
 		for _, o := range options {
 			req.Options = append(req.Options, shared.Option{Label: o})
 		}
+		if req.Kind == shared.KindScale {
+			sc := scale
+			req.Scale = &sc
+		}
+		req.Blocklist = blocks
 		for _, t := range []struct {
 			s   string
 			dst *time.Time
@@ -473,6 +496,7 @@ func (c *cli) results(ctx context.Context, args []string) error {
 	fs := c.newFlags("results", "<poll-id> [--watch]", `Show a poll's results, fresh from the origin. With --watch, redraw a bar
 chart every --interval until interrupted (or --count redraws).`)
 	watch := fs.Bool("watch", false, "redraw live counts as a bar chart")
+	method := fs.String("method", "", "ranked polls: plurality (first preferences, the default), borda, or irv (instant runoff from the ledger, every round printed)")
 	interval := fs.Duration("interval", time.Second, "redraw interval with --watch")
 	count := fs.Int("count", 0, "with --watch: stop after this many redraws (0 = until Ctrl-C)")
 	id, err := c.idArg(fs, args)
@@ -482,10 +506,29 @@ chart every --interval until interrupted (or --count redraws).`)
 	if *interval < 50*time.Millisecond {
 		return usagef("--interval must be at least 50ms")
 	}
+	switch *method {
+	case "", "plurality", "borda":
+	case "irv":
+		if *watch {
+			return usagef("--method irv does not --watch")
+		}
+		return c.irv(ctx, id)
+	default:
+		return usagef("--method must be plurality, borda or irv")
+	}
 	if !*watch {
 		r, err := c.client.Results(ctx, id)
 		if err != nil {
 			return err
+		}
+		if *method == "borda" {
+			if r.Kind != shared.KindRanked {
+				return usagef("--method borda is for ranked polls; %s is %s", id, orSingle(r.Kind))
+			}
+			if c.g.output == "json" {
+				return c.printJSON(r)
+			}
+			return c.printBorda(r)
 		}
 		if c.g.output == "json" {
 			return c.printJSON(r)
@@ -523,14 +566,195 @@ chart every --interval until interrupted (or --count redraws).`)
 	return nil
 }
 
+// withLabels returns a copy of r whose options are label(i) for each count.
+func withLabels(r *adminclient.Results, label func(int) string) *adminclient.Results {
+	cp := *r
+	cp.Options = make([]string, len(r.Counts))
+	for i := range cp.Options {
+		cp.Options[i] = label(i)
+	}
+	return &cp
+}
+
+func orSingle(k shared.Kind) string {
+	if k == "" {
+		return "single or multi"
+	}
+	return string(k)
+}
+
+// printBorda prints a ranked poll's options by Borda points.
+func (c *cli) printBorda(r *adminclient.Results) error {
+	fmt.Fprintf(c.stdout, "%s — %s [%s]  ballots %d  version %d\nBorda points (rank r of %d options gets %d - r):\n",
+		r.Poll, r.Title, r.State, r.Voters, r.Version, len(r.Options), len(r.Options))
+	order := make([]int, len(r.Options))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(r.Borda[b], r.Borda[a]) })
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	for _, i := range order {
+		fmt.Fprintf(tw, "%d\t%s\t%d\n", i, r.Options[i], r.Borda[i])
+	}
+	return tw.Flush()
+}
+
+// irv streams a ranked poll's ledger and prints its instant-runoff count.
+func (c *cli) irv(ctx context.Context, id string) error {
+	p, err := c.client.Poll(ctx, id)
+	if err != nil {
+		return err
+	}
+	if p.Kind != shared.KindRanked {
+		return usagef("--method irv is for ranked polls; %s is %s", id, p.Kind)
+	}
+	tally := irv.NewTally(len(p.Options))
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := c.client.Export(ctx, id, "ledger", "json", pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	derr := readBallots(pr, tally.Add)
+	pr.CloseWithError(derr)
+	if err := <-done; err != nil && derr == nil {
+		return err
+	}
+	if derr != nil {
+		return shared.Wrap(shared.EUNAVAILABLE, derr, "read the ledger export")
+	}
+	rounds := tally.Count()
+	if c.g.output == "json" {
+		return c.printJSON(rounds)
+	}
+	labels := make([]string, len(p.Options))
+	for i, o := range p.Options {
+		labels[i] = o.Label
+	}
+	fmt.Fprintf(c.stdout, "%s — %s: instant runoff\n", p.ID, p.Title)
+	_, err = io.WriteString(c.stdout, irv.Format(rounds, labels))
+	return err
+}
+
+// readBallots decodes a ledger JSON export ({"poll",…,"ballots":[…]}) as
+// it streams, handing each ballot's choices to add.
+func readBallots(r io.Reader, add func([]uint8) error) error {
+	d := json.NewDecoder(r)
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("ledger export is not a JSON object: %v", err)
+	}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return err
+		}
+		if t != "ballots" {
+			var skip json.RawMessage
+			if err := d.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		if t, err := d.Token(); err != nil || t != json.Delim('[') {
+			return fmt.Errorf("ledger ballots are not an array: %v", err)
+		}
+		for d.More() {
+			var b struct {
+				Choices []uint8 `json:"choices"`
+			}
+			if err := d.Decode(&b); err != nil {
+				return err
+			}
+			if err := add(b.Choices); err != nil {
+				return err
+			}
+		}
+		if _, err := d.Token(); err != nil {
+			return err
+		}
+	}
+	_, err := d.Token()
+	return err
+}
+
+// words runs pollctl words ban|hidden.
+func (c *cli) words(ctx context.Context, args []string) error {
+	fs := c.newFlags("words", "ban <poll-id> <word> | hidden <poll-id>", `Moderate a words poll. "ban" hides a word (its normal form) from the
+results from the next snapshot on; its ballots stay in the ledger, marked
+hidden. "hidden" lists the poll's blocklist and bans.`)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 3 && pos[0] == "ban":
+	case len(pos) == 2 && pos[0] == "hidden":
+	default:
+		return usagef("words ban <poll-id> <word>, or words hidden <poll-id>")
+	}
+	if !shared.ValidPollID(pos[1]) {
+		return usagef("poll id %q: 1-%d characters of A-Z a-z 0-9 - _", pos[1], shared.MaxPollIDLen)
+	}
+	if err := c.connect(); err != nil {
+		return err
+	}
+	if pos[0] == "ban" {
+		w, err := c.client.BanWord(ctx, pos[1], pos[2])
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			return c.printJSON(origin.BanResponse{Word: w, Hidden: true})
+		}
+		fmt.Fprintf(c.stdout, "%q is hidden in poll %s from the next snapshot on (its ballots stay in the ledger)\n", w, pos[1])
+		return nil
+	}
+	ws, err := c.client.HiddenWords(ctx, pos[1])
+	if err != nil {
+		return err
+	}
+	if c.g.output == "json" {
+		return c.printJSON(origin.HiddenList{Hidden: ws})
+	}
+	for _, w := range ws {
+		fmt.Fprintln(c.stdout, w)
+	}
+	return nil
+}
+
 // barWidth is the width of the longest bar in the results chart.
 const barWidth = 40
 
 func (c *cli) printResults(r *adminclient.Results, chart bool) error {
 	fmt.Fprintf(c.stdout, "%s — %s [%s]  voters %d  votes %d  version %d\n", r.Poll, r.Title, r.State, r.Voters, r.Total, r.Version)
+	switch r.Kind {
+	case shared.KindScale:
+		fmt.Fprintf(c.stdout, "mean %s  median %s\n", r.Mean, r.Median)
+		r = withLabels(r, func(i int) string { return strconv.FormatInt(*r.Min+int64(i), 10) })
+	case shared.KindRanked:
+		fmt.Fprintln(c.stdout, "first preferences (--method borda or irv for the other counts):")
+	case shared.KindWords:
+		exact := "exact"
+		if r.DistinctExact != nil && !*r.DistinctExact {
+			exact = fmt.Sprintf("estimated; counts may be up to %d high", *r.CountError)
+		}
+		fmt.Fprintf(c.stdout, "distinct words %d (%s)\n", *r.Distinct, exact)
+		counts := make([]uint64, len(r.Words))
+		for i, w := range r.Words {
+			counts[i] = w.Count
+		}
+		cp := *r
+		cp.Counts = counts
+		r = withLabels(&cp, func(i int) string { return r.Words[i].Word })
+	}
 	var maxCount uint64
 	for _, n := range r.Counts {
 		maxCount = max(maxCount, n)
+	}
+	denom := r.Total // share of choices; of ballots where a ballot has several entries of one kind
+	if r.Kind == shared.KindRanked || r.Kind == shared.KindWords {
+		denom = r.Voters
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	for i, label := range r.Options {
@@ -539,8 +763,8 @@ func (c *cli) printResults(r *adminclient.Results, chart bool) error {
 			n = r.Counts[i]
 		}
 		pct := 0.0
-		if r.Total > 0 {
-			pct = 100 * float64(n) / float64(r.Total)
+		if denom > 0 {
+			pct = 100 * float64(n) / float64(denom)
 		}
 		w := 0
 		if maxCount > 0 {
@@ -772,7 +996,7 @@ Example:
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "voters in flight (closed model)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop starting voters after this long (default 10s without --voters)")
 	fs.Int64Var(&cfg.Voters, "voters", 0, "stop after this many voters")
-	fs.StringVar(&weights, "weights", "", "relative weight per option, e.g. 5,3,2 (default uniform)")
+	fs.StringVar(&weights, "weights", "", "relative weight per option (scale: per value; words: per rehearsal word), e.g. 5,3,2 (default uniform)")
 	fs.Float64Var(&cfg.RepeatShare, "repeat-share", 0, "share of voters who vote a second time (expect 409, or 202 at another isolate)")
 	fs.Float64Var(&cfg.BadShare, "bad-share", 0, "share of voters who send bad input (expect 4xx, never counted)")
 	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long to wait for the origin's counts to stop changing")
@@ -870,15 +1094,24 @@ func (c *cli) printPoll(p *shared.Poll) error {
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "id\t%s\ntitle\t%s\nstate\t%s\nkind\t%s\n", p.ID, p.Title, p.State, p.Kind)
-	if p.Kind == shared.KindMulti {
+	if p.Kind == shared.KindMulti || p.Kind == shared.KindRanked {
 		fmt.Fprintf(tw, "max choices\t%d\n", p.MaxChoices)
+	}
+	if sc := p.Scale; sc != nil {
+		fmt.Fprintf(tw, "scale\t%d (%s) to %d (%s)\n", sc.Min, sc.MinLabel, sc.Max, sc.MaxLabel)
+	}
+	if p.Kind == shared.KindWords {
+		fmt.Fprintf(tw, "max words\t%d\n", p.MaxWords)
 	}
 	fmt.Fprintf(tw, "visibility\t%s\nidentity\t%s (%s)\n", p.Visibility, p.IdentityMode(), shared.IdentityNote(p.IdentityMode()))
 	if p.IdentityMode() == shared.IdentitySigned {
 		fmt.Fprintf(tw, "jwt issuer\t%s\njwt audience\t%s\n", p.JWTIssuer, p.JWTAudience)
 	}
-	fmt.Fprintf(tw, "opens at\t%s\ncloses at\t%s\nversion\t%d\noptions\t\n",
+	fmt.Fprintf(tw, "opens at\t%s\ncloses at\t%s\nversion\t%d\n",
 		fmtTime(p.OpensAt), fmtTime(p.ClosesAt), p.Version)
+	if p.Kind.HasOptions() {
+		fmt.Fprintf(tw, "options\t\n")
+	}
 	for i, o := range p.Options {
 		fmt.Fprintf(tw, "  %d\t%s\n", i, o.Label)
 	}
@@ -934,7 +1167,8 @@ _pollctl() {
   case "$prev" in
     -o) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "csv json" -- "$cur")); return ;;
-    --kind) COMPREPLY=($(compgen -W "single multi" -- "$cur")); return ;;
+    --kind) COMPREPLY=($(compgen -W "single multi scale ranked words" -- "$cur")); return ;;
+    --method) COMPREPLY=($(compgen -W "plurality borda irv" -- "$cur")); return ;;
     --visibility) COMPREPLY=($(compgen -W "live after_close" -- "$cur")); return ;;
     --identity) COMPREPLY=($(compgen -W "open invite signed" -- "$cur")); return ;;
     -f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -946,9 +1180,10 @@ _pollctl() {
     completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
     export) if [[ $COMP_CWORD -eq 3 ]]; then COMPREPLY=($(compgen -W "results ledger" -- "$cur")); else COMPREPLY=($(compgen -W "--format -f" -- "$cur")); fi ;;
     invites) if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "create used" -- "$cur")); else COMPREPLY=($(compgen -W "--count -f -o" -- "$cur")); fi ;;
-    results) COMPREPLY=($(compgen -W "--watch --interval --count -o" -- "$cur")) ;;
+    results) COMPREPLY=($(compgen -W "--watch --interval --count --method -o" -- "$cur")) ;;
+    words) if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "ban hidden" -- "$cur")); fi ;;
     rehearse) COMPREPLY=($(compgen -W "--edge --rate --concurrency --duration --voters --weights --repeat-share --bad-share --settle --timeout --no-verify --admin-token -q -o" -- "$cur")) ;;
-    create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --identity --jwt-issuer --jwt-audience --opens-at --closes-at --expected-voters --open -f" -- "$cur")) ;;
+    create) COMPREPLY=($(compgen -W "--id --title --option --kind --max-choices --visibility --identity --jwt-issuer --jwt-audience --opens-at --closes-at --expected-voters --open --min --max --min-label --max-label --max-words --block -f" -- "$cur")) ;;
   esac
 }
 complete -F _pollctl pollctl
@@ -966,7 +1201,8 @@ _pollctl() {
   case "$words[2]" in
     completion) _values 'shell' bash zsh ;;
     export) if (( CURRENT == 4 )); then _values 'data' results ledger; else _arguments '--format[format]:format:(csv json)' '-f[file]:file:_files'; fi ;;
-    results) _arguments '--watch[redraw a bar chart]' '--interval[redraw interval]:duration:' '--count[redraws]:n:' '-o[output]:format:(table json)' ;;
+    results) _arguments '--watch[redraw a bar chart]' '--interval[redraw interval]:duration:' '--count[redraws]:n:' '--method[ranked count]:method:(plurality borda irv)' '-o[output]:format:(table json)' ;;
+    words) if (( CURRENT == 3 )); then _values 'action' ban hidden; fi ;;
     rehearse) _arguments '--edge[edge URL]:url:' '--rate[voters per second]:n:' '--concurrency[voters in flight]:n:' '--duration[run time]:duration:' '--voters[voters]:n:' '--weights[option weights]:w:' '--repeat-share[share voting twice]:s:' '--bad-share[share sending bad input]:s:' '--settle[wait for counts]:duration:' '--timeout[per request]:duration:' '--no-verify[skip verification]' '--admin-token[admin token]:token:' '-q[no progress]' '-o[output]:format:(table json)' ;;
     *) _arguments '-o[output]:format:(table json)' '--origin[origin URL]:url:' '--token[admin token]:token:' ;;
   esac

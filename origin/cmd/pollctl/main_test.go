@@ -161,7 +161,7 @@ func TestPollctlEndToEnd(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "ledger.csv")
 	want(t, pollctl(t, env, "export", "show42", "ledger", "-f", out), 0)
 	data, err := os.ReadFile(out)
-	if err != nil || strings.Count(string(data), "\n") != 4 || !strings.HasPrefix(string(data), "voter_key,choices\n") {
+	if err != nil || strings.Count(string(data), "\n") != 4 || !strings.HasPrefix(string(data), "voter_key,choices,batch\n") {
 		t.Fatalf("ledger file: %v %q", err, data)
 	}
 	want(t, pollctl(t, env, "export", "show42", "votes"), 2, "results or ledger")
