@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench-audience: the audience's side in one run against the harness,
-# an origin and Redis: every browser scenario (internal/audience TestBrowser
-# and TestBrowserIdentity,
+# an origin and Redis: every browser scenario (internal/audience TestBrowser,
+# TestBrowserIdentity and TestBrowserKinds,
 # axe on each page), the first-load sizes from what the server sends, and
 # freshness — for votes cast through the edge at AUDIENCE_RATE/s (20) for
 # AUDIENCE_SECONDS (30), the time from each 202 to a voting page
@@ -17,7 +17,7 @@ export AUDIENCE_BENCH=1 AUDIENCE_RATE=${AUDIENCE_RATE:-20} AUDIENCE_SECONDS=${AU
 
 log=$(mktemp -t edgepoll-audience.XXXXXX)
 trap 'rm -f "$log"' EXIT
-go test -count=1 -v -timeout 20m -run '^(TestBrowser|TestBrowserIdentity|TestPagesServedWithHeadersAndBudgets|TestAudienceFreshness)$' ./internal/audience >"$log" 2>&1
+go test -count=1 -v -timeout 20m -run '^(TestBrowser|TestBrowserIdentity|TestBrowserKinds|TestPagesServedWithHeadersAndBudgets|TestAudienceFreshness)$' ./internal/audience >"$log" 2>&1
 rc=$?
 # What a stream costs the Worker in workerd, against polling once a second.
 go test -count=1 -v -timeout 10m -run '^TestStreamCost$' ./edge/worker >>"$log" 2>&1 || rc=1
@@ -27,8 +27,8 @@ field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$log" | tail -1; }
 page=$(sed -n 's/.*voting page \([0-9]*\) bytes, big screen.*/\1/p' "$log" | tail -1)
 screen=$(sed -n 's/.*big screen \([0-9]*\) bytes.*/\1/p' "$log" | tail -1)
 axe=$(sed -n 's/.*axe: [0-9]* pages and states checked, \([0-9]*\) serious.*/\1/p' "$log" | sort -n | tail -1) # cumulative over the test binary
-passed=$(grep -cE '^    --- PASS: TestBrowser(Identity)?/' "$log")
-failed=$(grep -cE '^    --- FAIL: TestBrowser(Identity)?/' "$log")
+passed=$(grep -cE '^    --- PASS: TestBrowser(Identity|Kinds)?/' "$log")
+failed=$(grep -cE '^    --- FAIL: TestBrowser(Identity|Kinds)?/' "$log")
 p50=$(field freshness_p50_ms)
 p99=$(field freshness_p99_ms)
 s99=$(field stream_freshness_p99_ms)

@@ -171,14 +171,22 @@ fi
 # --- demo poll ---------------------------------------------------------------
 admin() { curl -sS -o /dev/null -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" \
 	-H 'Content-Type: application/json' ${3:+--data "$3"} "$origin/v1/admin/$2"; }
-code=$(admin POST polls "{\"id\":\"$POLL\",\"title\":\"Which topping wins?\",\"options\":[{\"label\":\"Mushroom\"},{\"label\":\"Pineapple\"},{\"label\":\"Olive\"}],\"kind\":\"single\",\"visibility\":\"live\"}")
-case $code in
-201) say "created poll $POLL" ;;
-409) say "poll $POLL already exists (kept from an earlier run)" ;;
-*) die "creating poll $POLL: HTTP $code" ;;
-esac
-code=$(admin POST "polls/$POLL/open")
-[ "$code" = 200 ] || die "opening poll $POLL: HTTP $code"
+demo_poll() { # demo_poll ID JSON: create (or keep) and open one demo poll
+	local id=$1 code
+	code=$(admin POST polls "$2")
+	case $code in
+	201) say "created poll $id" ;;
+	409) say "poll $id already exists (kept from an earlier run)" ;;
+	*) die "creating poll $id: HTTP $code" ;;
+	esac
+	code=$(admin POST "polls/$id/open")
+	[ "$code" = 200 ] || die "opening poll $id: HTTP $code"
+}
+demo_poll "$POLL" "{\"id\":\"$POLL\",\"title\":\"Which topping wins?\",\"options\":[{\"label\":\"Mushroom\"},{\"label\":\"Pineapple\"},{\"label\":\"Olive\"}],\"kind\":\"single\",\"visibility\":\"live\"}"
+# One poll of each other kind.
+demo_poll "$POLL-scale" "{\"id\":\"$POLL-scale\",\"title\":\"How was tonight's show?\",\"kind\":\"scale\",\"scale\":{\"min\":1,\"max\":10,\"min_label\":\"awful\",\"max_label\":\"brilliant\"},\"visibility\":\"live\"}"
+demo_poll "$POLL-ranked" "{\"id\":\"$POLL-ranked\",\"title\":\"Rank the acts\",\"kind\":\"ranked\",\"max_choices\":3,\"options\":[{\"label\":\"The Jugglers\"},{\"label\":\"The Choir\"},{\"label\":\"The Magician\"},{\"label\":\"The Dancers\"}],\"visibility\":\"live\"}"
+demo_poll "$POLL-words" "{\"id\":\"$POLL-words\",\"title\":\"Tonight's show in one word\",\"kind\":\"words\",\"max_words\":1,\"visibility\":\"live\"}"
 
 cat >&2 <<INFO
 
@@ -192,6 +200,7 @@ cat >&2 <<INFO
     voting page            $edge/p/$POLL
     big screen             $edge/p/$POLL/screen
     embed snippet          <script src="$edge/embed.js" data-poll="$POLL" async></script>
+    other kinds            $edge/p/$POLL-scale  $edge/p/$POLL-ranked  $edge/p/$POLL-words  (each with /screen)
 
   vote from a shell (gets a voter token, then votes for option 1):
     TOKEN=\$(curl -s $edge/v1/polls/$POLL | sed -E 's/.*"token":"([^"]+)".*/\1/'); curl -s -X POST -H 'Content-Type: application/json' -d "{\"token\":\"\$TOKEN\",\"choice\":1}" $edge/v1/polls/$POLL/votes; echo

@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -66,7 +67,8 @@ func TestHarnessMetrics(t *testing.T) {
 	o := origintest.Start(t, redis.URL)
 	h := harnesstest.Start(t, harnesstest.Options{Origin: o.URL, IngestKey: o.IngestKey.ID + "=" + string(o.IngestKey.Secret),
 		Env: []string{"RATE_IP_TOKENS=3/h:3", "LOG_LEVEL=debug"}})
-	harnesstest.OpenPoll(t, adminclient.New(o.URL, o.AdminToken), "m", "a", "b")
+	admin := adminclient.New(o.URL, o.AdminToken)
+	harnesstest.OpenPoll(t, admin, "m", "a", "b")
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get(h.URL() + path)
@@ -144,6 +146,14 @@ func TestHarnessMetrics(t *testing.T) {
 	}
 	if !strings.Contains(o.Logs(), "batch="+id) {
 		t.Errorf("batch %s is not in the origin's log:\n%s", id, o.Logs())
+	}
+	// And in the ledger, beside the vote it carried.
+	var ledger strings.Builder
+	if err := admin.Export(context.Background(), "m", "ledger", "csv", &ledger); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ledger.String(), id) {
+		t.Errorf("batch %s is not in the ledger export:\n%s", id, ledger.String())
 	}
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "edgepoll_harness_request_duration_seconds"} {
 		if fams[name] == nil {
