@@ -16,20 +16,22 @@ import (
 // BenchmarkVotePipeline measures one vote by a distinct voter through the
 // edge pipeline (parse, token check, validate, rate-limit, dedupe, encode,
 // hand-off to a no-op Submit): natively, and through the wazero guest via
-// the harness's net/http adapter. make bench-wasm compares the two.
+// the harness's net/http adapter, with the default time budget (the
+// instrumented countdown), without one, and with wazero's own checks.
+// make bench-wasm compares them.
 func BenchmarkVotePipeline(b *testing.B) {
 	b.Run("native", func(b *testing.B) {
 		benchVotes(b, edge.New(benchfix.Config(), benchfix.NewHost()))
 	})
 	for _, c := range []struct {
-		name       string
-		noBudget   bool
-		flagBudget bool
-	}{{"wasm", false, false}, {"wasm-nobudget", true, false}, {"wasm-flagbudget", false, true}} {
+		name         string
+		noBudget     bool
+		wazeroBudget bool
+	}{{"wasm", false, false}, {"wasm-nobudget", true, false}, {"wasm-wazerobudget", false, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			module := wasmtest.Build(b, wasmtest.EdgeGuest, "")
 			h, err := harness.New(context.Background(), module, benchfix.NewHost(),
-				harness.Config{Instances: 1, Env: benchfix.Lookup, NoBudget: c.noBudget, FlagBudget: c.flagBudget, CacheDir: "off"})
+				harness.Config{Instances: 1, Env: benchfix.Lookup, NoBudget: c.noBudget, WazeroBudget: c.wazeroBudget, CacheDir: "off"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -51,14 +51,15 @@ type Config struct {
 	// and instance, and a core, for good. Only for trusted guests and for
 	// measuring the checks' cost.
 	NoBudget bool
-	// FlagBudget (experimental, off by default) enforces the time budget
-	// with the interruption flag the harness instruments the module with
-	// (package wasm/internal/interrupt: a load and a branch per loop header)
-	// instead of wazero's RuntimeConfig.WithCloseOnContextDone (an exit to Go
-	// per loop header, 2–3× slower guest code). It is NOT sound yet: wazero's
-	// optimizing compiler may hoist the flag's load out of a loop, and a
-	// looping guest was then seen running past its budget.
-	FlagBudget bool
+	// WazeroBudget enforces the time budget with wazero's own mechanism
+	// (RuntimeConfig.WithCloseOnContextDone: an exit to Go at every loop
+	// header, 2–3× slower guest code) instead of the default, the countdown
+	// the harness instruments the module with (package
+	// wasm/internal/interrupt: a decrement and an untaken branch at every
+	// loop header and function entry, and a call to the host's budget check
+	// every tickEvery of them). The harness falls back to it by itself when
+	// the module cannot be instrumented. For comparison and as a fallback.
+	WazeroBudget bool
 	// AcquireTimeout bounds the wait for a free instance (DefaultAcquireTimeout);
 	// past it the request gets a 503.
 	AcquireTimeout time.Duration
@@ -109,16 +110,9 @@ type Harness struct {
 	limited                                  [edge.NumLimiters]atomic.Uint64
 }
 
-// interruptExport names the global the harness adds to the guest module: set
-// to 1, it makes the guest trap at its next loop iteration.
-const interruptExport = "edgepoll_interrupt"
-
 // instance is one guest: it serves one request at a time.
 type instance struct {
 	mod            api.Module
-	interrupt      api.MutableGlobal // nil unless the module is instrumented
-	mu             sync.Mutex        // orders interrupt's writes
-	gen            uint64            // request generation, under mu
 	mem            api.Memory
 	handle, alloc  api.Function
 	free           api.Function
@@ -160,16 +154,16 @@ func New(ctx context.Context, module []byte, backing edge.Host, cfg Config) (*Ha
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if !cfg.NoBudget && cfg.FlagBudget {
-		inst, err := interrupt.Instrument(module, interruptExport)
+	if !cfg.NoBudget && !cfg.WazeroBudget {
+		inst, err := interrupt.Instrument(module, interrupt.Config{Module: budgetModule, Name: budgetTick, Every: tickEvery})
 		if err != nil {
-			cfg.Logger.Warn("harness: cannot instrument the guest for interruption; using wazero's slower termination checks", "err", err)
-			cfg.FlagBudget = false
+			cfg.Logger.Warn("harness: cannot instrument the guest for its time budget; using wazero's slower termination checks", "err", err)
+			cfg.WazeroBudget = true
 		} else {
 			module = inst
 		}
 	}
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(!cfg.NoBudget && !cfg.FlagBudget)
+	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(!cfg.NoBudget && cfg.WazeroBudget)
 	if cfg.CacheDir != "off" {
 		if cfg.CacheDir == "" {
 			cfg.CacheDir = DefaultCacheDir()
@@ -211,6 +205,11 @@ func (h *Harness) setup(ctx context.Context, module []byte) error {
 	}
 	if err := h.instantiateImports(ctx); err != nil {
 		return fmt.Errorf("harness: instantiate host imports: %w", err)
+	}
+	if !h.cfg.NoBudget && !h.cfg.WazeroBudget {
+		if err := instantiateBudget(ctx, h.rt); err != nil {
+			return fmt.Errorf("harness: instantiate the budget check: %w", err)
+		}
 	}
 	compiled, err := h.rt.CompileModule(ctx, module)
 	if err != nil {
@@ -261,22 +260,13 @@ func (h *Harness) newInstance(ctx context.Context) (*instance, error) {
 		msg, _ := mod.Memory().Read(ptr, n)
 		return fail(fmt.Errorf("harness: guest refused its configuration: %s", msg))
 	}
-	var flag api.MutableGlobal
-	if !h.cfg.NoBudget && h.cfg.FlagBudget {
-		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-		if !ok {
-			return fail(fmt.Errorf("harness: instrumented guest exports no mutable %s", interruptExport))
-		}
-		flag = g
-	}
 	h.created.Add(1)
 	return &instance{
-		interrupt: flag,
-		mod:       mod,
-		mem:       mod.Memory(),
-		handle:    mod.ExportedFunction(abi.ExportHandle),
-		alloc:     mod.ExportedFunction(abi.ExportAlloc),
-		free:      mod.ExportedFunction(abi.ExportFree),
+		mod:    mod,
+		mem:    mod.Memory(),
+		handle: mod.ExportedFunction(abi.ExportHandle),
+		alloc:  mod.ExportedFunction(abi.ExportAlloc),
+		free:   mod.ExportedFunction(abi.ExportFree),
 	}, nil
 }
 
@@ -340,19 +330,12 @@ func (h *Harness) do(ctx context.Context, enc encodeFunc, emit func(*abi.Respons
 		return err
 	}
 	inst.buf = enc(inst.buf[:0])
-	var disarm func()
 	if !h.cfg.NoBudget {
-		b, cancel := newBudget(ctx, h.cfg.Timeout)
-		defer cancel()
+		b := newBudget(ctx, h.cfg.Timeout, h.cfg.WazeroBudget)
+		defer b.end()
 		ctx = b
-		if inst.interrupt != nil {
-			disarm = inst.arm(ctx)
-		}
 	}
 	err = inst.call(ctx, inst.buf)
-	if disarm != nil {
-		disarm()
-	}
 	if err != nil {
 		h.fail(inst, err, ctx.Err() != nil)
 		if ctx.Err() != nil {
@@ -374,32 +357,6 @@ func (h *Harness) do(ctx context.Context, enc encodeFunc, emit func(*abi.Respons
 	emit(&inst.resp)
 	h.pool <- inst
 	return nil
-}
-
-// arm makes the guest trap once ctx is done (the budget ran out or the
-// client went away) and returns the function that disarms it after the call.
-func (inst *instance) arm(ctx context.Context) (disarm func()) {
-	inst.mu.Lock()
-	gen := inst.gen
-	inst.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		inst.mu.Lock()
-		if inst.gen == gen {
-			inst.interrupt.Set(1)
-		}
-		inst.mu.Unlock()
-	})
-	return func() {
-		if stop() {
-			return // never fired: the flag is still 0
-		}
-		// Fired, or firing: make a late callback a no-op and clear the flag
-		// for the next request (a trapped instance is replaced anyway).
-		inst.mu.Lock()
-		inst.gen++
-		inst.interrupt.Set(0)
-		inst.mu.Unlock()
-	}
 }
 
 // call writes req into the instance's request buffer and calls ep_handle.

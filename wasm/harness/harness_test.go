@@ -90,13 +90,13 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 // instances.
 func TestFaultyGuest(t *testing.T) {
 	module := wasmtest.Build(t, wasmtest.FaultyGuest, "")
-	// The default budget: wazero's own termination checks. (FlagBudget is
-	// experimental and not exercised here: see its doc comment.)
-	for _, flagBudget := range []bool{false} {
-		t.Run(fmt.Sprintf("flag_budget=%v", flagBudget), func(t *testing.T) {
+	// Both ways of enforcing the budget: the instrumented countdown (the
+	// default) and wazero's own termination checks.
+	for _, wazeroBudget := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wazero_budget=%v", wazeroBudget), func(t *testing.T) {
 			h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
 				Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
-				FlagBudget: flagBudget, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
+				WazeroBudget: wazeroBudget, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
 			})
 			if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
 				t.Fatalf("GET /ok = %d %q, want 200 ok", code, body)

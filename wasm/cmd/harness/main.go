@@ -9,7 +9,7 @@
 //	-module     EDGE_WASM     the guest module (default build/edge.wasm; make wasm builds it)
 //	-instances  INSTANCES     guest instances, each an isolate (default 16, at least GOMAXPROCS)
 //	-timeout    GUEST_TIMEOUT time budget per request inside the guest (default 2s)
-//	-no-budget                no time budget: 2-4x faster guest code, but a guest
+//	-no-budget                no time budget: about 10% faster guest code, but a guest
 //	                          that loops forever keeps its instance (trusted guests only)
 //	-origin     ORIGIN_URL    the origin's base URL (required)
 //	-spool      SPOOL_DIR     the vote spool's directory (required; created if missing)
