@@ -17,7 +17,7 @@ type CreateOptions struct {
 	// set-max-intset-entries of 512). Zero means 1,000,000.
 	ExpectedVoters int
 	// Blocklist is a words poll's own hidden words (normalised on the way
-	// in; at most shared.MaxBlocklist), on top of shared.DefaultHiddenWords.
+	// in; at most shared.MaxBlocklist), on top of shared.DefaultHiddenWords().
 	Blocklist []string
 }
 

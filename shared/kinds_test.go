@@ -224,7 +224,7 @@ func TestNormalizeWord(t *testing.T) {
 			t.Errorf("%q: got %q, %v; want %q", c.in, got, err, c.want)
 		}
 	}
-	for _, w := range shared.DefaultHiddenWords {
+	for _, w := range shared.DefaultHiddenWords() {
 		if n, err := shared.NormalizeWord(w); err != nil || n != w {
 			t.Errorf("default list entry %q is not in normal form: %q %v", w, n, err)
 		}

@@ -123,7 +123,7 @@ func (s *Store) CreatePoll(_ context.Context, p *shared.Poll, opts origin.Create
 		return nil, shared.Errorf(shared.EINVALID, "blocklist is only for a %q poll", shared.KindWords)
 	}
 	hidden := map[string]bool{}
-	for _, w := range shared.DefaultHiddenWords {
+	for _, w := range shared.DefaultHiddenWords() {
 		hidden[w] = true
 	}
 	for i, w := range opts.Blocklist {
@@ -395,7 +395,7 @@ func (s *Store) HiddenWords(_ context.Context, id string) ([]string, error) {
 	}
 	var out []string
 	for w := range ps.hidden {
-		if !slices.Contains(shared.DefaultHiddenWords, w) {
+		if !slices.Contains(shared.DefaultHiddenWords(), w) {
 			out = append(out, w)
 		}
 	}

@@ -108,7 +108,7 @@ func decodePoll(h map[string]string) (m *pollMeta, ok bool, err error) {
 
 // CreatePoll stores p at version 1 with dedupe buckets sized for
 // opts.ExpectedVoters; a words poll's hidden words are opts.Blocklist and
-// shared.DefaultHiddenWords. Returns EINVALID if p is invalid, ECONFLICT if
+// shared.DefaultHiddenWords(). Returns EINVALID if p is invalid, ECONFLICT if
 // the id exists.
 func (s *Store) CreatePoll(ctx context.Context, p *shared.Poll, opts origin.CreateOptions) (*shared.Poll, error) {
 	if err := p.Validate(); err != nil {
@@ -172,7 +172,7 @@ func hiddenWords(p *shared.Poll, blocklist []string) ([]string, error) {
 	if len(blocklist) > shared.MaxBlocklist {
 		return nil, shared.Errorf(shared.EINVALID, "a blocklist has at most %d words", shared.MaxBlocklist)
 	}
-	out := slices.Clone(shared.DefaultHiddenWords)
+	out := slices.Clone(shared.DefaultHiddenWords())
 	for i, w := range blocklist {
 		n, err := shared.NormalizeWord(w)
 		if err != nil {

@@ -225,7 +225,7 @@ func (s *Store) HiddenWords(ctx context.Context, id string) ([]string, error) {
 	if err != nil {
 		return nil, redisErr(err, "read the hidden words of poll %s", id)
 	}
-	ws = slices.DeleteFunc(ws, func(w string) bool { return slices.Contains(shared.DefaultHiddenWords, w) })
+	ws = slices.DeleteFunc(ws, func(w string) bool { return slices.Contains(shared.DefaultHiddenWords(), w) })
 	slices.Sort(ws)
 	return ws, nil
 }

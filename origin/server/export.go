@@ -82,7 +82,7 @@ func (s *Server) adminExport(ctx *fasthttp.RequestCtx, id string) {
 		var hs []string
 		hs, err = s.store.HiddenWords(c, id)
 		hidden = map[string]bool{}
-		for _, w := range append(hs, shared.DefaultHiddenWords...) {
+		for _, w := range append(hs, shared.DefaultHiddenWords()...) {
 			hidden[w] = true
 		}
 	}
