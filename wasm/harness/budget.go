@@ -66,7 +66,7 @@ type budget struct {
 	mu     sync.Mutex
 	err    error
 	left   time.Duration // remaining guest time while paused
-	since  time.Time     // when the clock last started
+	since  time.Duration // when the clock last started (mono)
 	paused int           // nested host calls in progress
 
 	// timed budgets only
@@ -77,10 +77,16 @@ type budget struct {
 
 type budgetKey struct{}
 
+// epoch anchors mono: time.Since on a time with a monotonic reading reads
+// only the monotonic clock, half of what time.Now does.
+var epoch = time.Now()
+
+func mono() time.Duration { return time.Since(epoch) }
+
 // newBudget returns a budget of d over parent; end releases it. A timed
 // budget closes its own Done channel when it ends.
 func newBudget(parent context.Context, d time.Duration, timed bool) *budget {
-	b := &budget{Context: parent, left: d, since: time.Now()}
+	b := &budget{Context: parent, left: d, since: mono()}
 	if timed {
 		b.done = make(chan struct{})
 		b.timer = time.AfterFunc(d, func() { b.expire(context.DeadlineExceeded) })
@@ -147,7 +153,7 @@ func (b *budget) overrun() bool {
 	if b.err == nil {
 		if err := b.Context.Err(); err != nil {
 			b.expireLocked(err)
-		} else if b.paused == 0 && time.Since(b.since) >= b.left {
+		} else if b.paused == 0 && mono()-b.since >= b.left {
 			b.expireLocked(context.DeadlineExceeded)
 		}
 	}
@@ -165,7 +171,7 @@ func (b *budget) pause() {
 	if b.timer != nil {
 		b.timer.Stop()
 	}
-	b.left -= time.Since(b.since)
+	b.left -= mono() - b.since
 }
 
 // resume restarts the clock after a host call. A nil budget does nothing.
@@ -179,7 +185,7 @@ func (b *budget) resume() {
 	if b.paused > 0 || b.err != nil {
 		return
 	}
-	b.since = time.Now()
+	b.since = mono()
 	if b.timer != nil {
 		b.timer.Reset(max(b.left, 0))
 	}

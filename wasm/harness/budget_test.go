@@ -36,6 +36,10 @@ var adversaries = []struct {
 	// 2^62 calls, never deeper than 62 frames (no stack overflow to end
 	// it). Loop headers alone would never see it.
 	{"recursion-no-loops", []byte{0x41, 62, 0x10, fnRec}},
+	// call $ra(62), where $ra calls $rb twice and $rb calls $ra twice: the
+	// same through two functions, so that dropping one's entry check
+	// (wasm/internal/interrupt's entryChecks) must keep the other's.
+	{"mutual-recursion", []byte{0x41, 62, 0x10, fnRA}},
 	// loop (i32.store 0 (i32.add (i32.load 0) 1)) br 0 end: memory traffic
 	// only.
 	{"memory-loop", []byte{0x03, 0x40, 0x41, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x41, 0x01, 0x6a, 0x36, 0x02, 0x00, 0x0c, 0x00, 0x0b}},
@@ -46,6 +50,8 @@ const (
 	okAddr      = 1024
 	fnLeaf      = 6
 	fnRec       = 7
+	fnRA        = 8
+	fnRB        = 9
 )
 
 // TestBudgetStopsAdversaries: each adversary, 100 times, is stopped within
@@ -184,8 +190,9 @@ func runAdversary(t *testing.T, module []byte, badPath string, wazeroBudget bool
 }
 
 // adversaryModule assembles the guest: types, functions (_initialize,
-// ep_abi_version, ep_init, ep_alloc, ep_free, ep_handle, $leaf, $rec), one
-// memory page, exports, and the ok response as a data segment at okAddr.
+// ep_abi_version, ep_init, ep_alloc, ep_free, ep_handle, $leaf, $rec, $ra,
+// $rb), one memory page, exports, and the ok response as a data segment at
+// okAddr.
 func adversaryModule(bad []byte) []byte {
 	resp := abi.AppendResponseHead(nil, 200, 0)
 	resp = abi.AppendBytes(resp, []byte("ok"))
@@ -198,7 +205,7 @@ func adversaryModule(bad []byte) []byte {
 		[]byte{0x60, 0x01, 0x7f, 0x00},             // 4 (i32) -> ()
 		[]byte{0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7e}, // 5 (i32 i32) -> i64
 	)
-	funcs := vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{4}, []byte{5}, []byte{1}, []byte{4})
+	funcs := vec([]byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{4}, []byte{5}, []byte{1}, []byte{4}, []byte{4}, []byte{4})
 
 	handle := []byte{0x20, 0x01, 0x41} // local.get 1; i32.const longRequest; i32.ge_u; if
 	handle = sleb(handle, longRequest)
@@ -207,10 +214,12 @@ func adversaryModule(bad []byte) []byte {
 	handle = append(handle, 0x0b, 0x42) // end; i64.const packed ok
 	handle = sleb(handle, int64(abi.PackPtrLen(okAddr, uint32(len(resp)))))
 	version := sleb([]byte{0x41}, abi.Version)
-	rec := []byte{
-		0x20, 0x00, 0x45, 0x04, 0x40, 0x0f, 0x0b, // if (i32.eqz n) return
-		0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, fnRec, // rec(n-1)
-		0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, fnRec, // rec(n-1)
+	recurse := func(callee byte) []byte {
+		return []byte{
+			0x20, 0x00, 0x45, 0x04, 0x40, 0x0f, 0x0b, // if (i32.eqz n) return
+			0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, callee, // callee(n-1)
+			0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, callee, // callee(n-1)
+		}
 	}
 	code := vec(
 		body(nil),                      // _initialize
@@ -220,7 +229,9 @@ func adversaryModule(bad []byte) []byte {
 		body(nil),                      // ep_free
 		body(handle),                   // ep_handle
 		body([]byte{0x41, 0x01}),       // $leaf
-		body(rec),                      // $rec
+		body(recurse(fnRec)),           // $rec
+		body(recurse(fnRB)),            // $ra
+		body(recurse(fnRA)),            // $rb
 	)
 	exports := vec(
 		export("memory", 0x02, 0),

@@ -10,8 +10,8 @@
 //
 // Instrument adds a mutable i32 global, the countdown, and a function
 // import, the tick, and inserts at the top of every loop body and at the
-// entry of every function that calls another (unless its body starts with
-// a loop, whose check then runs at once)
+// entry of the functions that need it (see entryChecks: those that may call
+// another before a loop's check has run, and not all of those)
 //
 //	global.get $countdown   i32.const -1   i32.add   global.set $countdown
 //	global.get $countdown   i32.eqz
@@ -460,35 +460,52 @@ func (rw *rewriter) nameSection(body []byte, off int) ([]byte, error) {
 func (rw *rewriter) codeSection(body []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	out := appendU32(make([]byte, 0, len(body)+len(body)/4), n)
-	var fn []byte
+	codes := make([][]byte, 0, min(n, 1<<20))
+	infos := make([]funcInfo, 0, min(n, 1<<20))
 	for i := range n {
 		size := r.u32()
 		code := r.bytes(int(size))
 		if r.err != nil {
 			return nil, fmt.Errorf("interrupt: function %d: %w", i, r.err)
 		}
+		info, err := scan(code)
+		if err != nil {
+			return nil, fmt.Errorf("interrupt: function %d: %w", i, err)
+		}
+		codes, infos = append(codes, code), append(infos, info)
+	}
+	if !r.done() {
+		return nil, errors.New("interrupt: trailing bytes in the code section")
+	}
+	entry := entryChecks(infos, rw.tick)
+	out := appendU32(make([]byte, 0, len(body)+len(body)/4), n)
+	var fn []byte
+	for i, code := range codes {
 		var err error
-		fn, err = rw.function(fn[:0], code)
+		fn, err = rw.function(fn[:0], code, infos[i].body, entry[i])
 		if err != nil {
 			return nil, fmt.Errorf("interrupt: function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(fn)))
 		out = append(out, fn...)
 	}
-	if !r.done() {
-		return nil, errors.New("interrupt: trailing bytes in the code section")
-	}
 	return out, nil
 }
 
-// function copies one function body to dst with a check after every loop
-// instruction and at its entry, and its calls and ref.func renumbered. The
-// entry check is left out where it adds nothing: when the body starts with
-// a loop (whose check runs at once), and when the function calls no
-// function (it then runs for a bounded time between two checks of its
-// caller; every recursion goes through functions that call).
-func (rw *rewriter) function(dst, code []byte) ([]byte, error) {
+// funcInfo is what the entry checks are decided from.
+type funcInfo struct {
+	body     int      // where the instructions start (after the locals)
+	calls    bool     // the function calls another (call or call_indirect)
+	pre      []uint32 // functions it may call before its first top-level loop
+	indirect bool     // a call_indirect before its first top-level loop
+}
+
+// scan reads one function body. Calls "before the first top-level loop"
+// are those textually before the first loop opcode at nesting depth 0:
+// structured control flow reaches an instruction after that opcode only
+// through the loop's header, so only those calls can run before the
+// loop's check does.
+func scan(code []byte) (funcInfo, error) {
 	r := &reader{b: code}
 	groups := r.u32()
 	for range groups {
@@ -496,20 +513,101 @@ func (rw *rewriter) function(dst, code []byte) ([]byte, error) {
 		r.byte()
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("locals: %w", r.err)
+		return funcInfo{}, fmt.Errorf("locals: %w", r.err)
 	}
-	dst = append(dst, code[:r.off]...)
-	body := r.off
-	// A first pass finds the calls; the second rewrites.
-	calls, err := walk(code, body, nil)
-	if err != nil {
-		return nil, err
+	info := funcInfo{body: r.off}
+	depth, top := 0, false
+	calls, err := walk(code, r.off, func(op byte, r *reader) {
+		switch op {
+		case 0x02, 0x04: // block, if
+			depth++
+		case 0x03: // loop
+			if depth == 0 {
+				top = true
+			}
+			depth++
+		case 0x0b: // end
+			depth--
+		case 0x10: // call
+			f := r.u32()
+			if !top {
+				info.pre = append(info.pre, f)
+			}
+		case 0x11: // call_indirect
+			if !top {
+				info.indirect = true
+			}
+		case 0xd2: // ref.func
+			r.u32()
+		}
+	})
+	info.calls = calls
+	return info, err
+}
+
+// entryChecks decides which defined functions get a check at their entry:
+// enough of them that every call the guest can make without passing a
+// check lands on a function that checks at its entry, so every chain of
+// calls, recursion included, passes checks at a bounded interval. A
+// function needs none when it calls nothing (it returns in bounded time)
+// or calls only after its first top-level loop (whose check runs first).
+// Nor when all it may call before that loop are imports, functions of
+// those two kinds, or functions that keep their entry check (greedily: a
+// function whose check is dropped pins the checks of those it calls
+// there). Standard Go's functions call
+// runtime.morestack in their prologue, before their loop: that check
+// stays, and theirs go.
+func entryChecks(infos []funcInfo, imported uint32) []bool {
+	const (
+		undecided = iota
+		keep      // keeps its entry check, and must
+		drop
+	)
+	state := make([]byte, len(infos))
+	entry := make([]bool, len(infos))
+	for i, f := range infos {
+		entry[i] = f.calls && len(f.pre) > 0 || f.indirect
 	}
-	if calls && code[body] != 0x03 {
+	for i, f := range infos {
+		if !entry[i] || state[i] == keep || f.indirect {
+			continue
+		}
+		ok := true
+		for _, c := range f.pre {
+			if c < imported {
+				continue // a host function
+			}
+			d := c - imported
+			// A callee without an entry check of its own (it calls nothing,
+			// or only after a loop's check) is as good as one with it.
+			if int(d) >= len(infos) || d == uint32(i) || state[d] == drop {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, c := range f.pre {
+			if c >= imported && entry[c-imported] {
+				state[c-imported] = keep
+			}
+		}
+		state[i], entry[i] = drop, false
+	}
+	return entry
+}
+
+// function copies one function body to dst with a check after every loop
+// instruction and, when entry is set, at its entry (after the locals, at
+// body), and its calls and ref.func renumbered.
+func (rw *rewriter) function(dst, code []byte, body int, entry bool) ([]byte, error) {
+	dst = append(dst, code[:body]...)
+	if entry {
 		dst = append(dst, rw.check...)
 	}
 	start := body
-	_, err = walk(code, body, func(op byte, r *reader) {
+	_, err := walk(code, body, func(op byte, r *reader) {
 		switch op {
 		case 0x03: // loop: a check at the top of its body
 			dst = append(dst, code[start:r.off]...)
@@ -527,19 +625,22 @@ func (rw *rewriter) function(dst, code []byte) ([]byte, error) {
 	return append(dst, code[start:]...), nil
 }
 
-// walk decodes the instructions of a function body from off. For a loop,
-// call and ref.func it calls visit (when not nil) right after the opcode
-// (the loop's block type read), and visit reads a call's or ref.func's
-// immediate itself. It reports whether the body calls any function.
+// walk decodes the instructions of a function body from off. For block,
+// loop, if, end, call, call_indirect and ref.func it calls visit (when not
+// nil) right after the opcode (and a block type); visit reads a call's or
+// ref.func's immediate itself. It reports whether the body calls any
+// function.
 func walk(code []byte, off int, visit func(op byte, r *reader)) (calls bool, err error) {
 	r := &reader{b: code, off: off}
 	for !r.done() {
 		op := r.byte()
 		switch {
-		case op == 0x02 || op == 0x04: // block, if
+		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
 			r.blockType()
-		case op == 0x03: // loop
-			r.blockType()
+			if visit != nil {
+				visit(op, r)
+			}
+		case op == 0x0b: // end
 			if visit != nil {
 				visit(op, r)
 			}
@@ -550,7 +651,7 @@ func walk(code []byte, off int, visit func(op byte, r *reader)) (calls bool, err
 			} else {
 				r.u32()
 			}
-		case op <= 0x01, op == 0x05, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b,
+		case op <= 0x01, op == 0x05, op == 0x0f, op == 0x1a, op == 0x1b,
 			op >= 0x45 && op <= 0xc4, op == 0xd1:
 			// no immediates
 		case op == 0x0c || op == 0x0d, op >= 0x20 && op <= 0x26:
@@ -564,6 +665,9 @@ func walk(code []byte, off int, visit func(op byte, r *reader)) (calls bool, err
 			calls = true
 			r.u32()
 			r.u32()
+			if visit != nil {
+				visit(op, r)
+			}
 		case op == 0x1c: // select t*
 			for n := r.u32(); n > 0 && r.err == nil; n-- {
 				r.byte()
