@@ -82,7 +82,7 @@ bench: bench-origin bench-edge bench-wasm
 bench-origin: deps
 	@bash scripts/bench-origin.sh
 
-## bench-edge: wrk against wrangler dev (vote, results) vs a plain JS worker and per-request glue
+## bench-edge: wrk against wrangler dev and plain workerd (vote, results, poll) vs a plain JS worker and per-request glue, with CPU per request
 bench-edge: deps
 	@bash scripts/bench-edge.sh
 
