@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
+.PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm wasm-tinygo origin pollctl \
         bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience bench-identity test-ops clean
 
 all: check
@@ -72,6 +72,10 @@ edge-tinygo:
 ## wasm: build the wasip1 guest module for the wazero harness
 wasm:
 	@bash scripts/build-wasm.sh
+
+## wasm-tinygo: the same guest built with TinyGo (needs tinygo 0.41+ on PATH)
+wasm-tinygo:
+	@bash scripts/build-wasm.sh tinygo
 
 bench: bench-origin bench-edge bench-wasm
 

@@ -70,11 +70,16 @@ func newHarness(t *testing.T, module []byte, host edge.Host, cfg harness.Config)
 // TestTable runs the edge behaviour table, unchanged, against the wazero
 // guest: each case gets a one-instance harness whose host imports delegate
 // to the table's FakeHost.
+// It runs once per toolchain the guest is built with (wasmtest.Toolchains).
 func TestTable(t *testing.T) {
-	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
-	edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
-		return newHarness(t, module, host, harness.Config{Instances: 1, Env: harness.EnvFromConfig(cfg)})
-	})
+	for _, tc := range wasmtest.Toolchains() {
+		t.Run(tc, func(t *testing.T) {
+			module := wasmtest.BuildWith(t, tc, wasmtest.EdgeGuest, "")
+			edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
+				return newHarness(t, module, host, harness.Config{Instances: 1, Env: harness.EnvFromConfig(cfg)})
+			})
+		})
+	}
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -87,13 +92,15 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 
 // TestFaultyGuest: a guest that traps and one that loops forever each cost
 // their own request a 500, and the harness goes on serving with replaced
-// instances.
+// instances. With TinyGo, recover() does nothing on wasm: a panic (here a
+// nil dereference) ends the instance, which is replaced the same way.
 func TestFaultyGuest(t *testing.T) {
-	module := wasmtest.Build(t, wasmtest.FaultyGuest, "")
 	// The default budget: wazero's own termination checks. (FlagBudget is
 	// experimental and not exercised here: see its doc comment.)
-	for _, flagBudget := range []bool{false} {
-		t.Run(fmt.Sprintf("flag_budget=%v", flagBudget), func(t *testing.T) {
+	for _, tc := range wasmtest.Toolchains() {
+		t.Run(tc+"/flag_budget=false", func(t *testing.T) {
+			module := wasmtest.BuildWith(t, tc, wasmtest.FaultyGuest, "")
+			flagBudget := false
 			h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
 				Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
 				FlagBudget: flagBudget, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),

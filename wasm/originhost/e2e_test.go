@@ -56,6 +56,7 @@ type stackOptions struct {
 	env       map[string]string // edge variables added to (or replacing) the defaults
 	now       func() time.Time  // the host's clock (default time.Now)
 	flush     time.Duration     // the host's IdentityFlush (default its default)
+	toolchain string            // the guest's (wasmtest.Go by default)
 }
 
 // skewCheck turns the host's clock-skew refusal off for a test clock, which
@@ -69,7 +70,10 @@ func skewCheck(now func() time.Time) time.Duration {
 
 func startStackWith(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
-	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	if opts.toolchain == "" {
+		opts.toolchain = wasmtest.Go
+	}
+	module := wasmtest.BuildWith(t, opts.toolchain, wasmtest.EdgeGuest, "")
 	rs := redistest.Start(t)
 	o := origintest.Start(t, rs.URL)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -246,11 +250,18 @@ func (s *stack) waitCounts(t *testing.T, id string, want []int) {
 // harness → origin → Redis, end with exact counts; the origin is stopped in
 // mid-run (votes keep being acknowledged from the queue) and started again,
 // and no acknowledged vote is lost.
+// It runs once per toolchain the guest is built with.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test with real redis-server and origin; skipped with -short")
 	}
-	s := startStack(t, 3)
+	for _, tc := range wasmtest.Toolchains() {
+		t.Run(tc, func(t *testing.T) { testEndToEnd(t, tc) })
+	}
+}
+
+func testEndToEnd(t *testing.T, toolchain string) {
+	s := startStackWith(t, stackOptions{instances: 3, toolchain: toolchain})
 	const id, options = "e2e", 3
 	s.createPoll(t, id, options)
 	counts := make([]int, options)

@@ -1,10 +1,13 @@
-// Package wasmtest builds wasm guest modules for tests, once per test binary.
+// Package wasmtest builds wasm guest modules for tests, once per test binary,
+// with standard Go and, when a TinyGo toolchain is installed, with TinyGo.
 package wasmtest
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +19,32 @@ const (
 	FaultyGuest = "github.com/edgepoll/edgepoll/wasm/testdata/faultyguest"
 )
 
+// Toolchains a guest is built with.
+const (
+	Go     = "go"
+	TinyGo = "tinygo"
+)
+
+// TinyGoFlags are the flags TinyGo guests are built with, the same as
+// scripts/build-wasm.sh tinygo uses (see README.md, Building with TinyGo).
+var TinyGoFlags = []string{"-target=wasip1", "-buildmode=c-shared", "-no-debug", "-scheduler=asyncify", "-stack-size=32KB"}
+
+// MinTinyGo is the oldest TinyGo release the guests are built with.
+const MinTinyGo = "0.41"
+
+// NoTinyGo is why TinyGo tests are skipped when no usable TinyGo is found.
+const NoTinyGo = "TinyGo tests not run: no tinygo " + MinTinyGo + " or newer on PATH. " +
+	"Install TinyGo (https://tinygo.org/getting-started/install/, or build it from source " +
+	"against LLVM 19 or 20) and put tinygo on PATH to test the TinyGo guest and Worker too"
+
 var (
 	mu     sync.Mutex
 	dir    string
 	builds = map[string]*build{}
+
+	tinyOnce    sync.Once
+	tinyVersion string // "" when no usable tinygo
+	tinyWhy     string
 )
 
 type build struct {
@@ -28,12 +53,66 @@ type build struct {
 	err  string
 }
 
+// TinyGoVersion reports the version of the tinygo on PATH ("0.41.0") when it
+// is MinTinyGo or newer, or "" and why not.
+func TinyGoVersion() (string, string) {
+	tinyOnce.Do(func() {
+		path, err := exec.LookPath("tinygo")
+		if err != nil {
+			tinyWhy = NoTinyGo
+			return
+		}
+		out, err := exec.Command(path, "version").Output()
+		if err != nil {
+			tinyWhy = "TinyGo tests not run: tinygo version: " + err.Error()
+			return
+		}
+		m := regexp.MustCompile(`tinygo version (\d+)\.(\d+)(\.\d+)?`).FindStringSubmatch(string(out))
+		if m == nil {
+			tinyWhy = "TinyGo tests not run: cannot read the version in " + strings.TrimSpace(string(out))
+			return
+		}
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		if major == 0 && minor < 41 {
+			tinyWhy = "TinyGo tests not run: " + strings.TrimSpace(string(out)) + " is older than " + MinTinyGo + ". " + NoTinyGo[len("TinyGo tests not run: "):]
+			return
+		}
+		tinyVersion = m[1] + "." + m[2] + m[3]
+	})
+	return tinyVersion, tinyWhy
+}
+
+// RequireTinyGo skips tb, saying why and how to get TinyGo, unless a usable
+// tinygo is on PATH. It is the only reason a TinyGo test may skip.
+func RequireTinyGo(tb testing.TB) {
+	tb.Helper()
+	if v, why := TinyGoVersion(); v == "" {
+		tb.Skip(why)
+	}
+}
+
+// Toolchains lists the toolchains guests are tested with: Go always, TinyGo
+// too (its subtests skip with NoTinyGo when it is not installed, so a run
+// says what it did not test).
+func Toolchains() []string { return []string{Go, TinyGo} }
+
 // Build compiles pkg with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared
 // (and -ldflags when given) the first time it is asked for in this test
 // binary, and returns the module's bytes. It fails tb if the build fails.
 func Build(tb testing.TB, pkg, ldflags string) []byte {
 	tb.Helper()
-	key := pkg + "|" + ldflags
+	return BuildWith(tb, Go, pkg, ldflags)
+}
+
+// BuildWith is Build with toolchain Go or TinyGo (tinygo build with
+// TinyGoFlags). A TinyGo build skips tb when TinyGo is not installed.
+func BuildWith(tb testing.TB, toolchain, pkg, ldflags string) []byte {
+	tb.Helper()
+	if toolchain == TinyGo {
+		RequireTinyGo(tb)
+	}
+	key := toolchain + "|" + pkg + "|" + ldflags
 	mu.Lock()
 	b := builds[key]
 	if b == nil {
@@ -51,14 +130,27 @@ func Build(tb testing.TB, pkg, ldflags string) []byte {
 	out := filepath.Join(dir, strings.NewReplacer("/", "_", "|", "_", " ", "_", "=", "_").Replace(key)+".wasm")
 	mu.Unlock()
 	b.once.Do(func() {
-		args := []string{"build", "-buildmode=c-shared", "-o", out}
-		if ldflags != "" {
-			args = append(args, "-ldflags="+ldflags)
+		var cmd *exec.Cmd
+		switch toolchain {
+		case TinyGo:
+			args := append([]string{"build", "-o", out}, TinyGoFlags...)
+			// EDGEPOLL_TINYGOFLAGS adds flags (to try a scheduler, a GC or a
+			// stack size); later flags win.
+			args = append(args, strings.Fields(os.Getenv("EDGEPOLL_TINYGOFLAGS"))...)
+			if ldflags != "" {
+				args = append(args, "-ldflags="+ldflags)
+			}
+			cmd = exec.Command("tinygo", append(args, pkg)...)
+		default:
+			args := []string{"build", "-buildmode=c-shared", "-o", out}
+			if ldflags != "" {
+				args = append(args, "-ldflags="+ldflags)
+			}
+			cmd = exec.Command("go", append(args, pkg)...)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		}
-		cmd := exec.Command("go", append(args, pkg)...)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.err = "wasmtest: go " + strings.Join(args, " ") + " " + pkg + ": " + err.Error() + "\n" + string(msg)
+			b.err = "wasmtest: " + strings.Join(cmd.Args, " ") + ": " + err.Error() + "\n" + string(msg)
 			return
 		}
 		wasm, err := os.ReadFile(out)
