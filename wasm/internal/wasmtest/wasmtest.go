@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/edgepoll/edgepoll/internal/tinygotest"
 )
 
 // Guest packages.
@@ -29,22 +29,10 @@ const (
 // scripts/build-wasm.sh tinygo uses (see README.md, Building with TinyGo).
 var TinyGoFlags = []string{"-target=wasip1", "-buildmode=c-shared", "-no-debug", "-scheduler=asyncify", "-stack-size=32KB"}
 
-// MinTinyGo is the oldest TinyGo release the guests are built with.
-const MinTinyGo = "0.41"
-
-// NoTinyGo is why TinyGo tests are skipped when no usable TinyGo is found.
-const NoTinyGo = "TinyGo tests not run: no tinygo " + MinTinyGo + " or newer on PATH. " +
-	"Install TinyGo (https://tinygo.org/getting-started/install/, or build it from source " +
-	"against LLVM 19 or 20) and put tinygo on PATH to test the TinyGo guest and Worker too"
-
 var (
 	mu     sync.Mutex
 	dir    string
 	builds = map[string]*build{}
-
-	tinyOnce    sync.Once
-	tinyVersion string // "" when no usable tinygo
-	tinyWhy     string
 )
 
 type build struct {
@@ -53,48 +41,9 @@ type build struct {
 	err  string
 }
 
-// TinyGoVersion reports the version of the tinygo on PATH ("0.41.0") when it
-// is MinTinyGo or newer, or "" and why not.
-func TinyGoVersion() (string, string) {
-	tinyOnce.Do(func() {
-		path, err := exec.LookPath("tinygo")
-		if err != nil {
-			tinyWhy = NoTinyGo
-			return
-		}
-		out, err := exec.Command(path, "version").Output()
-		if err != nil {
-			tinyWhy = "TinyGo tests not run: tinygo version: " + err.Error()
-			return
-		}
-		m := regexp.MustCompile(`tinygo version (\d+)\.(\d+)(\.\d+)?`).FindStringSubmatch(string(out))
-		if m == nil {
-			tinyWhy = "TinyGo tests not run: cannot read the version in " + strings.TrimSpace(string(out))
-			return
-		}
-		major, _ := strconv.Atoi(m[1])
-		minor, _ := strconv.Atoi(m[2])
-		if major == 0 && minor < 41 {
-			tinyWhy = "TinyGo tests not run: " + strings.TrimSpace(string(out)) + " is older than " + MinTinyGo + ". " + NoTinyGo[len("TinyGo tests not run: "):]
-			return
-		}
-		tinyVersion = m[1] + "." + m[2] + m[3]
-	})
-	return tinyVersion, tinyWhy
-}
-
-// RequireTinyGo skips tb, saying why and how to get TinyGo, unless a usable
-// tinygo is on PATH. It is the only reason a TinyGo test may skip.
-func RequireTinyGo(tb testing.TB) {
-	tb.Helper()
-	if v, why := TinyGoVersion(); v == "" {
-		tb.Skip(why)
-	}
-}
-
 // Toolchains lists the toolchains guests are tested with: Go always, TinyGo
-// too (its subtests skip with NoTinyGo when it is not installed, so a run
-// says what it did not test).
+// too (its subtests skip with tinygotest.NoTinyGo when it is not installed,
+// so a run says what it did not test).
 func Toolchains() []string { return []string{Go, TinyGo} }
 
 // Build compiles pkg with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared
@@ -110,7 +59,7 @@ func Build(tb testing.TB, pkg, ldflags string) []byte {
 func BuildWith(tb testing.TB, toolchain, pkg, ldflags string) []byte {
 	tb.Helper()
 	if toolchain == TinyGo {
-		RequireTinyGo(tb)
+		tinygotest.Require(tb)
 	}
 	key := toolchain + "|" + pkg + "|" + ldflags
 	mu.Lock()
