@@ -1,3 +1,5 @@
+//go:build !js && linux
+
 package worker_test
 
 import (
