@@ -71,7 +71,7 @@ mkdir -p "$work/redis"
 start redis redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/redis"
 oport=$(freeport)
 start origin "$work/origin" -listen "127.0.0.1:$oport" -redis "redis://127.0.0.1:$rport/0" \
-	-ingest-keys "$INGEST_KEY" -admin-token "$ADMIN_TOKEN"
+	-ingest-keys "$INGEST_KEY" -admin-token "$ADMIN_TOKEN" -durability none
 waitfor "http://127.0.0.1:$oport/readyz" || { tail "$work/origin.log" >&2; exit 1; }
 origin="http://127.0.0.1:$oport"
 poll=bench
