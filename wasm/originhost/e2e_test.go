@@ -21,6 +21,7 @@ import (
 	"github.com/edgepoll/edgepoll/edge"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/internal/syncbuf"
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/token"
 	"github.com/edgepoll/edgepoll/wasm/harness"
@@ -76,7 +77,16 @@ func startStackWith(t *testing.T, opts stackOptions) *stack {
 	module := wasmtest.BuildWith(t, opts.toolchain, wasmtest.EdgeGuest, "")
 	rs := redistest.Start(t)
 	o := origintest.Start(t, rs.URL)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The host's and harness's warnings and errors (a retried ingest, an
+	// unreadable receipt, a replaced instance) are shown when the test fails:
+	// a shortfall in the receipts' count says nothing by itself.
+	logs := &syncbuf.Buffer{}
+	quiet := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("host and harness warnings (tail):\n%s", logs.Tail(6000))
+		}
+	})
 	host, err := originhost.New(originhost.Config{
 		OriginURL: o.URL, IngestKey: o.IngestKey, EdgeID: "e2e", Now: opts.now,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Logger: quiet,
