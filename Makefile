@@ -4,8 +4,8 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm origin pollctl \
-        bench bench-origin bench-edge bench-wasm chaos flood soak bench-audience bench-identity test-ops clean
+.PHONY: all deps dev test test-short lint check fuzz edge edge-tinygo wasm wasm-tinygo origin pollctl \
+        bench bench-origin bench-edge bench-wasm chaos flood soak soak-worker bench-audience bench-identity test-ops clean
 
 all: check
 
@@ -76,6 +76,10 @@ edge-tinygo:
 wasm:
 	@bash scripts/build-wasm.sh
 
+## wasm-tinygo: the same guest built with TinyGo (needs tinygo 0.41+ on PATH)
+wasm-tinygo:
+	@bash scripts/build-wasm.sh tinygo
+
 bench: bench-origin bench-edge bench-wasm
 
 ## bench-origin: votes/s into Redis vs the redis-benchmark ceiling and a naive baseline
@@ -101,6 +105,12 @@ bench-identity:
 ## test-ops: alert rule tests, the dashboard checks and a real Prometheus scraping the stack until a fault fires its alert
 test-ops: deps
 	@bash scripts/test-ops.sh
+
+## soak-worker: the Worker in workerd under sustained voting for SUSTAIN (default 60s), zero non-2xx allowed; WORKER_TOOLCHAIN=tinygo (default) or go
+SUSTAIN ?= 60s
+WORKER_TOOLCHAIN ?= tinygo
+soak-worker: deps
+	EDGEPOLL_SUSTAIN=$(SUSTAIN) $(GO) test -count=1 -v -timeout 20m -run '^TestWorkerEndToEnd$$/^$(WORKER_TOOLCHAIN)$$/^SustainedVoting$$' ./edge/worker
 
 ## chaos: the fault suite: the whole platform under load while processes fail (CHAOS_SHORT=1: about a minute)
 chaos: deps

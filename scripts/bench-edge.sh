@@ -146,17 +146,17 @@ RATE_IP_TOKENS = "off"
 RATE_POLL_TOKENS = "off"
 COOKIE_SECURE = "false"
 TOML
-	if [ "$2" = edge ]; then
+	if [ "${2%-tinygo}" = edge ]; then # edge-tinygo: its own queues
 		cat >>"$1/wrangler.toml" <<TOML
 [[queues.producers]]
 binding = "VOTES"
-queue = "edgepoll-bench-votes"
+queue = "edgepoll-bench${2#edge}-votes"
 [[queues.consumers]]
-queue = "edgepoll-bench-votes"
+queue = "edgepoll-bench${2#edge}-votes"
 max_batch_size = 100
 max_batch_timeout = 1
 max_retries = 10
-dead_letter_queue = "edgepoll-bench-votes-dlq"
+dead_letter_queue = "edgepoll-bench${2#edge}-votes-dlq"
 TOML
 	fi
 }
@@ -316,6 +316,29 @@ echo "cpu_us_per_request dev: js=$dev_js_cpu vote=$dev_vote_cpu results=$dev_res
 sleep 3
 counted=$(curl -fsS -H "Authorization: Bearer $ADMIN_TOKEN" "$origin/v1/admin/polls/$poll/results" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("total",0))' || echo "?")
 
+# --- TinyGo Worker (only when tinygo is on PATH) ---------------------------
+# The same bench vote run against the Worker built with TinyGo
+# (scripts/build-edge.sh tinygo), its own wrangler dev and queue. Appends
+# tinygo_vote_rps and tinygo_bundle_gzip_bytes to the summary line.
+tinygo_fields=""
+if command -v tinygo >/dev/null; then
+	echo "== TinyGo edge worker"
+	tinygo_build=$(bash scripts/build-edge.sh tinygo "$work/edge-tinygo")
+	echo "$tinygo_build"
+	tinygo_gzip=$(sed -n 's/^bundle_gzip_bytes=//p' <<<"$tinygo_build")
+	TOKEN_SECRET=$TOKEN_SECRET "$work/tokens" -poll "$poll" -n 20000 >"$work/tokens-tiny-warm.txt"
+	TOKEN_SECRET=$TOKEN_SECRET "$work/tokens" -poll "$poll" -n 200000 >"$work/tokens-tiny.txt"
+	serve edge-tinygo "$work/edge-tinygo/worker.mjs"
+	tinygo_url=$(cat "$work/url-edge-tinygo")
+	curl -fsS "$tinygo_url/v1/polls/$poll" >/dev/null
+	TOKENS="$work/tokens-tiny-warm.txt" WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$CONNS" -d"$WARM" -s edge/worker/bench/vote.lua "$tinygo_url/v1/polls/$poll/votes" >"$work/wrk-tinygo-warmup.txt" 2>&1 || true
+	tinygo_vote=$(TOKENS="$work/tokens-tiny.txt" WRK_THREADS=$THREADS measure tinygovote 0 -s edge/worker/bench/vote.lua "$tinygo_url/v1/polls/$poll/votes")
+	echo "tinygo_vote_rps=$tinygo_vote (non-2xx $(cat "$work/non2xx-tinygovote"))"
+	tinygo_fields=" tinygo_vote_rps=$tinygo_vote tinygo_bundle_gzip_bytes=$tinygo_gzip"
+else
+	echo "bench-edge: tinygo is not on PATH: no TinyGo Worker figures (tinygo_* fields absent); see README.md, Building with TinyGo" >&2
+fi
+
 vote_ratio=$(awk -v a="$vote" -v c="$ceiling" 'BEGIN{printf "%.2f", a/c}')
 results_ratio=$(awk -v a="$results" -v c="$ceiling" 'BEGIN{printf "%.2f", a/c}')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -349,8 +372,12 @@ if [ "${BENCH_RECORD:-1}" != 0 ]; then
 		echo "Targets in plain workerd: vote CPU ≤ 3× the JS ceiling's, results ≤ 2×."
 		echo
 		echo "Bundle: $gzip_bytes bytes gzipped. Votes counted by the origin after the run (warm-ups included, both runtimes): $counted."
+		if [ -n "$tinygo_fields" ]; then
+			echo
+			echo "TinyGo Worker ($(tinygo version | cut -d' ' -f3), scripts/build-edge.sh tinygo), measured after the above: vote path $tinygo_vote req/s (2xx; non-2xx $(cat "$work/non2xx-tinygovote")), bundle $tinygo_gzip bytes gzipped."
+		fi
 	} >>BENCHMARKS.md
 fi
 echo "vote_non2xx=$vote_non2xx results_non2xx=$results_non2xx js_ceiling_passes=$ceiling1,$ceiling2 js_ceiling_post_rps=$ceiling_post vote_ratio_vs_post_ceiling=$(awk -v a="$vote" -v c="$ceiling_post" 'BEGIN{printf "%.2f", a/c}') load=\"$load\""
 echo "workerd_rps vote=$wd_vote results=$wd_results poll=$wd_poll js_ceiling=$wd_ceiling; cpu_us workerd poll=$wd_poll_cpu dev js=$dev_js_cpu results=$dev_results_cpu poll=$dev_poll_cpu"
-echo "edge-workerd vote_rps=$vote results_rps=$results js_ceiling_rps=$ceiling vote_ratio=$vote_ratio results_ratio=$results_ratio per_request_glue_rps=$perreq bundle_gzip_bytes=$gzip_bytes workerd_vote_cpu_us=$wd_vote_cpu workerd_results_cpu_us=$wd_results_cpu workerd_js_cpu_us=$wd_js_cpu dev_vote_cpu_us=$dev_vote_cpu"
+echo "edge-workerd vote_rps=$vote results_rps=$results js_ceiling_rps=$ceiling vote_ratio=$vote_ratio results_ratio=$results_ratio per_request_glue_rps=$perreq bundle_gzip_bytes=$gzip_bytes workerd_vote_cpu_us=$wd_vote_cpu workerd_results_cpu_us=$wd_results_cpu workerd_js_cpu_us=$wd_js_cpu dev_vote_cpu_us=$dev_vote_cpu$tinygo_fields"

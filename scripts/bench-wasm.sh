@@ -8,7 +8,8 @@
 # so drift on the shared machine hits each alike; medians are reported.
 # Appends a dated section to BENCHMARKS.md; the last line of output is
 #   edge-wazero native_ns=N wasm_ns=W wasm_ratio=R harness_rps=H fasthttp_rps=F harness_ratio=Q nobudget_ratio=N budget_overhead=O
-# (budget_overhead = wasm_ratio / nobudget_ratio).
+# (budget_overhead = wasm_ratio / nobudget_ratio) and, when tinygo is on
+# PATH, at its end: tinygo_wasm_ns=T tinygo_ratio=R tinygo_gzip_bytes=G
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,6 +85,21 @@ echo "bench-wasm: wrk -t1 -c$CONNS -d$DURATION harness vote path" >&2
 harness_rps=$(rps "$hurl")
 harness_ratio=$(awk -v a="$harness_rps" -v b="$fasthttp_rps" 'BEGIN { printf "%.2f", a / b }')
 
+# --- 2b. TinyGo (only when tinygo is on PATH) ----------------------------------------
+# The VotePipeline/tinygo sub-benchmarks above ran the TinyGo guest (they
+# skip without tinygo). Appends tinygo_wasm_ns, tinygo_ratio (× native) and
+# tinygo_gzip_bytes to the summary line.
+tinygo_fields=""
+if command -v tinygo >/dev/null && tinygo_ns=$(median tinygo); then
+	tinygo_nobudget_ns=$(median tinygo-nobudget || echo "?")
+	tinygo_ratio=$(awk -v a="$tinygo_ns" -v b="$native_ns" 'BEGIN { printf "%.2f", a / b }')
+	OUT=$tmp/edge-tinygo.wasm bash scripts/build-wasm.sh tinygo >&2
+	tinygo_gzip=$(gzip -9c "$tmp/edge-tinygo.wasm" | wc -c)
+	tinygo_fields=" tinygo_wasm_ns=$tinygo_ns tinygo_ratio=$tinygo_ratio tinygo_gzip_bytes=$tinygo_gzip"
+else
+	echo "bench-wasm: tinygo is not on PATH (or its benchmark did not run): no TinyGo figures (tinygo_* fields absent); see README.md, Building with TinyGo" >&2
+fi
+
 # --- 3. BENCHMARKS.md ---------------------------------------------------------------
 {
 	echo
@@ -108,6 +124,10 @@ harness_ratio=$(awk -v a="$harness_rps" -v b="$fasthttp_rps" 'BEGIN { printf "%.
 	echo
 	echo "Targets: wasm ≤ 2× native; harness ≥ 50% of bare fasthttp (≥ 0.25 for the budget work); the default budget ≤ 1.15× no budget."
 	echo
-	echo "    edge-wazero native_ns=$native_ns wasm_ns=$wasm_ns wasm_ratio=$wasm_ratio harness_rps=$harness_rps fasthttp_rps=$fasthttp_rps harness_ratio=$harness_ratio nobudget_ratio=$nobudget_ratio budget_overhead=$budget_overhead"
+	if [ -n "$tinygo_fields" ]; then
+		echo "TinyGo guest ($(tinygo version | cut -d' ' -f3), scripts/build-wasm.sh tinygo): $tinygo_ns ns/vote with the time budget ($tinygo_ratio × native), $tinygo_nobudget_ns without; $tinygo_gzip bytes gzipped."
+		echo
+	fi
+	echo "    edge-wazero native_ns=$native_ns wasm_ns=$wasm_ns wasm_ratio=$wasm_ratio harness_rps=$harness_rps fasthttp_rps=$fasthttp_rps harness_ratio=$harness_ratio nobudget_ratio=$nobudget_ratio budget_overhead=$budget_overhead$tinygo_fields"
 } >>BENCHMARKS.md
-echo "edge-wazero native_ns=$native_ns wasm_ns=$wasm_ns wasm_ratio=$wasm_ratio harness_rps=$harness_rps fasthttp_rps=$fasthttp_rps harness_ratio=$harness_ratio nobudget_ratio=$nobudget_ratio budget_overhead=$budget_overhead"
+echo "edge-wazero native_ns=$native_ns wasm_ns=$wasm_ns wasm_ratio=$wasm_ratio harness_rps=$harness_rps fasthttp_rps=$fasthttp_rps harness_ratio=$harness_ratio nobudget_ratio=$nobudget_ratio budget_overhead=$budget_overhead$tinygo_fields"

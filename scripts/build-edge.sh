@@ -2,6 +2,7 @@
 # Build the Cloudflare Worker bundle into build/edge/: app.wasm (the Go
 # program), wasm_exec.js (the matching Go runtime shim) and worker.mjs (our
 # one-instance-per-isolate glue), and the audience's pages into build/web. Usage: scripts/build-edge.sh [go|tinygo] [outdir]
+# EDGE_TAGS adds Go build tags (the tests' edgepoll_paniccheck).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-go}
@@ -11,7 +12,7 @@ pkg=./edge/cmd/worker
 case "$mode" in
 go)
 	mkdir -p "$out"
-	GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o "$out/app.wasm.tmp" "$pkg"
+	GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' ${EDGE_TAGS:+-tags "$EDGE_TAGS"} -o "$out/app.wasm.tmp" "$pkg"
 	mv "$out/app.wasm.tmp" "$out/app.wasm"
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/wasm_exec.js"
 	;;
@@ -21,9 +22,14 @@ tinygo)
 		exit 1
 	fi
 	mkdir -p "$out"
-	tinygo build -o "$out/app.wasm.tmp" -target wasm -no-debug "$pkg"
+	# Default (asyncify) scheduler: the Worker's goroutines wait for I/O.
+	# Each goroutine's stack is -stack-size (see scripts/build-wasm.sh).
+	tinygo build -o "$out/app.wasm.tmp" -target wasm -no-debug -stack-size=32KB ${EDGE_TAGS:+-tags "$EDGE_TAGS"} "$pkg"
 	mv "$out/app.wasm.tmp" "$out/app.wasm"
-	cp "$(tinygo env TINYGOROOT)/targets/wasm_exec.js" "$out/wasm_exec.js"
+	# syumai/workers' shim for TinyGo, not TinyGo's targets/wasm_exec.js
+	# (bundled by wrangler, that one dies at start-up with "Maximum call
+	# stack size exceeded"). The glue replaces its timer (sleepTicks).
+	cp "$(go list -m -f '{{.Dir}}' github.com/syumai/workers)/cmd/workers-assets-gen/assets/wasm_exec_tinygo.js" "$out/wasm_exec.js"
 	;;
 *)
 	echo "usage: $0 [go|tinygo] [outdir]" >&2

@@ -25,6 +25,7 @@ import (
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
 	"github.com/edgepoll/edgepoll/internal/syncbuf"
+	"github.com/edgepoll/edgepoll/internal/tinygotest"
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/token"
 )
@@ -73,21 +74,53 @@ func startEdgeWith(t *testing.T, extra string) *edgeEnv { return startEdgeVars(t
 // Worker's [vars] and extra appended to its wrangler.toml.
 func startEdgeVars(t *testing.T, vars, extra string) *edgeEnv {
 	t.Helper()
+	return startEdgeOpts(t, edgeOptions{vars: vars, extra: extra})
+}
+
+// Toolchains the Worker is built with (scripts/build-edge.sh's mode).
+const (
+	toolchainGo     = "go"
+	toolchainTinyGo = "tinygo"
+)
+
+// toolchains lists the toolchains the Worker's end-to-end tests run with:
+// standard Go always, TinyGo too (skipped, saying why and how to get it,
+// when no tinygo 0.41+ is on PATH).
+var toolchains = []string{toolchainGo, toolchainTinyGo}
+
+// edgeOptions vary startEdgeOpts's stack.
+type edgeOptions struct {
+	toolchain string // build-edge.sh mode: toolchainGo (default) or toolchainTinyGo
+	tags      string // EDGE_TAGS: extra Go build tags
+	vars      string // TOML lines added to [vars]
+	extra     string // appended to wrangler.toml
+}
+
+// startEdgeOpts starts the stack as o says.
+func startEdgeOpts(t *testing.T, o edgeOptions) *edgeEnv {
+	t.Helper()
+	if o.toolchain == "" {
+		o.toolchain = toolchainGo
+	}
+	if o.toolchain == toolchainTinyGo {
+		tinygotest.Require(t)
+	}
+	vars, extra := o.vars, o.extra
 	root := repoRoot(t)
 	wrangler := filepath.Join(root, "node_modules", ".bin", "wrangler")
 	if _, err := os.Stat(wrangler); err != nil {
 		t.Fatalf("wrangler not installed at %s: run make deps (npm ci)", wrangler)
 	}
 	dir := t.TempDir()
-	build := exec.Command("bash", filepath.Join(root, "scripts", "build-edge.sh"), "go", filepath.Join(dir, "edge"))
+	build := exec.Command("bash", filepath.Join(root, "scripts", "build-edge.sh"), o.toolchain, filepath.Join(dir, "edge"))
 	build.Dir = root
-	build.Env = append(os.Environ(), "WEB_OUT="+filepath.Join(dir, "web"))
+	build.Env = append(os.Environ(), "WEB_OUT="+filepath.Join(dir, "web"), "EDGE_TAGS="+o.tags)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build-edge.sh: %v\n%s", err, out)
 	}
 
 	redis := redistest.Start(t)
-	o := origintest.Start(t, redis.URL)
+	orig := origintest.Start(t, redis.URL)
 
 	config := fmt.Sprintf(`name = "edgepoll-e2e"
 main = %q
@@ -120,7 +153,7 @@ directory = %q
 binding = "ASSETS"
 html_handling = "none"
 not_found_handling = "none"
-`, filepath.Join(dir, "edge", "worker.mjs"), o.URL, e2eTokenSecret, o.IngestKey.ID+"="+string(o.IngestKey.Secret), vars, filepath.Join(dir, "web")) + extra
+`, filepath.Join(dir, "edge", "worker.mjs"), orig.URL, e2eTokenSecret, orig.IngestKey.ID+"="+string(orig.IngestKey.Secret), vars, filepath.Join(dir, "web")) + extra
 	if err := os.WriteFile(filepath.Join(dir, "wrangler.toml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +210,7 @@ not_found_handling = "none"
 	case <-time.After(90 * time.Second):
 		t.Fatalf("wrangler dev not ready after 90s:\n%s", logs.String())
 	}
-	return &edgeEnv{t: t, origin: o, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs, pgid: cmd.Process.Pid}
+	return &edgeEnv{t: t, origin: orig, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs, pgid: cmd.Process.Pid}
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}
@@ -297,11 +330,18 @@ func (e *edgeEnv) vote(poll, tok string, choice int) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
+// It runs once per toolchain the Worker is built with.
 func TestWorkerEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("workerd end-to-end test: runs wrangler dev, the origin and redis (skipped with -short)")
 	}
-	e := startEdge(t)
+	for _, tc := range toolchains {
+		t.Run(tc, func(t *testing.T) { workerEndToEnd(t, tc) })
+	}
+}
+
+func workerEndToEnd(t *testing.T, toolchain string) {
+	e := startEdgeOpts(t, edgeOptions{toolchain: toolchain})
 
 	t.Run("ErrorsAndCORS", func(t *testing.T) {
 		e.t = t
@@ -628,11 +668,17 @@ func TestWorkerRateLimitBinding(t *testing.T) {
 	if testing.Short() {
 		t.Skip("workerd end-to-end test: runs wrangler dev, the origin and redis (skipped with -short)")
 	}
-	e := startEdgeWith(t, `[[ratelimits]]
+	for _, tc := range toolchains {
+		t.Run(tc, func(t *testing.T) { workerRateLimitBinding(t, tc) })
+	}
+}
+
+func workerRateLimitBinding(t *testing.T, toolchain string) {
+	e := startEdgeOpts(t, edgeOptions{toolchain: toolchain, extra: `[[ratelimits]]
 name = "RATE_LIMITER"
 namespace_id = "1001"
 simple = { limit = 3, period = 60 }
-`)
+`})
 	e.createPoll("rl")
 	for i := 1; i <= 3; i++ {
 		if _, err := e.token("rl"); err != nil {
@@ -729,8 +775,19 @@ func oneOriginLoadPerPeriod(t *testing.T, e *edgeEnv) {
 // vote must be acknowledged, and counted exactly once by the origin. It is
 // the regression test for requests finishing in another request's context
 // under sustained load (which showed as bursts of 500s and 503s).
+//
+// EDGEPOLL_SUSTAIN (a duration, default 6s) runs it longer: make
+// soak-worker runs a minute against each build.
 func sustainedVoting(t *testing.T, e *edgeEnv) {
-	const workers, dur = 32, 6 * time.Second
+	const workers = 32
+	dur := 6 * time.Second
+	if v := os.Getenv("EDGEPOLL_SUSTAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("EDGEPOLL_SUSTAIN=%q: want a duration such as 60s", v)
+		}
+		dur = d
+	}
 	e.createPoll("soak")
 	var (
 		mu       sync.Mutex
@@ -767,7 +824,7 @@ func sustainedVoting(t *testing.T, e *edgeEnv) {
 	for f, n := range failures {
 		t.Errorf("%d votes failed: %s", n, f)
 	}
-	t.Logf("%d votes acknowledged in %s", accepted, dur)
+	t.Logf("%d votes acknowledged in %s (%.0f/s), %d failed", accepted, dur, float64(accepted)/dur.Seconds(), len(failures))
 	if accepted == 0 {
 		t.Fatal("no vote was acknowledged")
 	}
@@ -842,5 +899,42 @@ func voteCheck(t *testing.T, e *edgeEnv) {
 	}
 	if !limited {
 		t.Errorf("40 vote checks in a row were never limited (RATE_CHECK default 1/s:10)")
+	}
+}
+
+// TestWorkerPanic: a panic in the handler costs its own request a 500 and
+// the isolate goes on serving. Standard Go recovers it in the Worker;
+// TinyGo's recover() does nothing on wasm, so there the instance traps and
+// the glue answers 500, logs it and starts a fresh instance for the next
+// event. Built with -tags edgepoll_paniccheck (GET /__panic panics).
+func TestWorkerPanic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("workerd end-to-end test: runs wrangler dev, the origin and redis (skipped with -short)")
+	}
+	for _, tc := range toolchains {
+		t.Run(tc, func(t *testing.T) {
+			e := startEdgeOpts(t, edgeOptions{toolchain: tc, tags: "edgepoll_paniccheck"})
+			e.createPoll("pan")
+			for i := range 3 {
+				resp, b, err := e.get("/__panic")
+				if err != nil {
+					t.Fatalf("GET /__panic #%d: %v", i+1, err)
+				}
+				if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(b), `"code":"internal"`) {
+					t.Fatalf("GET /__panic #%d = %d %s, want 500 internal JSON", i+1, resp.StatusCode, b)
+				}
+				tok, err := e.token("pan")
+				if err != nil {
+					t.Fatalf("after panic #%d: %v", i+1, err)
+				}
+				if st, body, err := e.vote("pan", tok, i%3); err != nil || st != http.StatusAccepted {
+					t.Fatalf("after panic #%d: vote %d %s %v, want 202", i+1, st, body, err)
+				}
+			}
+			e.waitCounted("pan", 3, 30*time.Second)
+			if tc == toolchainTinyGo && !strings.Contains(e.logs.String(), "Go instance stopped") {
+				t.Errorf("TinyGo: no \"Go instance stopped\" in the log")
+			}
+		})
 	}
 }

@@ -27,9 +27,11 @@ func BenchmarkVotePipeline(b *testing.B) {
 		name         string
 		noBudget     bool
 		wazeroBudget bool
-	}{{"wasm", false, false}, {"wasm-nobudget", true, false}, {"wasm-wazerobudget", false, true}} {
+		toolchain    string
+	}{{"wasm", false, false, wasmtest.Go}, {"wasm-nobudget", true, false, wasmtest.Go}, {"wasm-wazerobudget", false, true, wasmtest.Go},
+		{"tinygo", false, false, wasmtest.TinyGo}, {"tinygo-nobudget", true, false, wasmtest.TinyGo}} {
 		b.Run(c.name, func(b *testing.B) {
-			module := wasmtest.Build(b, wasmtest.EdgeGuest, "")
+			module := wasmtest.BuildWith(b, c.toolchain, wasmtest.EdgeGuest, "")
 			h, err := harness.New(context.Background(), module, benchfix.NewHost(),
 				harness.Config{Instances: 1, Env: benchfix.Lookup, NoBudget: c.noBudget, WazeroBudget: c.wazeroBudget, CacheDir: "off"})
 			if err != nil {

@@ -70,11 +70,16 @@ func newHarness(t *testing.T, module []byte, host edge.Host, cfg harness.Config)
 // TestTable runs the edge behaviour table, unchanged, against the wazero
 // guest: each case gets a one-instance harness whose host imports delegate
 // to the table's FakeHost.
+// It runs once per toolchain the guest is built with (wasmtest.Toolchains).
 func TestTable(t *testing.T) {
-	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
-	edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
-		return newHarness(t, module, host, harness.Config{Instances: 1, Env: harness.EnvFromConfig(cfg)})
-	})
+	for _, tc := range wasmtest.Toolchains() {
+		t.Run(tc, func(t *testing.T) {
+			module := wasmtest.BuildWith(t, tc, wasmtest.EdgeGuest, "")
+			edgetest.RunTable(t, func(t *testing.T, host edge.Host, cfg edge.Config) http.Handler {
+				return newHarness(t, module, host, harness.Config{Instances: 1, Env: harness.EnvFromConfig(cfg)})
+			})
+		})
+	}
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -87,34 +92,37 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 
 // TestFaultyGuest: a guest that traps and one that loops forever each cost
 // their own request a 500, and the harness goes on serving with replaced
-// instances.
+// instances. With TinyGo, recover() does nothing on wasm: a panic (here a
+// nil dereference) ends the instance, which is replaced the same way.
 func TestFaultyGuest(t *testing.T) {
-	module := wasmtest.Build(t, wasmtest.FaultyGuest, "")
-	// Both ways of enforcing the budget: the instrumented countdown (the
-	// default) and wazero's own termination checks.
-	for _, wazeroBudget := range []bool{false, true} {
-		t.Run(fmt.Sprintf("wazero_budget=%v", wazeroBudget), func(t *testing.T) {
-			h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
-				Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
-				WazeroBudget: wazeroBudget, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
-			})
-			if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
-				t.Fatalf("GET /ok = %d %q, want 200 ok", code, body)
-			}
-			for _, path := range []string{"/trap", "/loop", "/trap", "/loop"} {
-				code, body := get(t, h, path)
-				if code != 500 || !strings.Contains(body, `"code":"internal"`) {
-					t.Fatalf("GET %s = %d %s, want 500 internal JSON", path, code, body)
-				}
+	// Both ways of enforcing the budget, the instrumented countdown (the
+	// default) and wazero's own termination checks, for each toolchain.
+	for _, tc := range wasmtest.Toolchains() {
+		for _, wazeroBudget := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/wazero_budget=%v", tc, wazeroBudget), func(t *testing.T) {
+				module := wasmtest.BuildWith(t, tc, wasmtest.FaultyGuest, "")
+				h := newHarness(t, module, edgetest.NewFakeHost(), harness.Config{
+					Instances: 1, Timeout: 300 * time.Millisecond, AcquireTimeout: 10 * time.Second,
+					WazeroBudget: wazeroBudget, Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler),
+				})
 				if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
-					t.Fatalf("after %s: GET /ok = %d %q, want 200 ok", path, code, body)
+					t.Fatalf("GET /ok = %d %q, want 200 ok", code, body)
 				}
-			}
-			st := h.Stats()
-			if st.Traps != 2 || st.Timeouts != 2 || st.Instances != 5 {
-				t.Fatalf("stats = %+v, want 2 traps, 2 timeouts, 5 instances created", st)
-			}
-		})
+				for _, path := range []string{"/trap", "/loop", "/trap", "/loop"} {
+					code, body := get(t, h, path)
+					if code != 500 || !strings.Contains(body, `"code":"internal"`) {
+						t.Fatalf("GET %s = %d %s, want 500 internal JSON", path, code, body)
+					}
+					if code, body := get(t, h, "/ok"); code != 200 || body != "ok" {
+						t.Fatalf("after %s: GET /ok = %d %q, want 200 ok", path, code, body)
+					}
+				}
+				st := h.Stats()
+				if st.Traps != 2 || st.Timeouts != 2 || st.Instances != 5 {
+					t.Fatalf("stats = %+v, want 2 traps, 2 timeouts, 5 instances created", st)
+				}
+			})
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/edgepoll/edgepoll/internal/kindstest"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
+	"github.com/edgepoll/edgepoll/internal/syncbuf"
 	"github.com/edgepoll/edgepoll/shared"
 	"github.com/edgepoll/edgepoll/shared/token"
 	"github.com/edgepoll/edgepoll/wasm/harness"
@@ -57,6 +58,7 @@ type stackOptions struct {
 	env       map[string]string // edge variables added to (or replacing) the defaults
 	now       func() time.Time  // the host's clock (default time.Now)
 	flush     time.Duration     // the host's IdentityFlush (default its default)
+	toolchain string            // the guest's (wasmtest.Go by default)
 }
 
 // skewCheck turns the host's clock-skew refusal off for a test clock, which
@@ -70,10 +72,22 @@ func skewCheck(now func() time.Time) time.Duration {
 
 func startStackWith(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
-	module := wasmtest.Build(t, wasmtest.EdgeGuest, "")
+	if opts.toolchain == "" {
+		opts.toolchain = wasmtest.Go
+	}
+	module := wasmtest.BuildWith(t, opts.toolchain, wasmtest.EdgeGuest, "")
 	rs := redistest.Start(t)
 	o := origintest.Start(t, rs.URL)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The host's and harness's warnings and errors (a retried ingest, an
+	// unreadable receipt, a replaced instance) are shown when the test fails:
+	// a shortfall in the receipts' count says nothing by itself.
+	logs := &syncbuf.Buffer{}
+	quiet := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("host and harness warnings (tail):\n%s", logs.Tail(6000))
+		}
+	})
 	host, err := originhost.New(originhost.Config{
 		OriginURL: o.URL, IngestKey: o.IngestKey, EdgeID: "e2e", Now: opts.now,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Logger: quiet,
@@ -247,11 +261,18 @@ func (s *stack) waitCounts(t *testing.T, id string, want []int) {
 // harness → origin → Redis, end with exact counts; the origin is stopped in
 // mid-run (votes keep being acknowledged from the queue) and started again,
 // and no acknowledged vote is lost.
+// It runs once per toolchain the guest is built with.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test with real redis-server and origin; skipped with -short")
 	}
-	s := startStack(t, 3)
+	for _, tc := range wasmtest.Toolchains() {
+		t.Run(tc, func(t *testing.T) { testEndToEnd(t, tc) })
+	}
+}
+
+func testEndToEnd(t *testing.T, toolchain string) {
+	s := startStackWith(t, stackOptions{instances: 3, toolchain: toolchain})
 	const id, options = "e2e", 3
 	s.createPoll(t, id, options)
 	counts := make([]int, options)

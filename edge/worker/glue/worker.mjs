@@ -40,6 +40,17 @@
 //
 // If the Go program exits or dies, every pending event fails (nothing hangs)
 // and the next event starts a fresh instance.
+//
+// TinyGo. The same glue runs a TinyGo build (scripts/build-edge.sh tinygo,
+// with syumai/workers' wasm_exec_tinygo.js shim). What differs: the memory
+// export is "memory" (Go: "mem"); Go's scheduler is run by the export
+// go_scheduler; its timers arrive as runtime.sleepTicks, which the shim
+// would serve with a setTimeout of whichever request is running (the
+// cross-request trap): the glue takes it over like Go's timeout events, so
+// TinyGo's timers too only run from a waiting event's own poll. recover()
+// does nothing in TinyGo on wasm: a panic traps the instance. Every call
+// into Go goes through enter(), which notices a dead instance, fails the
+// events it was serving (500, logged) and lets the next event start afresh.
 import "./wasm_exec.js";
 import wasmModule from "./app.wasm";
 import { observe } from "./observe.mjs";
@@ -101,7 +112,7 @@ function earliestDue() {
 // runDueTimers resumes Go when one of its timeouts is due. Its caller is a
 // waiting event, so Go runs from that event's own context.
 function runDueTimers(inst) {
-  if (goTimers.size === 0 || instance !== inst || inst.go.exited) {
+  if (goTimers.size === 0 || !live(inst)) {
     return;
   }
   const now = Date.now();
@@ -116,12 +127,38 @@ function runDueTimers(inst) {
     for (const id of due) {
       goTimers.delete(id);
     }
-    inst.go._resume();
+    wake(inst);
   }
 }
 
+// live reports whether inst is the running instance.
+function live(inst) {
+  return instance === inst && !inst.dead && !inst.go.exited;
+}
+
+// enter calls into Go (an export, or the scheduler). Should Go die there (a
+// TinyGo panic traps; a Go program may exit), the instance is dropped and
+// every event it was serving fails; enter then returns undefined.
+function enter(inst, call) {
+  if (inst.dead) {
+    return undefined;
+  }
+  try {
+    return call();
+  } catch (e) {
+    inst.stop(e);
+    return undefined;
+  }
+}
+
+// wake runs every ready goroutine until all are idle.
+function wake(inst) {
+  enter(inst, inst.tiny ? () => inst.go._inst.exports.go_scheduler() : () => inst.go._resume());
+}
+
 function memory() {
-  return instance.go._inst.exports.mem.buffer;
+  const ex = instance.go._inst.exports;
+  return (ex.mem ?? ex.memory).buffer; // Go: mem, TinyGo: memory
 }
 
 function start(env) {
@@ -134,8 +171,25 @@ function start(env) {
   // bindings and vars, the same for every event.
   globalThis.context = { env, binding };
   const go = new Go();
-  const inst = { go, binding, exports: null, scratchPtr: 0, scratchLen: 0, view: null };
   const gojs = go.importObject.gojs;
+  // TinyGo's shim has sleepTicks where Go's has scheduleTimeoutEvent.
+  const tiny = gojs["runtime.sleepTicks"] !== undefined;
+  const inst = { go, binding, tiny, dead: false, stop: null, exports: null, scratchPtr: 0, scratchLen: 0, view: null };
+  if (tiny) {
+    // TinyGo's syscall/js reads _pendingEvent on every resume: null, not
+    // undefined, means "no callback event".
+    go._pendingEvent = null;
+    // TinyGo asks to be resumed after timeout nanoseconds: a Go timer, run
+    // by a waiting event (runDueTimers), never by the shim's setTimeout.
+    gojs["runtime.sleepTicks"] = (timeout) => {
+      goTimers.set(nextTimerId++, Date.now() + Math.max(0, Number(timeout) / 1e6));
+    };
+    // Go 1.24+'s crypto/internal/sysrand imports this; the shim (written
+    // for older TinyGo) lacks it. TinyGo passes the slice as ptr, len, cap.
+    gojs["runtime.getRandomData"] ??= (ptr, len) => {
+      crypto.getRandomValues(new Uint8Array(go._inst.exports.memory.buffer, ptr >>> 0, len >>> 0));
+    };
+  }
   // Go's timers: see runDueTimers.
   gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
     sp >>>= 0;
@@ -182,10 +236,19 @@ function start(env) {
     });
     inst.exports = wasm.exports;
     const stop = (err) => {
-      console.error("edgepoll: Go instance stopped:", err && err.stack ? err.stack : String(err));
-      starting = undefined; // the next event starts a fresh instance
-      instance = undefined;
-      goTimers.clear();
+      if (inst.dead) {
+        return;
+      }
+      inst.dead = true;
+      console.error(JSON.stringify({
+        level: "ERROR", msg: "edgepoll: Go instance stopped; the next event starts a fresh one", service: "edgepoll-edge",
+        edge: env.EDGE_ID || "cf", err: err && err.stack ? err.stack : String(err),
+      }));
+      if (instance === inst || instance === undefined) {
+        starting = undefined; // the next event starts a fresh instance
+        instance = undefined;
+        goTimers.clear();
+      }
       reject(err);
       for (const s of slots.values()) {
         if (s.answer === null) {
@@ -193,7 +256,10 @@ function start(env) {
         }
       }
     };
-    go.run(wasm).then(() => stop(new Error("edgepoll: Go program exited")), stop);
+    inst.stop = stop;
+    // syumai's TinyGo shim takes the context (env, binding) as run's second
+    // argument; Go's ignores it.
+    go.run(wasm, globalThis.context).then(() => stop(new Error("edgepoll: Go program exited")), stop);
   });
   return starting;
 }
@@ -308,17 +374,21 @@ function runOps(slot, inst) {
 // done hands an operation's outcome to Go: the answer bytes go through the
 // scratch buffer, which Go copies before ep_op_done returns.
 function done(slot, inst, op, err, answer) {
-  if (op === 0 || instance !== inst || inst.go.exited) {
+  if (op === 0 || !live(inst)) {
     return;
   }
   const bytes = err !== null ? encoder.encode(err) : answer;
   let n = 0;
   if (bytes !== null && bytes.length > 0) {
-    ensureScratch(inst, bytes.length).set(bytes);
+    const view = ensureScratch(inst, bytes.length);
+    if (view === undefined) {
+      return;
+    }
+    view.set(bytes);
     n = bytes.length;
   }
-  inst.exports.ep_op_done(op, n, err !== null ? 1 : 0);
-  inst.go._resume(); // run the goroutines the answer woke
+  enter(inst, () => inst.exports.ep_op_done(op, n, err !== null ? 1 : 0));
+  wake(inst); // run the goroutines the answer woke
 }
 
 // pollMillis is how often a waiting event looks at its slot. A vote waits
@@ -361,6 +431,13 @@ function release(slot) {
   slots.delete(slot.id);
 }
 
+function internalError() {
+  return new Response('{"error":{"code":"internal","message":"internal error"}}', {
+    status: 500,
+    headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+  });
+}
+
 function busy() {
   return new Response('{"error":{"code":"unavailable","message":"the edge did not answer in time; try again"}}', {
     status: 503,
@@ -370,7 +447,10 @@ function busy() {
 
 function ensureScratch(inst, need) {
   if (need > inst.scratchLen) {
-    inst.exports.ep_grow(need);
+    enter(inst, () => inst.exports.ep_grow(need));
+  }
+  if (inst.dead) {
+    return undefined;
   }
   if (inst.view === null || inst.view.byteLength === 0) {
     inst.view = new Uint8Array(memory(), inst.scratchPtr, inst.scratchLen);
@@ -562,12 +642,14 @@ async function serveGo(req, env, ctx, path) {
   const slot = new Slot(env, ctx);
   try {
     let view = ensureScratch(inst, head.length * 3 + bodyLen);
-    const { written } = encoder.encodeInto(head, view);
-    if (bodyLen > 0) {
-      view.set(body, written);
+    if (view !== undefined) {
+      const { written } = encoder.encodeInto(head, view);
+      if (bodyLen > 0) {
+        view.set(body, written);
+      }
+      enter(inst, () => inst.exports.ep_request(slot.id, written, bodyLen));
+      wake(inst); // serve it: Go runs until every goroutine is idle
     }
-    inst.exports.ep_request(slot.id, written, bodyLen);
-    inst.go._resume(); // serve it: Go runs until every goroutine is idle
     // A handler that needs no I/O has answered before Go yields.
     if (slot.answer === null || slot.ops.length > 0) {
       await waitFor(slot, inst, requestDeadlineMillis);
@@ -582,7 +664,11 @@ async function serveGo(req, env, ctx, path) {
     return busy();
   }
   if (a instanceof Error) {
-    throw a;
+    // The instance died serving this event (a TinyGo panic traps it): this
+    // request gets a 500; the next one starts a fresh instance.
+    console.error(JSON.stringify({ level: "ERROR", msg: "edgepoll: request failed: " + a.message, service: "edgepoll-edge", edge: env.EDGE_ID || "cf", method, path, status: 500 }));
+    observe(env, req, path, 500, null, Date.now() - began);
+    return internalError();
   }
   const dv = new DataView(a.buffer, a.byteOffset, a.byteLength);
   const status = dv.getUint16(0, true);
@@ -614,7 +700,8 @@ async function queue(batch, env, ctx) {
   // and retries are applied here, in the queue event's own context.
   const slot = new Slot(env, ctx);
   try {
-    inst.binding.handleQueue(slot.id, batch.messages);
+    enter(inst, () => inst.binding.handleQueue(slot.id, batch.messages));
+    wake(inst);
     if (slot.answer === null || slot.ops.length > 0) {
       await waitFor(slot, inst, queueDeadlineMillis);
     }
