@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/edgepoll/edgepoll/internal/browsertest"
+	"github.com/edgepoll/edgepoll/internal/harnesstest"
 )
 
 // createKindPoll creates (and opens) a poll from its admin JSON, so these
@@ -50,38 +51,10 @@ func createKindPoll(t *testing.T, s *stack, poll string) {
 	}
 }
 
-// voteBody has a new voter send body (JSON without the token) to poll and
-// returns the edge's status and error message.
-func voteBody(t *testing.T, edge, poll, body string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(edge + "/v1/polls/" + poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Token string `json:"token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&c)
-	resp.Body.Close()
-	req, _ := http.NewRequest("POST", edge+"/v1/polls/"+poll+"/votes", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("vote in %s: %v", poll, err)
-	}
-	defer resp.Body.Close()
-	var e struct {
-		Error struct{ Message string } `json:"error"`
-	}
-	json.NewDecoder(resp.Body).Decode(&e)
-	return resp.StatusCode, e.Error.Message
-}
-
 // mustVote is voteBody that fails unless the edge answers 202.
 func mustVote(t *testing.T, edge, poll, body string) {
 	t.Helper()
-	if st, msg := voteBody(t, edge, poll, body); st != 202 {
+	if st, msg := harnesstest.VoteBody(t, edge, poll, body); st != 202 {
 		t.Fatalf("vote %s in %s: %d %s, want 202", body, poll, st, msg)
 	}
 }
@@ -449,7 +422,7 @@ func TestBrowserKinds(t *testing.T) {
 			t.Errorf("no live warning for a word with a space: %q", got)
 		}
 		// The page still sends it (the edge decides) and shows the edge's message.
-		_, want := voteBody(t, edge, "oneword", `{"words":["no way!"]}`)
+		_, want := harnesstest.VoteBody(t, edge, "oneword", `{"words":["no way!"]}`)
 		if want == "" {
 			t.Fatal("the edge gave no message for a refused word")
 		}

@@ -310,6 +310,16 @@ func CPU(pid int) (time.Duration, error) {
 // fails the test unless the edge answers 202.
 func Vote(t testing.TB, edge, poll string, choice int) {
 	t.Helper()
+	if status, msg := VoteBody(t, edge, poll, `{"choice":`+strconv.Itoa(choice)+`}`); status != 202 {
+		t.Fatalf("vote in %s: %d %s, want 202", poll, status, msg)
+	}
+}
+
+// VoteBody has a new voter (a token from GET /v1/polls/{poll}) send body,
+// a JSON vote without its token, and returns the edge's status and, for an
+// error, its message.
+func VoteBody(t testing.TB, edge, poll, body string) (int, string) {
+	t.Helper()
 	resp, err := http.Get(edge + "/v1/polls/" + poll)
 	if err != nil {
 		t.Fatal(err)
@@ -322,13 +332,20 @@ func Vote(t testing.TB, edge, poll string, choice int) {
 	if err != nil || c.Token == "" {
 		t.Fatalf("token for %s: %d %v", poll, resp.StatusCode, err)
 	}
-	resp, err = http.Post(edge+"/v1/polls/"+poll+"/votes", "application/json",
-		strings.NewReader(`{"token":"`+c.Token+`","choice":`+strconv.Itoa(choice)+`}`))
+	req, err := http.NewRequest(http.MethodPost, edge+"/v1/polls/"+poll+"/votes", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("vote in %s: %v", poll, err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 202 {
-		t.Fatalf("vote in %s: %d, want 202", poll, resp.StatusCode)
+	defer resp.Body.Close()
+	var e struct {
+		Error struct{ Message string } `json:"error"`
 	}
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Error.Message
 }
