@@ -428,15 +428,7 @@ func (p *jsonParser) value() (int64, error) {
 
 // wordArray reads "words": an array of at most shared.MaxWordsCap strings.
 func (p *jsonParser) wordArray(b *ballot) error {
-	if !p.consume('[') {
-		return errBody("\"words\" must be an array of strings")
-	}
-	p.skipSpace()
-	if p.consume(']') {
-		return nil
-	}
-	for {
-		p.skipSpace()
+	return p.array("words", "strings", func() error {
 		if b.NW == len(b.Words) {
 			return shared.Errorf(shared.EINVALID, "at most %d words allowed", len(b.Words))
 		}
@@ -446,27 +438,12 @@ func (p *jsonParser) wordArray(b *ballot) error {
 		}
 		b.Words[b.NW] = w
 		b.NW++
-		p.skipSpace()
-		if p.consume(',') {
-			continue
-		}
-		if p.consume(']') {
-			return nil
-		}
-		return errBody("expected ',' or ']' in \"words\" at byte %d", p.pos)
-	}
+		return nil
+	})
 }
 
 func (p *jsonParser) choiceArray(b *ballot) error {
-	if !p.consume('[') {
-		return errBody("\"choices\" must be an array of option indexes")
-	}
-	p.skipSpace()
-	if p.consume(']') {
-		return nil
-	}
-	for {
-		p.skipSpace()
+	return p.array("choices", "option indexes", func() error {
 		if b.N == len(b.Choices) {
 			return shared.Errorf(shared.EINVALID, "at most %d choices allowed", len(b.Choices))
 		}
@@ -476,6 +453,26 @@ func (p *jsonParser) choiceArray(b *ballot) error {
 		}
 		b.Choices[b.N] = c
 		b.N++
+		return nil
+	})
+}
+
+// array reads the JSON array of key, calling elem at each element (with
+// the whitespace before it skipped); what names its elements in the error
+// for a value that is not an array.
+func (p *jsonParser) array(key, what string, elem func() error) error {
+	if !p.consume('[') {
+		return errBody("\"%s\" must be an array of %s", key, what)
+	}
+	p.skipSpace()
+	if p.consume(']') {
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if err := elem(); err != nil {
+			return err
+		}
 		p.skipSpace()
 		if p.consume(',') {
 			continue
@@ -483,7 +480,7 @@ func (p *jsonParser) choiceArray(b *ballot) error {
 		if p.consume(']') {
 			return nil
 		}
-		return errBody("expected ',' or ']' in \"choices\" at byte %d", p.pos)
+		return errBody("expected ',' or ']' in \"%s\" at byte %d", key, p.pos)
 	}
 }
 
