@@ -103,9 +103,7 @@ func post(o *origintest.Origin, key sign.Key, body []byte, ts time.Time, content
 	}
 	sig := sign.Sign(key, ts, body)
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,9 +24,7 @@ func ingest(t *testing.T, o *origintest.Origin, b *shared.Batch) {
 	req, _ := http.NewRequest("POST", o.URL+"/v1/ingest", bytes.NewReader(body))
 	sig := sign.Sign(o.IngestKey, time.Now(), body)
 	req.Header.Set("Content-Type", shared.ContentTypeMsgpack)
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

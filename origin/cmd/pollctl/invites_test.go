@@ -35,9 +35,7 @@ func redeem(t *testing.T, o *origintest.Origin, poll, code string, key sign.Key,
 	}
 	sig := sign.Sign(key, time.Now(), invite.SignedBody("POST", path, []byte(signed)))
 	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-	req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-	req.Header.Set(sign.HeaderSignature, sig.MAC)
+	sig.SetHeaders(req.Header.Set)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -202,9 +200,7 @@ func TestPollctlStatsFromEdgeReports(t *testing.T) {
 		req, _ := http.NewRequest("POST", o.URL+path, strings.NewReader(body))
 		sig := sign.Sign(key, time.Now(), sign.RequestWithBody("POST", path, []byte(body)))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(sign.HeaderKeyID, sig.KeyID)
-		req.Header.Set(sign.HeaderTimestamp, strconv.FormatInt(sig.Timestamp, 10))
-		req.Header.Set(sign.HeaderSignature, sig.MAC)
+		sig.SetHeaders(req.Header.Set)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
