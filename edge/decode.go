@@ -583,13 +583,22 @@ func msgpackRaw(d *msgpack.Decoder, str bool, max int, scratch []byte) ([]byte, 
 	return scratch, nil
 }
 
+// msgpackIntCode reports whether a MessagePack type code starts a signed
+// integer (a negative fixint or an int 8-64) or an unsigned one (a positive
+// fixint or a uint 8-64).
+func msgpackIntCode(c byte) (signed, unsigned bool) {
+	fixed := msgpcode.IsFixedNum(c)
+	signed = fixed && int8(c) < 0 || c == msgpcode.Int8 || c == msgpcode.Int16 || c == msgpcode.Int32 || c == msgpcode.Int64
+	unsigned = fixed && int8(c) >= 0 || c == msgpcode.Uint8 || c == msgpcode.Uint16 || c == msgpcode.Uint32 || c == msgpcode.Uint64
+	return signed, unsigned
+}
+
 func msgpackChoice(d *msgpack.Decoder) (uint8, error) {
 	c, err := d.PeekCode()
 	if err != nil {
 		return 0, errBody("truncated MessagePack")
 	}
-	signed := msgpcode.IsFixedNum(c) && int8(c) < 0 || c == msgpcode.Int8 || c == msgpcode.Int16 || c == msgpcode.Int32 || c == msgpcode.Int64
-	unsigned := msgpcode.IsFixedNum(c) && int8(c) >= 0 || c == msgpcode.Uint8 || c == msgpcode.Uint16 || c == msgpcode.Uint32 || c == msgpcode.Uint64
+	signed, unsigned := msgpackIntCode(c)
 	switch {
 	case signed:
 		n, err := d.DecodeInt64()
@@ -658,8 +667,7 @@ func msgpackValue(d *msgpack.Decoder) (int64, error) {
 	if err != nil {
 		return 0, errBody("truncated MessagePack")
 	}
-	signed := msgpcode.IsFixedNum(c) && int8(c) < 0 || c == msgpcode.Int8 || c == msgpcode.Int16 || c == msgpcode.Int32 || c == msgpcode.Int64
-	unsigned := msgpcode.IsFixedNum(c) && int8(c) >= 0 || c == msgpcode.Uint8 || c == msgpcode.Uint16 || c == msgpcode.Uint32 || c == msgpcode.Uint64
+	signed, unsigned := msgpackIntCode(c)
 	switch {
 	case signed:
 		n, err := d.DecodeInt64()
