@@ -151,20 +151,25 @@ func applySource(kinds, locals, parse, check, count, write string) string {
 const parseChoices = `local n, c1 = byte(recs, off, off + 1)
     local nxt = off + n + 9`
 
-// applyScript applies a part of a single, multi or scale poll: one ballot
-// byte (an option, or value - min) or, for multi, up to max distinct ones,
-// each counted once.
-var applyScript = redis.NewScript(applySource(`{single = true, multi = true, scale = true}`, ``, parseChoices, `if n == 1 then
-        if c1 < nopt then c = c1 end
-      elseif multi and n <= max then
-        local seen = {}
+// distinctChoices sets c to the n choice bytes of the record at off, or to
+// nil when one is not an option or repeats another: the check a multi and a
+// ranked ballot share.
+const distinctChoices = `local seen = {}
         c = {}
         for j = 1, n do
           local x = byte(recs, off + j)
           if x >= nopt or seen[x] then c = nil; break end
           seen[x] = true
           c[j] = x
-        end
+        end`
+
+// applyScript applies a part of a single, multi or scale poll: one ballot
+// byte (an option, or value - min) or, for multi, up to max distinct ones,
+// each counted once.
+var applyScript = redis.NewScript(applySource(`{single = true, multi = true, scale = true}`, ``, parseChoices, `if n == 1 then
+        if c1 < nopt then c = c1 end
+      elseif multi and n <= max then
+        ` + distinctChoices + `
       end`, `if n == 1 then
           cnt[c] = (cnt[c] or 0) + 1
         else
@@ -180,14 +185,7 @@ var applyScript = redis.NewScript(applySource(`{single = true, multi = true, sca
 // preference order. Counts hold first preferences (field o) and Borda
 // points (field b<o>: nopt - rank for each ranked option).
 var rankedScript = redis.NewScript(applySource(`{ranked = true}`, `local bor, tot = {}, 0`, parseChoices, `if n <= max then
-        local seen = {}
-        c = {}
-        for j = 1, n do
-          local x = byte(recs, off + j)
-          if x >= nopt or seen[x] then c = nil; break end
-          seen[x] = true
-          c[j] = x
-        end
+        ` + distinctChoices + `
       end`, `cnt[c1] = (cnt[c1] or 0) + 1
         tot = tot + n
         for j = 1, n do local x = c[j]; bor[x] = (bor[x] or 0) + nopt - j end`, `for o, c in pairs(cnt) do call('HINCRBY', KEYS[2], o, c) end
