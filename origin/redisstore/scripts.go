@@ -169,7 +169,7 @@ const distinctChoices = `local seen = {}
 var applyScript = redis.NewScript(applySource(`{single = true, multi = true, scale = true}`, ``, parseChoices, `if n == 1 then
         if c1 < nopt then c = c1 end
       elseif multi and n <= max then
-        ` + distinctChoices + `
+        `+distinctChoices+`
       end`, `if n == 1 then
           cnt[c] = (cnt[c] or 0) + 1
         else
@@ -185,7 +185,7 @@ var applyScript = redis.NewScript(applySource(`{single = true, multi = true, sca
 // preference order. Counts hold first preferences (field o) and Borda
 // points (field b<o>: nopt - rank for each ranked option).
 var rankedScript = redis.NewScript(applySource(`{ranked = true}`, `local bor, tot = {}, 0`, parseChoices, `if n <= max then
-        ` + distinctChoices + `
+        `+distinctChoices+`
       end`, `cnt[c1] = (cnt[c1] or 0) + 1
         tot = tot + n
         for j = 1, n do local x = c[j]; bor[x] = (bor[x] or 0) + nopt - j end`, `for o, c in pairs(cnt) do call('HINCRBY', KEYS[2], o, c) end
