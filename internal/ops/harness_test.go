@@ -10,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/edgepoll/edgepoll/internal/harnesstest"
+	"github.com/edgepoll/edgepoll/internal/metrictest"
 	"github.com/edgepoll/edgepoll/internal/origintest"
 	"github.com/edgepoll/edgepoll/internal/redistest"
 	"github.com/edgepoll/edgepoll/origin/adminclient"
@@ -22,36 +19,25 @@ import (
 
 // counterValue returns the value of name's series with the given labels
 // (name=value pairs) in the harness's /metrics.
-func counterValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+func counterValue(t *testing.T, fams metrictest.Families, name string, labels ...string) float64 {
 	t.Helper()
-next:
-	for _, m := range fams[name].GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, l := range m.GetLabel() {
-				found = found || l.GetName() == labels[i] && l.GetValue() == labels[i+1]
-			}
-			if !found {
-				continue next
-			}
-		}
-		return m.GetCounter().GetValue()
+	v, ok := metrictest.Value(fams, name, labels...)
+	if !ok {
+		t.Fatalf("no series %s%v", name, labels)
 	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
+	return v
 }
 
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+func scrape(t *testing.T, url string) metrictest.Families {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := metrictest.Parse(resp.Body)
 	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
+		t.Fatal(err)
 	}
 	return fams
 }

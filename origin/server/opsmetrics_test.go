@@ -8,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
+	"github.com/edgepoll/edgepoll/internal/metrictest"
 	"github.com/edgepoll/edgepoll/origin"
 	"github.com/edgepoll/edgepoll/origin/server"
 	"github.com/edgepoll/edgepoll/shared"
@@ -50,50 +47,17 @@ func (f *flakyStore) SnapshotVersion(ctx context.Context, id string) (uint64, er
 }
 
 // scrape fetches /metrics and parses it.
-func (e *env) scrape() map[string]*dto.MetricFamily {
+func (e *env) scrape() metrictest.Families {
 	e.t.Helper()
 	r := e.do("GET", "/metrics", nil, nil)
 	if r.status != 200 {
 		e.t.Fatalf("/metrics: %d %s", r.status, r.body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(r.body))
+	fams, err := metrictest.Parse(bytes.NewReader(r.body))
 	if err != nil {
-		e.t.Fatalf("parse /metrics: %v", err)
+		e.t.Fatal(err)
 	}
 	return fams
-}
-
-// value returns the value of the series of name whose labels include
-// labels (name=value pairs), and whether there is one.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, l := range m.Label {
-				if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
 }
 
 func TestOperatorMetrics(t *testing.T) {
@@ -118,19 +82,19 @@ func TestOperatorMetrics(t *testing.T) {
 		"edgepoll_origin_redis_ping_duration_seconds":  1,
 	}
 	for name, w := range want {
-		if got, ok := value(fams, name); !ok || got != w {
+		if got, ok := metrictest.Value(fams, name); !ok || got != w {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, w)
 		}
 	}
 	for poll, w := range map[string]float64{"open1": 3, "open2": 1} {
-		if got, ok := value(fams, "edgepoll_origin_poll_votes_counted_total", "poll", poll); !ok || got != w {
+		if got, ok := metrictest.Value(fams, "edgepoll_origin_poll_votes_counted_total", "poll", poll); !ok || got != w {
 			t.Errorf("votes counted in %s = %v (present %v), want %v", poll, got, ok, w)
 		}
-		if got, ok := value(fams, "edgepoll_origin_snapshot_age_seconds", "poll", poll); !ok || got < 0 || got > 1 {
+		if got, ok := metrictest.Value(fams, "edgepoll_origin_snapshot_age_seconds", "poll", poll); !ok || got < 0 || got > 1 {
 			t.Errorf("snapshot age of %s = %v (present %v), want a fresh snapshot", poll, got, ok)
 		}
 	}
-	if _, ok := value(fams, "edgepoll_origin_poll_votes_counted_total", "poll", "draft"); ok {
+	if _, ok := metrictest.Value(fams, "edgepoll_origin_poll_votes_counted_total", "poll", "draft"); ok {
 		t.Error("a draft poll has its own series; only open polls may")
 	}
 
@@ -140,20 +104,20 @@ func TestOperatorMetrics(t *testing.T) {
 	e.advance(30 * time.Second)
 	fams = e.scrape()
 	for _, name := range []string{"edgepoll_origin_redis_up", "edgepoll_origin_ready"} {
-		if got, _ := value(fams, name); got != 0 {
+		if got, _ := metrictest.Value(fams, name); got != 0 {
 			t.Errorf("with the store down %s = %v, want 0", name, got)
 		}
 	}
-	if got, ok := value(fams, "edgepoll_origin_snapshot_age_seconds", "poll", "open1"); !ok || got < 30 {
+	if got, ok := metrictest.Value(fams, "edgepoll_origin_snapshot_age_seconds", "poll", "open1"); !ok || got < 30 {
 		t.Errorf("snapshot age with the store down = %v (present %v), want ≥ 30 s", got, ok)
 	}
-	if got, _ := value(fams, "edgepoll_origin_polls_open"); got != 2 {
+	if got, _ := metrictest.Value(fams, "edgepoll_origin_polls_open"); got != 2 {
 		t.Errorf("open polls with the store down = %v, want the last known 2", got)
 	}
 
 	flaky.down.Store(false)
 	fams = e.scrape()
-	if got, _ := value(fams, "edgepoll_origin_snapshot_age_seconds", "poll", "open1"); got > 1 {
+	if got, _ := metrictest.Value(fams, "edgepoll_origin_snapshot_age_seconds", "poll", "open1"); got > 1 {
 		t.Errorf("snapshot age once the store is back = %v, want fresh", got)
 	}
 }
@@ -167,7 +131,7 @@ func TestOperatorMetricsCapPollSeries(t *testing.T) {
 	if got := len(fams["edgepoll_origin_poll_votes_counted_total"].GetMetric()); got != server.MaxPollSeries {
 		t.Errorf("%d per-poll series, want the cap %d", got, server.MaxPollSeries)
 	}
-	if got, _ := value(fams, "edgepoll_origin_polls_open"); got != server.MaxPollSeries+5 {
+	if got, _ := metrictest.Value(fams, "edgepoll_origin_polls_open"); got != server.MaxPollSeries+5 {
 		t.Errorf("open polls = %v, want %d", got, server.MaxPollSeries+5)
 	}
 }
