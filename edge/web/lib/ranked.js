@@ -15,6 +15,7 @@
 // Results: one bar per option, ordered by Borda points, the length
 // relative to the leader's points, the first preferences as text.
 
+import { create } from "./dom.js";
 import { num } from "./poll.js";
 
 /** How many options a ranked ballot may carry. */
@@ -43,33 +44,26 @@ export function rankedForm(poll, box) {
   const k = rankLimit(poll);
   let order = []; // option indexes, favourite first
 
-  const hint = document.createElement("p");
-  hint.className = "hint";
+  const hint = create("p", "hint");
   hint.id = "rank-hint";
   hint.textContent =
     "Choose options in order of preference, favourite first. To change the order, drag one by its handle " +
     "or use its arrow buttons (or Alt with the arrow keys).";
-  const rankTitle = document.createElement("p");
-  rankTitle.className = "sub";
+  const rankTitle = create("p", "sub");
   rankTitle.id = "ranking-title";
   rankTitle.textContent = "Your ranking";
-  const ranking = document.createElement("ol");
-  ranking.className = "ranking";
+  const ranking = create("ol", "ranking");
   ranking.id = "ranking";
   ranking.setAttribute("aria-labelledby", "ranking-title");
-  const empty = document.createElement("p");
-  empty.className = "empty note";
+  const empty = create("p", "empty note");
   empty.textContent = "Nothing ranked yet.";
-  const poolTitle = document.createElement("p");
-  poolTitle.className = "sub";
+  const poolTitle = create("p", "sub");
   poolTitle.id = "pool-title";
   poolTitle.textContent = k < labels.length ? "Options (choose up to " + k + ")" : "Options";
-  const pool = document.createElement("ul");
-  pool.className = "pool";
+  const pool = create("ul", "pool");
   pool.id = "pool";
   pool.setAttribute("aria-labelledby", "pool-title");
-  const live = document.createElement("p");
-  live.className = "hint rank-live";
+  const live = create("p", "hint rank-live");
   live.id = "rank-live";
   live.setAttribute("aria-live", "polite");
   box.replaceChildren(hint, rankTitle, ranking, empty, poolTitle, pool, live);
@@ -77,21 +71,16 @@ export function rankedForm(poll, box) {
   // One ranking item and one pool button per option, reused, so focus and
   // drags survive redraws.
   const items = labels.map((label, i) => {
-    const li = document.createElement("li");
-    li.className = "ranked";
+    const li = create("li", "ranked");
     li.dataset.option = String(i);
-    const grip = document.createElement("span");
-    grip.className = "grip";
+    const grip = create("span", "grip");
     grip.setAttribute("aria-hidden", "true");
     grip.title = "Drag to reorder";
-    const pos = document.createElement("span");
-    pos.className = "pos";
+    const pos = create("span", "pos");
     pos.setAttribute("aria-hidden", "true");
-    const name = document.createElement("span");
-    name.className = "label";
+    const name = create("span", "label");
     name.textContent = label;
-    const moves = document.createElement("span");
-    moves.className = "moves";
+    const moves = create("span", "moves");
     moves.append(
       button("move up", "↑", "Move " + label + " up"),
       button("move down", "↓", "Move " + label + " down"),
@@ -104,12 +93,10 @@ export function rankedForm(poll, box) {
     const li = document.createElement("li");
     const b = button("pick", "", "");
     b.dataset.option = String(i);
-    const plus = document.createElement("span");
-    plus.className = "plus";
+    const plus = create("span", "plus");
     plus.setAttribute("aria-hidden", "true");
     plus.textContent = "+";
-    const hid = document.createElement("span");
-    hid.className = "visually-hidden";
+    const hid = create("span", "visually-hidden");
     hid.textContent = "Rank ";
     b.append(plus, hid, label);
     li.append(b);

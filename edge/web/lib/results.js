@@ -11,6 +11,7 @@
 // the page is visible. A 304 costs a round trip to the nearest edge cache
 // and no body; the origin computes each snapshot once.
 
+import { create } from "./dom.js";
 import { backoff, call, pollPath, retryAfter, sleep } from "./api.js";
 import { num } from "./poll.js";
 import { drawRanked } from "./ranked.js";
@@ -78,26 +79,18 @@ export function renderResults(el, labels, snap) {
 }
 
 function row(i) {
-  const li = document.createElement("li");
-  li.className = "bar";
+  const li = create("li", "bar");
   li.dataset.option = String(i);
-  const head = document.createElement("span");
-  head.className = "head";
-  const label = document.createElement("span");
-  label.className = "label";
-  const value = document.createElement("span");
-  value.className = "value";
-  const pct = document.createElement("span");
-  pct.className = "pct";
-  const count = document.createElement("span");
-  count.className = "count";
+  const head = create("span", "head");
+  const label = create("span", "label");
+  const value = create("span", "value");
+  const pct = create("span", "pct");
+  const count = create("span", "count");
   value.append(pct, " ", count);
   head.append(label, " ", value);
-  const track = document.createElement("span");
-  track.className = "track";
+  const track = create("span", "track");
   track.setAttribute("aria-hidden", "true");
-  const fill = document.createElement("span");
-  fill.className = "fill";
+  const fill = create("span", "fill");
   track.append(fill);
   li.append(head, track);
   return li;

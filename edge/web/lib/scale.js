@@ -14,6 +14,7 @@
 // mean as a marker and as text. Each column carries its value and count as
 // visually hidden text, so the chart reads as a list.
 
+import { create } from "./dom.js";
 import { num } from "./poll.js";
 
 /** {min, max, minLabel, maxLabel, steps} of a scale poll. */
@@ -36,8 +37,7 @@ export function valueText(sc, v) {
 }
 
 function ends(sc) {
-  const div = document.createElement("div");
-  div.className = "ends";
+  const div = create("div", "ends");
   div.setAttribute("aria-hidden", "true");
   const a = document.createElement("span");
   const b = document.createElement("span");
@@ -60,14 +60,12 @@ export const scaleLegend = (p) => {
 export function scaleForm(poll, box) {
   const sc = scaleOf(poll);
   if (sc.steps <= MAX_BUTTONS) {
-    const row = document.createElement("div");
-    row.className = "steps";
+    const row = create("div", "steps");
     // One row, or two even rows on a narrow screen (vote.css).
     row.style.setProperty("--n", String(sc.steps));
     row.style.setProperty("--half", String(Math.ceil(sc.steps / 2)));
     for (let v = sc.min; v <= sc.max; v++) {
-      const step = document.createElement("div");
-      step.className = "step";
+      const step = create("div", "step");
       const input = document.createElement("input");
       input.type = "radio";
       input.name = "choice";
@@ -78,8 +76,7 @@ export function scaleForm(poll, box) {
       label.textContent = String(v);
       const w = endWord(sc, v);
       if (w) {
-        const hid = document.createElement("span");
-        hid.className = "visually-hidden";
+        const hid = create("span", "visually-hidden");
         hid.textContent = ", " + w;
         label.append(hid);
       }
@@ -100,18 +97,15 @@ export function scaleForm(poll, box) {
   }
 
   // Many steps: a range input.
-  const wrap = document.createElement("div");
-  wrap.className = "range";
-  const label = document.createElement("label");
-  label.className = "field-label";
+  const wrap = create("div", "range");
+  const label = create("label", "field-label");
   label.htmlFor = "scale-range";
   label.textContent = "Your answer";
   const out = document.createElement("output");
   out.id = "scale-value";
   out.className = "range-value";
   out.htmlFor = "scale-range";
-  const rowEl = document.createElement("div");
-  rowEl.className = "range-row";
+  const rowEl = create("div", "range-row");
   const input = document.createElement("input");
   input.type = "range";
   input.id = "scale-range";
@@ -181,38 +175,29 @@ export function drawHistogram(el, p, snap) {
   if (!box || box.querySelectorAll(".col").length !== n) {
     box = document.createElement("div");
     box.className = "histo";
-    const stats = document.createElement("p");
-    stats.className = "stats";
-    const plot = document.createElement("div");
-    plot.className = "plot";
-    const ol = document.createElement("ol");
-    ol.className = "cols";
+    const stats = create("p", "stats");
+    const plot = create("div", "plot");
+    const ol = create("ol", "cols");
     ol.style.setProperty("--n", String(n));
     // Value labels under the columns: all of them up to 21 steps, else the
     // ends, zero and round values, about ten in all.
     const every = n <= 21 ? 1 : [5, 10, 20, 25].find((s) => n / s <= 11) || 50;
     for (let i = 0; i < n; i++) {
       const v = sc.min + i;
-      const li = document.createElement("li");
-      li.className = "col";
+      const li = create("li", "col");
       li.dataset.value = String(v);
-      const pct = document.createElement("span");
-      pct.className = "col-pct";
+      const pct = create("span", "col-pct");
       pct.setAttribute("aria-hidden", "true");
-      const bar = document.createElement("span");
-      bar.className = "col-bar";
+      const bar = create("span", "col-bar");
       bar.setAttribute("aria-hidden", "true");
-      const x = document.createElement("span");
-      x.className = "col-x";
+      const x = create("span", "col-x");
       x.setAttribute("aria-hidden", "true");
       if (i === 0 || i === n - 1 || v % every === 0) x.textContent = String(v);
-      const sr = document.createElement("span");
-      sr.className = "visually-hidden";
+      const sr = create("span", "visually-hidden");
       li.append(pct, bar, x, sr);
       ol.append(li);
     }
-    const mean = document.createElement("div");
-    mean.className = "mean-mark";
+    const mean = create("div", "mean-mark");
     mean.setAttribute("aria-hidden", "true");
     const ml = document.createElement("span");
     mean.append(ml);

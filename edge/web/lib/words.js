@@ -18,6 +18,7 @@
 // flex-wrap with the biggest words in the middle (CSS order, so the list's
 // DOM order, the one a screen reader reads, stays the ranking).
 
+import { create } from "./dom.js";
 import { num } from "./poll.js";
 
 export const MAX_WORD = 24;
@@ -54,22 +55,18 @@ const WHY = {
  */
 export function wordsForm(poll, box) {
   const n = maxWords(poll);
-  const hint = document.createElement("p");
-  hint.className = "hint";
+  const hint = create("p", "hint");
   hint.id = "words-hint";
   hint.textContent =
     (n > 1 ? "One word in each box; the second" + (n > 2 ? " and third are" : " is") + " optional. " : "") +
     "Up to " + MAX_WORD + " letters or digits; a hyphen or apostrophe may join two parts (like well-done).";
   const fields = [];
   for (let i = 0; i < n; i++) {
-    const group = document.createElement("div");
-    group.className = "field";
-    const label = document.createElement("label");
-    label.className = "field-label";
+    const group = create("div", "field");
+    const label = create("label", "field-label");
     label.htmlFor = "word-" + i;
     label.textContent = n === 1 ? "Your word" : "Word " + (i + 1) + (i ? " (optional)" : "");
-    const err = document.createElement("p");
-    err.className = "field-error";
+    const err = create("p", "field-error");
     err.id = "word-error-" + i;
     err.hidden = true;
     const input = document.createElement("input");
@@ -82,8 +79,7 @@ export function wordsForm(poll, box) {
     input.spellcheck = false;
     input.setAttribute("autocapitalize", "none");
     input.setAttribute("enterkeyhint", i === n - 1 ? "send" : "next");
-    const note = document.createElement("p");
-    note.className = "word-note";
+    const note = create("p", "word-note");
     note.id = "word-note-" + i;
     note.setAttribute("aria-live", "polite");
     input.setAttribute("aria-describedby", "words-hint " + note.id);
@@ -171,11 +167,9 @@ export function drawCloud(el, snap, max) {
       li = document.createElement("li");
       li.className = "word";
       li.dataset.word = word;
-      const t = document.createElement("span");
-      t.className = "w";
+      const t = create("span", "w");
       t.textContent = word;
-      const c = document.createElement("span");
-      c.className = "visually-hidden";
+      const c = create("span", "visually-hidden");
       li.append(t, c);
     }
     li.lastChild.textContent = ", " + num(count) + (count === 1 ? " time" : " times");
